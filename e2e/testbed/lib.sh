@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# Shared settings for the kindstack test bed. Everything the test bed builds lives in a cache
+# directory outside the repository, keyed by version, so a second run reuses it.
+
+set -euo pipefail
+
+TESTBED_DIR=${KINDSTACK_TESTBED_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kindstack-testbed}
+K8S_VERSION=v1.33.13        # cgroup v1 host: kubelets >= 1.35 refuse it, so the test bed stays on 1.33
+K8S_STAGING=v0.33.13        # the k8s.io/* staging modules that match K8S_VERSION
+ETCD_VERSION=v3.5.24        # kubeadm 1.33.13 asks for etcd image 3.5.24-0
+COREDNS_VERSION=v1.12.0     # kubeadm 1.33 default CoreDNS
+METRICS_SERVER_VERSION=v0.9.0
+GO_VERSION=$(go env GOVERSION)
+
+# Builds are keyed by Go version too: a new toolchain produces a new cache entry, never a stale binary.
+BIN_DIR=$TESTBED_DIR/bin/$GO_VERSION
+
+log() { printf '[testbed %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# need_packages installs the Debian packages that provide the given commands, once.
+# Arguments are command:package pairs.
+need_packages() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "testbed: need root to install ${missing[*]} (apt-get)" >&2
+    return 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- added for the kind test bed (setup.sh) -------------------------------------------------------
+KIND_VERSION=v0.33.0        # the product's kind library; the node image takes its base files from this module
+PAUSE_VERSION=3.10          # sandbox image of kind's containerd config and kubeadm 1.33
+DEBIAN_SUITE=bookworm
+# Bump NODE_IMAGE_REV whenever the node image recipe in setup.sh changes: it keys the cached archive.
+NODE_IMAGE_REV=1
+NODE_IMAGE=${KINDSTACK_NODE_IMAGE:-kindstack.test/kind-node:$K8S_VERSION}
+METRICS_SERVER_IMAGE=kindstack.test/metrics-server:$METRICS_SERVER_VERSION
+# Private Docker engine of the test bed (never the system one).
+DOCKER_DIR=$TESTBED_DIR/docker
+DOCKER_SOCK=$DOCKER_DIR/docker.sock
+# Address pool of the private engine's networks (kind's "kind" network comes from it). Give a
+# second test bed (another KINDSTACK_TESTBED_DIR) a different pool so their bridges don't clash.
+DOCKER_ADDRESS_POOL=${KINDSTACK_DOCKER_ADDRESS_POOL:-172.31.0.0/16}
+# Packages of the debootstrapped base rootfs (node image base; other images may reuse it).
+BASE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins,socat,ebtables,iputils-ping,hostname
+BASE_ROOTFS_TARBALL=$TESTBED_DIR/rootfs/debian-$DEBIAN_SUITE-$(printf %s "$BASE_PACKAGES" | sha256sum | cut -c1-12).tar.zst
+
+# docker_env points the docker CLI (and kind, which shells out to it) at the private engine.
+docker_env() { export DOCKER_HOST=unix://$DOCKER_SOCK; }
+
+# base_rootfs_tarball prints the path of the debootstrapped Debian rootfs (tar.zst; run
+# `setup.sh rootfs` first). Unpack with: zstd -dc "$(base_rootfs_tarball)" | tar -x -C DIR
+base_rootfs_tarball() { printf '%s\n' "$BASE_ROOTFS_TARBALL"; }
+
+# heavy runs a command under the team's lock for CPU-heavy builds (one at a time on 2 cores).
+heavy() { flock /var/tmp/kindstack-heavy.lock "$@"; }

@@ -1,0 +1,70 @@
+package kube
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+)
+
+func TestAPIServiceResult(t *testing.T) {
+	t.Parallel()
+	withCond := func(conds ...any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"status": map[string]any{"conditions": conds}}}
+	}
+	assert.Equal(t, Result{Ready: true}, apiServiceResult(withCond(map[string]any{"type": "Available", "status": "True"})))
+	assert.Equal(t, Result{Reason: `Available=False (FailedDiscoveryCheck): failing or missing response from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1`},
+		apiServiceResult(withCond(map[string]any{"type": "Available", "status": "False", "reason": "FailedDiscoveryCheck",
+			"message": "failing or missing response from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1"})))
+	assert.Equal(t, Result{Reason: "Available condition not reported yet"}, apiServiceResult(withCond()))
+}
+
+func TestHPAResult(t *testing.T) {
+	t.Parallel()
+	cpu := autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU}}
+	mem := autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceMemory}}
+	cpuNow := autoscalingv2.MetricStatus{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricStatus{Name: corev1.ResourceCPU}}
+	active := func(s corev1.ConditionStatus) []autoscalingv2.HorizontalPodAutoscalerCondition {
+		return []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingActive, Status: s, Reason: "FailedGetResourceMetric", Message: "unable to get metrics for resource cpu"}}
+	}
+	hpa := func(specs []autoscalingv2.MetricSpec, conds []autoscalingv2.HorizontalPodAutoscalerCondition, current ...autoscalingv2.MetricStatus) *autoscalingv2.HorizontalPodAutoscaler {
+		return &autoscalingv2.HorizontalPodAutoscaler{
+			Spec:   autoscalingv2.HorizontalPodAutoscalerSpec{Metrics: specs},
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: conds, CurrentMetrics: current},
+		}
+	}
+	tests := []struct {
+		name string
+		hpa  *autoscalingv2.HorizontalPodAutoscaler
+		want Result
+	}{
+		{"not evaluated", hpa([]autoscalingv2.MetricSpec{cpu}, nil), Result{Reason: "ScalingActive not reported yet (the HPA controller has not evaluated it)"}},
+		{"no metrics API", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionFalse)),
+			Result{Reason: "ScalingActive=False (FailedGetResourceMetric): unable to get metrics for resource cpu"}},
+		{"one metric missing", hpa([]autoscalingv2.MetricSpec{cpu, mem}, active(corev1.ConditionTrue), cpuNow),
+			Result{Reason: "no current value for metrics: memory"}},
+		{"reporting", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionTrue), cpuNow), Result{Ready: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, hpaResult(tt.hpa))
+		})
+	}
+}
+
+func TestHasReadyEndpoint(t *testing.T) {
+	t.Parallel()
+	slice := func(ready *bool, addrs ...string) discoveryv1.EndpointSlice {
+		return discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{Addresses: addrs, Conditions: discoveryv1.EndpointConditions{Ready: ready}}}}
+	}
+	assert.False(t, hasReadyEndpoint(nil), "no slices")
+	assert.False(t, hasReadyEndpoint([]discoveryv1.EndpointSlice{slice(ptr.To(false), "10.0.0.1")}), "only an unready endpoint")
+	assert.True(t, hasReadyEndpoint([]discoveryv1.EndpointSlice{slice(ptr.To(false), "10.0.0.1"), slice(ptr.To(true), "10.0.0.2")}))
+	assert.True(t, hasReadyEndpoint([]discoveryv1.EndpointSlice{slice(nil, "10.0.0.3")}), "unknown readiness counts as ready")
+	assert.False(t, hasReadyEndpoint([]discoveryv1.EndpointSlice{slice(ptr.To(true))}), "an endpoint without addresses")
+}

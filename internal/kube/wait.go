@@ -1,0 +1,251 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// pollInterval is how often Wait re-evaluates a set.
+const pollInterval = time.Second
+
+// diagnoseTimeout bounds the last look at the cluster after a wait ended, so a cancelled wait
+// still returns promptly.
+const diagnoseTimeout = 5 * time.Second
+
+// NotReadyError says why one object or gate is not ready. Details are the concrete causes found
+// (pods, containers, events), one line each.
+type NotReadyError struct {
+	Name    string
+	Reason  string
+	Details []string
+}
+
+func (e *NotReadyError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Name)
+	b.WriteString(" not ready")
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	for _, d := range e.Details {
+		b.WriteString("\n    ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+// objectState is one evaluated object: its verdict and, when it exists, the live object.
+type objectState struct {
+	ref  Ref
+	live *unstructured.Unstructured
+	res  Result
+}
+
+// evaluation is one look at a set.
+type evaluation struct {
+	objects []objectState
+	gates   []ObjectStatus
+	// gatesChecked is false when gates were not checked because objects were not all ready.
+	gatesChecked bool
+	// fatal is a gate that could not be checked at all (retrying will not help).
+	fatal error
+}
+
+func (e evaluation) ready() bool {
+	if e.fatal != nil || !e.gatesChecked {
+		return false
+	}
+	for _, o := range e.objects {
+		if !o.res.Ready {
+			return false
+		}
+	}
+	for _, g := range e.gates {
+		if !g.Ready {
+			return false
+		}
+	}
+	return true
+}
+
+func (e evaluation) statuses() []ObjectStatus {
+	out := make([]ObjectStatus, 0, len(e.objects)+len(e.gates))
+	for _, o := range e.objects {
+		out = append(out, ObjectStatus{Name: o.ref.String(), Ready: o.res.Ready, Reason: o.res.Reason})
+	}
+	return append(out, e.gates...)
+}
+
+// waited returns the objects of a set that are waited on: all but those Skip selects.
+func waited(set Set) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range set.Objects {
+		if set.Skip != nil && set.Skip(o) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// Status evaluates a set once, without waiting: one ObjectStatus per waited object (by kstatus)
+// and one per gate, in that order.
+func (c *Client) Status(ctx context.Context, set Set) []ObjectStatus {
+	return c.evaluate(ctx, set, true).statuses()
+}
+
+// evaluate looks at every waited object and, if alwaysGates or every object is ready, every gate.
+func (c *Client) evaluate(ctx context.Context, set Set, alwaysGates bool) evaluation {
+	var ev evaluation
+	allReady := true
+	for _, o := range waited(set) {
+		st := c.objectStatus(ctx, o)
+		allReady = allReady && st.res.Ready
+		ev.objects = append(ev.objects, st)
+	}
+	if !allReady && !alwaysGates {
+		return ev
+	}
+	ev.gatesChecked = true
+	for _, g := range set.Gates {
+		res, err := g.Check(ctx, c)
+		if err != nil {
+			res = Result{Reason: "check failed: " + err.Error()}
+			if ev.fatal == nil && ctx.Err() == nil {
+				ev.fatal = fmt.Errorf("check %s: %w", g.Name, err)
+			}
+		}
+		ev.gates = append(ev.gates, ObjectStatus{Name: g.Name, Ready: res.Ready, Reason: res.Reason})
+	}
+	return ev
+}
+
+// objectStatus reads one object and computes its kstatus.
+func (c *Client) objectStatus(ctx context.Context, o *unstructured.Unstructured) objectState {
+	st := objectState{ref: RefOf(o)}
+	m, err := c.mapping(o.GroupVersionKind())
+	if err != nil {
+		st.res.Reason = err.Error()
+		return st
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		st.ref.Namespace = ""
+	}
+	live, err := c.resource(m, st.ref.Namespace).Get(ctx, o.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		st.res.Reason = "not found"
+		return st
+	}
+	if err != nil {
+		st.res.Reason = "cannot read it: " + err.Error()
+		return st
+	}
+	st.live = live
+	st.res = kstatusResult(live)
+	return st
+}
+
+// kstatusResult turns kstatus's verdict into a Result.
+func kstatusResult(live *unstructured.Unstructured) Result {
+	res, err := status.Compute(live)
+	if err != nil {
+		return Result{Reason: "cannot compute status: " + err.Error()}
+	}
+	if res.Status == status.CurrentStatus {
+		return Result{Ready: true}
+	}
+	reason := string(res.Status)
+	if res.Message != "" {
+		reason += ": " + res.Message
+	}
+	return Result{Reason: reason}
+}
+
+// Wait polls the set until every waited object is Current and every gate passes, or ctx ends.
+// When ctx ends first it returns one error (errors.Join): a first line saying whether the wait timed
+// out or was cancelled and how many were still pending, then one *NotReadyError per unready object
+// or gate with its reason and, for workloads, what their pods and events say.
+func (c *Client) Wait(ctx context.Context, set Set) error {
+	start := time.Now()
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		ev := c.evaluate(ctx, set, false)
+		if ev.fatal != nil {
+			return fmt.Errorf("wait for %s: %w", setName(set), ev.fatal)
+		}
+		if ev.ready() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return c.waitError(ctx, set, time.Since(start))
+		case <-ticker.C:
+		}
+	}
+}
+
+// waitError takes a last look at the set, with a fresh short deadline since ctx has ended, and
+// explains everything that is not ready.
+func (c *Client) waitError(ctx context.Context, set Set, waitedFor time.Duration) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), diagnoseTimeout)
+	defer cancel()
+	ev := c.evaluate(dctx, set, true)
+
+	var notReady []error
+	for _, o := range ev.objects {
+		if o.res.Ready {
+			continue
+		}
+		e := &NotReadyError{Name: o.ref.String(), Reason: o.res.Reason}
+		if o.live != nil {
+			e.Details = c.diagnose(dctx, o.live)
+		}
+		notReady = append(notReady, e)
+	}
+	for _, g := range ev.gates {
+		if !g.Ready {
+			notReady = append(notReady, &NotReadyError{Name: g.Name, Reason: g.Reason})
+		}
+	}
+	total := len(ev.objects) + len(ev.gates)
+	verb := "timed out"
+	if errors.Is(ctx.Err(), context.Canceled) {
+		verb = "cancelled"
+	}
+	var head error
+	if len(notReady) == 0 {
+		// Everything became ready in the last moment; the wait still did not finish in time.
+		head = fmt.Errorf("wait for %s: %s after %s: %w", setName(set), verb, waitedFor.Round(100*time.Millisecond), context.Cause(ctx))
+	} else {
+		head = fmt.Errorf("wait for %s: %s after %s with %d of %d still not ready: %w",
+			setName(set), verb, waitedFor.Round(100*time.Millisecond), len(notReady), total, context.Cause(ctx))
+	}
+	return errors.Join(append([]error{head}, notReady...)...)
+}
+
+func setName(set Set) string {
+	if set.Name == "" {
+		return "objects"
+	}
+	return set.Name
+}
+
+// Install applies the set's objects, then waits for the set. A dry run does not wait.
+func (c *Client) Install(ctx context.Context, set Set, opts ApplyOptions) (ChangeSet, error) {
+	changes, err := c.Apply(ctx, set.Objects, opts)
+	if err != nil || opts.DryRun {
+		return changes, err
+	}
+	return changes, c.Wait(ctx, set)
+}
