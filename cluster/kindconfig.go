@@ -1,0 +1,52 @@
+// Package cluster manages kindstack's kind cluster through kind's Go library, in-process: the kind
+// v1alpha4 config, node provider detection, preflight checks, create/reuse/delete, the stored spec
+// that makes `up` idempotent, and the user's kubeconfig entries.
+package cluster
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
+)
+
+// IngressReadyLabel marks the node the ingress controller is scheduled onto (its hostPorts 80/443
+// are where the extraPortMappings point).
+const IngressReadyLabel = "ingress-ready"
+
+// Spec is what kindstack wants from the cluster. It is stored in the cluster on create and compared
+// on every later `up`, so a change is noticed instead of silently ignored.
+type Spec struct {
+	Name          string `json:"name"`
+	NodeImage     string `json:"nodeImage"`
+	ListenAddress string `json:"listenAddress"`
+	HTTPPort      int    `json:"httpPort"`
+	HTTPSPort     int    `json:"httpsPort"`
+}
+
+// KindConfig returns the kind v1alpha4 Cluster for spec: one control-plane node labelled
+// ingress-ready=true with the host's HTTP/HTTPS ports mapped to the node's 80/443.
+func KindConfig(spec Spec) *v1alpha4.Cluster {
+	return &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Name:     spec.Name,
+		Nodes: []v1alpha4.Node{{
+			Role:   v1alpha4.ControlPlaneRole,
+			Image:  spec.NodeImage,
+			Labels: map[string]string{IngressReadyLabel: "true"},
+			ExtraPortMappings: []v1alpha4.PortMapping{
+				{ContainerPort: 80, HostPort: int32(spec.HTTPPort), ListenAddress: spec.ListenAddress, Protocol: v1alpha4.PortMappingProtocolTCP},
+				{ContainerPort: 443, HostPort: int32(spec.HTTPSPort), ListenAddress: spec.ListenAddress, Protocol: v1alpha4.PortMappingProtocolTCP},
+			},
+		}},
+	}
+}
+
+// KindConfigYAML renders KindConfig(spec) as kind reads it (for -v output and debugging).
+func KindConfigYAML(spec Spec) ([]byte, error) {
+	out, err := yaml.Marshal(KindConfig(spec))
+	if err != nil {
+		return nil, fmt.Errorf("render kind config: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,50 @@
+package cluster
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+func TestKindConfigGolden(t *testing.T) {
+	tests := []struct {
+		golden string
+		spec   Spec
+	}{
+		{"kind-config-default.golden", Spec{Name: "kindstack", NodeImage: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}},
+		{"kind-config-custom-ports.golden", Spec{Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0", HTTPPort: 8080, HTTPSPort: 8443}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			got, err := KindConfigYAML(tt.spec)
+			require.NoError(t, err)
+			path := filepath.Join("testdata", tt.golden)
+			if *update {
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test ./cluster -update to create the golden file")
+			assert.Equal(t, string(want), string(got))
+		})
+	}
+}
+
+func TestKindConfigIsWhatKindNeeds(t *testing.T) {
+	t.Parallel()
+	c := KindConfig(Spec{Name: "x", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: 8080, HTTPSPort: 8443})
+	require.Len(t, c.Nodes, 1)
+	n := c.Nodes[0]
+	assert.Equal(t, "control-plane", string(n.Role))
+	assert.Equal(t, map[string]string{"ingress-ready": "true"}, n.Labels)
+	require.Len(t, n.ExtraPortMappings, 2)
+	assert.Equal(t, int32(80), n.ExtraPortMappings[0].ContainerPort)
+	assert.Equal(t, int32(8080), n.ExtraPortMappings[0].HostPort)
+	assert.Equal(t, int32(443), n.ExtraPortMappings[1].ContainerPort)
+	assert.Equal(t, int32(8443), n.ExtraPortMappings[1].HostPort)
+}

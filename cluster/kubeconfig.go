@@ -1,0 +1,317 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ContextName is the kubeconfig cluster, user and context name kind uses for a cluster.
+func ContextName(name string) string { return "kind-" + name }
+
+// KubeconfigPaths lists the kubeconfig files kindstack may touch, by kind's (and kubectl's) rule:
+// the explicit path, else every path in $KUBECONFIG, else ~/.kube/config.
+func KubeconfigPaths(explicit string, getenv func(string) string) []string {
+	if explicit != "" {
+		return []string{explicit}
+	}
+	var paths []string
+	seen := map[string]bool{}
+	for _, p := range filepath.SplitList(getenv("KUBECONFIG")) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) > 0 {
+		return paths
+	}
+	home := getenv("HOME")
+	if runtime.GOOS == "windows" && getenv("USERPROFILE") != "" {
+		home = getenv("USERPROFILE")
+	}
+	return []string{filepath.Join(home, ".kube", "config")}
+}
+
+// KubeconfigMergePath is the file new entries go to, as kind and kubectl choose it: with several
+// $KUBECONFIG paths, the first that exists, else the last.
+func KubeconfigMergePath(explicit string, getenv func(string) string) string {
+	paths := KubeconfigPaths(explicit, getenv)
+	if len(paths) == 1 {
+		return paths[0]
+	}
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return paths[len(paths)-1]
+}
+
+var kubeconfigSections = []string{"clusters", "users", "contexts"}
+
+// MergeKubeconfig puts the cluster, user and context named kind-<name> from clusterKubeconfig (what
+// kind's Provider.KubeConfig returns) into the file at path and makes it the current context, as
+// kind does. Every other entry is kept as it was written, byte for byte. It reports whether the
+// file changed.
+func MergeKubeconfig(path, name string, clusterKubeconfig []byte) (bool, error) {
+	key := ContextName(name)
+	src, err := parseKubeconfig(clusterKubeconfig)
+	if err != nil {
+		return false, fmt.Errorf("read kind's kubeconfig for %s: %w", key, err)
+	}
+	entries := map[string]*yaml.Node{}
+	for _, sec := range kubeconfigSections {
+		item := findNamed(seq(src, sec), key)
+		if item == nil {
+			return false, fmt.Errorf("kind's kubeconfig has no %s entry named %s", sec, key)
+		}
+		entries[sec] = item
+	}
+
+	var changed bool
+	err = editKubeconfig(path, func(doc *yaml.Node) {
+		for _, sec := range kubeconfigSections {
+			list := ensureSeq(doc, sec)
+			if old := findNamed(list, key); old != nil {
+				if !sameNode(old, entries[sec]) {
+					*old = *entries[sec]
+					changed = true
+				}
+				continue
+			}
+			list.Content = append(list.Content, entries[sec])
+			changed = true
+		}
+		if setScalar(doc, "current-context", key) {
+			changed = true
+		}
+	}, &changed)
+	return changed, err
+}
+
+// RemoveKubeconfig removes the cluster, user and context kind-<name> from the file at path and
+// clears current-context only if it was ours. A missing file is not an error. It reports whether
+// the file changed.
+func RemoveKubeconfig(path, name string) (bool, error) {
+	key := ContextName(name)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	var changed bool
+	err := editKubeconfig(path, func(doc *yaml.Node) {
+		for _, sec := range kubeconfigSections {
+			list := seq(doc, sec)
+			if list == nil {
+				continue
+			}
+			kept := list.Content[:0]
+			for _, item := range list.Content {
+				if scalarValue(item, "name") == key {
+					changed = true
+					continue
+				}
+				kept = append(kept, item)
+			}
+			list.Content = kept
+		}
+		if scalarValue(doc, "current-context") == key {
+			setScalar(doc, "current-context", "")
+			changed = true
+		}
+	}, &changed)
+	return changed, err
+}
+
+// editKubeconfig reads path (an empty document if missing), applies edit, and writes the file back
+// atomically only if *changed, under kubectl's lock file convention (path + ".lock").
+func editKubeconfig(path string, edit func(doc *yaml.Node), changed *bool) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create kubeconfig directory: %w", err)
+	}
+	unlock, err := lockKubeconfig(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read kubeconfig: %w", err)
+	}
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	var doc *yaml.Node
+	if len(bytes.TrimSpace(data)) == 0 {
+		doc = emptyKubeconfig()
+	} else if doc, err = parseKubeconfig(data); err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	edit(doc)
+	if !*changed {
+		return nil
+	}
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	enc.CompactSeqIndent()
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("encode kubeconfig: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encode kubeconfig: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".kindstack-kubeconfig-*")
+	if err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(out.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return nil
+}
+
+func lockKubeconfig(path string) (func(), error) {
+	lock := path + ".lock"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			return func() { os.Remove(lock) }, nil
+		}
+		if !errors.Is(err, os.ErrExist) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("lock kubeconfig (remove %s if no kubectl or kind is running): %w", lock, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// parseKubeconfig returns the top-level mapping of a kubeconfig document.
+func parseKubeconfig(data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("not a kubeconfig (want a mapping with clusters, users, contexts)")
+	}
+	for _, sec := range kubeconfigSections {
+		if v := value(doc.Content[0], sec); v != nil && v.Kind != yaml.SequenceNode && v.Tag != "!!null" {
+			return nil, fmt.Errorf("line %d: %s is not a list", v.Line, sec)
+		}
+	}
+	return doc.Content[0], nil
+}
+
+func emptyKubeconfig() *yaml.Node {
+	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	setScalar(doc, "apiVersion", "v1")
+	ensureSeq(doc, "clusters")
+	ensureSeq(doc, "contexts")
+	setScalar(doc, "current-context", "")
+	setScalar(doc, "kind", "Config")
+	doc.Content = append(doc.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "preferences"},
+		&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle})
+	ensureSeq(doc, "users")
+	return doc
+}
+
+func value(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalarValue(m *yaml.Node, key string) string {
+	if v := value(m, key); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
+}
+
+func seq(m *yaml.Node, key string) *yaml.Node {
+	if v := value(m, key); v != nil && v.Kind == yaml.SequenceNode {
+		return v
+	}
+	return nil
+}
+
+// ensureSeq returns the list under key, turning a missing or null value into an empty block list.
+func ensureSeq(m *yaml.Node, key string) *yaml.Node {
+	if v := value(m, key); v != nil {
+		if v.Kind != yaml.SequenceNode {
+			*v = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		}
+		v.Style &^= yaml.FlowStyle
+		return v
+	}
+	v := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+	return v
+}
+
+// setScalar sets key to a string value and reports whether that changed anything.
+func setScalar(m *yaml.Node, key, val string) bool {
+	if v := value(m, key); v != nil {
+		if v.Kind == yaml.ScalarNode && v.Value == val && (v.Tag == "!!str" || val != "") {
+			return false
+		}
+		*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
+		return true
+	}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val})
+	return true
+}
+
+func findNamed(list *yaml.Node, name string) *yaml.Node {
+	if list == nil {
+		return nil
+	}
+	for _, item := range list.Content {
+		if scalarValue(item, "name") == name {
+			return item
+		}
+	}
+	return nil
+}
+
+// sameNode compares two YAML subtrees by content, ignoring positions and styles.
+func sameNode(a, b *yaml.Node) bool {
+	var x, y any
+	if a.Decode(&x) != nil || b.Decode(&y) != nil {
+		return false
+	}
+	xb, _ := yaml.Marshal(x)
+	yb, _ := yaml.Marshal(y)
+	return bytes.Equal(xb, yb)
+}

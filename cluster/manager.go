@@ -1,0 +1,517 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/log"
+)
+
+// Provider is the part of kind's *cluster.Provider kindstack uses.
+type Provider interface {
+	Create(name string, options ...kindcluster.CreateOption) error
+	Delete(name, explicitKubeconfigPath string) error
+	List() ([]string, error)
+	KubeConfig(name string, internal bool) (string, error)
+}
+
+// Manager creates, reuses, inspects and deletes kindstack's kind cluster. Every dependency is a
+// field so tests can replace it; NewManager fills in the real ones.
+type Manager struct {
+	// Version is kindstack's version, stored next to the applied spec.
+	Version     string
+	Getenv      func(string) string
+	Run         CommandRunner
+	Listen      func(network, address string) (net.Listener, error)
+	CgroupV2    func() bool
+	NewProvider func(rt Runtime, logger log.Logger) Provider
+	NewClient   func(kubeconfig []byte) (kubernetes.Interface, error)
+}
+
+// NewManager returns a Manager wired to the real host: environment, container runtime CLI,
+// network, kind and client-go.
+func NewManager(version string) *Manager {
+	return &Manager{
+		Version:  version,
+		Getenv:   os.Getenv,
+		Run:      ExecCommand,
+		Listen:   net.Listen,
+		CgroupV2: CgroupV2,
+		NewProvider: func(rt Runtime, logger log.Logger) Provider {
+			if logger == nil {
+				logger = log.NoopLogger{}
+			}
+			return kindcluster.NewProvider(rt.ProviderOption(), kindcluster.ProviderWithLogger(logger))
+		},
+		NewClient: func(kubeconfig []byte) (kubernetes.Interface, error) {
+			cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Timeout = 15 * time.Second
+			return kubernetes.NewForConfig(cfg)
+		},
+	}
+}
+
+func (m *Manager) getenv(k string) string {
+	if m.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return m.Getenv(k)
+}
+
+// Logf receives progress details (shown with -v).
+type Logf func(format string, args ...any)
+
+// EnsureOptions are the inputs of Ensure.
+type EnsureOptions struct {
+	Spec       Spec
+	Runtime    Runtime       // from Preflight
+	Kubeconfig string        // explicit kubeconfig path; "" = kind's rule ($KUBECONFIG, ~/.kube/config)
+	Retain     bool          // keep a cluster that failed (or was interrupted) while being created
+	ReadyWait  time.Duration // how long the control-plane node may take to become Ready; 0 = 5m
+	Logf       Logf
+	Warnf      Logf
+}
+
+// EnsureResult is the cluster `up` can use from here on.
+type EnsureResult struct {
+	Created        bool   // false: an existing, matching cluster was reused unchanged
+	Context        string // kind-<name>
+	KubeconfigPath string // the file holding the context
+	Kubeconfig     []byte // the cluster's kubeconfig (host address), for the steps that follow
+}
+
+// Ensure creates the cluster, or reuses it when it exists and its stored spec matches. A cluster
+// that exists with a different spec (or none) is an error saying what differs and to run
+// `kindstack recreate`. The user's kubeconfig gets only the kind-<name> entries.
+func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult, error) {
+	logf, warnf := orNop(opts.Logf), orNop(opts.Warnf)
+	name := opts.Spec.Name
+	res := EnsureResult{Context: ContextName(name), KubeconfigPath: KubeconfigMergePath(opts.Kubeconfig, m.getenv)}
+	provider := m.NewProvider(opts.Runtime, kindLogger{info: logf, warn: warnf})
+
+	names, err := provider.List()
+	if err != nil {
+		return res, fmt.Errorf("list kind clusters: %w", err)
+	}
+	if slices.Contains(names, name) {
+		kc, err := m.reuse(ctx, provider, opts.Spec)
+		if err != nil {
+			return res, err
+		}
+		res.Kubeconfig = kc
+		logf("cluster %q exists and matches; reusing it", name)
+	} else {
+		kc, err := m.create(ctx, provider, opts)
+		if err != nil {
+			return res, err
+		}
+		res.Kubeconfig, res.Created = kc, true
+	}
+	changed, err := MergeKubeconfig(res.KubeconfigPath, name, res.Kubeconfig)
+	if err != nil {
+		return res, fmt.Errorf("update kubeconfig %s: %w", res.KubeconfigPath, err)
+	}
+	if changed {
+		logf("context %s written to %s", res.Context, res.KubeconfigPath)
+	}
+	return res, nil
+}
+
+func (m *Manager) reuse(ctx context.Context, provider Provider, want Spec) ([]byte, error) {
+	kc, err := provider.KubeConfig(want.Name, false)
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig of existing cluster %q: %w", want.Name, err)
+	}
+	client, err := m.NewClient([]byte(kc))
+	if err != nil {
+		return nil, fmt.Errorf("connect to existing cluster %q: %w", want.Name, err)
+	}
+	stored, err := ReadStoredSpec(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("existing cluster %q: %w", want.Name, err)
+	}
+	if stored == nil {
+		return nil, fmt.Errorf("cluster %q exists but was not created by kindstack (no ConfigMap %s/%s); "+
+			"run `kindstack recreate --name %s` to replace it", want.Name, SpecNamespace, SpecConfigMap, want.Name)
+	}
+	if diff := DiffSpec(stored.Spec, want); len(diff) > 0 {
+		return nil, fmt.Errorf("cluster %q exists with a different spec (%s); run `kindstack recreate` to replace it, or drop the changed settings",
+			want.Name, strings.Join(diff, "; "))
+	}
+	return []byte(kc), nil
+}
+
+func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOptions) ([]byte, error) {
+	name := opts.Spec.Name
+	wait := opts.ReadyWait
+	if wait <= 0 {
+		wait = 5 * time.Minute
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait = time.Until(dl)
+	}
+	// kind always writes a kubeconfig; give it a private file so it never touches the user's.
+	tmp, err := os.MkdirTemp("", "kindstack-kubeconfig-")
+	if err != nil {
+		return nil, fmt.Errorf("create cluster %q: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	kindKubeconfig := filepath.Join(tmp, "config")
+
+	done := make(chan error, 1)
+	go func() {
+		done <- provider.Create(name,
+			kindcluster.CreateWithV1Alpha4Config(KindConfig(opts.Spec)),
+			kindcluster.CreateWithNodeImage(opts.Spec.NodeImage),
+			kindcluster.CreateWithWaitForReady(wait),
+			kindcluster.CreateWithKubeconfigPath(kindKubeconfig),
+			kindcluster.CreateWithRetain(opts.Retain),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false),
+		)
+	}()
+	var createErr error
+	select {
+	case createErr = <-done:
+	case <-ctx.Done():
+		// kind's Create cannot be cancelled; removing its nodes makes it fail fast.
+		if opts.Retain {
+			return nil, fmt.Errorf("create cluster %q: %w; the half-created cluster is kept (--retain): remove it with `kindstack down --name %s`", name, ctx.Err(), name)
+		}
+		delErr := provider.Delete(name, kindKubeconfig)
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+		}
+		if delErr != nil {
+			return nil, fmt.Errorf("create cluster %q: %w; deleting the half-created cluster failed too (run `kindstack down --name %s`): %w", name, ctx.Err(), name, delErr)
+		}
+		return nil, fmt.Errorf("create cluster %q: %w; the half-created cluster was deleted", name, ctx.Err())
+	}
+	if createErr != nil {
+		return nil, fmt.Errorf("create cluster %q: %w", name, createErr)
+	}
+
+	kc, err := m.afterCreate(ctx, provider, opts.Spec, wait)
+	if err != nil {
+		if !opts.Retain {
+			_ = provider.Delete(name, kindKubeconfig)
+			return nil, fmt.Errorf("%w (the cluster was deleted; --retain keeps it for debugging)", err)
+		}
+		return nil, err
+	}
+	return kc, nil
+}
+
+// afterCreate checks the node really is Ready (kind's wait returns success on timeout) and stores
+// the spec the cluster was created with.
+func (m *Manager) afterCreate(ctx context.Context, provider Provider, spec Spec, wait time.Duration) ([]byte, error) {
+	kc, err := provider.KubeConfig(spec.Name, false)
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig of new cluster %q: %w", spec.Name, err)
+	}
+	client, err := m.NewClient([]byte(kc))
+	if err != nil {
+		return nil, fmt.Errorf("connect to new cluster %q: %w", spec.Name, err)
+	}
+	if err := WaitNodesReady(ctx, client, wait); err != nil {
+		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
+	}
+	if err := WriteStoredSpec(ctx, client, StoredSpec{Spec: spec, Version: m.Version}); err != nil {
+		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
+	}
+	return []byte(kc), nil
+}
+
+// DeleteOptions are the inputs of Delete.
+type DeleteOptions struct {
+	Name       string
+	Kubeconfig string // explicit path; "" = every path in $KUBECONFIG, else ~/.kube/config
+	Logf       Logf
+}
+
+// Delete deletes the cluster and its kubeconfig entries. A cluster that is already gone is not an
+// error (like rm -f); it reports whether there was one.
+func (m *Manager) Delete(ctx context.Context, opts DeleteOptions) (bool, error) {
+	if err := ValidateName(opts.Name); err != nil {
+		return false, err
+	}
+	rt, err := DetectRuntime(ctx, m.getenv, m.Run, orNop(opts.Logf).msg)
+	if err == nil {
+		_, err = Ping(ctx, m.Run, rt)
+	}
+	if err != nil {
+		return false, err
+	}
+	provider := m.NewProvider(rt, kindLogger{info: orNop(opts.Logf), warn: orNop(opts.Logf)})
+	names, err := provider.List()
+	if err != nil {
+		return false, fmt.Errorf("list kind clusters: %w", err)
+	}
+	existed := slices.Contains(names, opts.Name)
+	if existed {
+		tmp, err := os.MkdirTemp("", "kindstack-kubeconfig-")
+		if err != nil {
+			return false, fmt.Errorf("delete cluster %q: %w", opts.Name, err)
+		}
+		defer os.RemoveAll(tmp)
+		if err := provider.Delete(opts.Name, filepath.Join(tmp, "config")); err != nil {
+			return false, fmt.Errorf("delete cluster %q: %w", opts.Name, err)
+		}
+	}
+	var errs []error
+	for _, p := range KubeconfigPaths(opts.Kubeconfig, m.getenv) {
+		if _, err := RemoveKubeconfig(p, opts.Name); err != nil {
+			errs = append(errs, fmt.Errorf("remove context %s from %s: %w", ContextName(opts.Name), p, err))
+		}
+	}
+	return existed, errors.Join(errs...)
+}
+
+// NodeStatus is one node as `status` reports it.
+type NodeStatus struct {
+	Name    string `json:"name"`
+	Ready   bool   `json:"ready"`
+	Reason  string `json:"reason,omitempty"` // why not Ready
+	Version string `json:"kubeletVersion,omitempty"`
+}
+
+// Status is the cluster as `status` reports it. Its JSON shape is part of kindstack's interface.
+type Status struct {
+	Name        string       `json:"name"`
+	Runtime     string       `json:"runtime,omitempty"`
+	Exists      bool         `json:"exists"`
+	Ready       bool         `json:"ready"` // exists and every node is Ready
+	Context     string       `json:"context,omitempty"`
+	Nodes       []NodeStatus `json:"nodes"`
+	Spec        *Spec        `json:"spec,omitempty"`             // as stored at creation
+	ToolVersion string       `json:"kindstackVersion,omitempty"` // kindstack version that created it
+	Problem     string       `json:"problem,omitempty"`          // why it is not ready, one sentence
+	Kubeconfig  []byte       `json:"-"`                          // the cluster's kubeconfig, for component checks
+}
+
+// Status inspects the cluster without changing anything. Only a failure to look (no runtime) is an
+// error; a missing or unready cluster is reported in the Status.
+func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
+	st := Status{Name: name, Nodes: []NodeStatus{}}
+	if err := ValidateName(name); err != nil {
+		return st, err
+	}
+	rt, err := DetectRuntime(ctx, m.getenv, m.Run, nil)
+	if err == nil {
+		_, err = Ping(ctx, m.Run, rt)
+	}
+	if err != nil {
+		return st, err
+	}
+	st.Runtime = rt.Name
+	provider := m.NewProvider(rt, nil)
+	names, err := provider.List()
+	if err != nil {
+		return st, fmt.Errorf("list kind clusters: %w", err)
+	}
+	if !slices.Contains(names, name) {
+		st.Problem = fmt.Sprintf("cluster %q does not exist; run `kindstack up` to create it", name)
+		return st, nil
+	}
+	st.Exists, st.Context = true, ContextName(name)
+	kc, err := provider.KubeConfig(name, false)
+	if err != nil {
+		st.Problem = fmt.Sprintf("cannot read the cluster's kubeconfig: %v", err)
+		return st, nil
+	}
+	st.Kubeconfig = []byte(kc)
+	client, err := m.NewClient([]byte(kc))
+	if err != nil {
+		st.Problem = fmt.Sprintf("cannot connect to the cluster: %v", err)
+		return st, nil
+	}
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		st.Problem = fmt.Sprintf("the API server does not answer: %v", err)
+		return st, nil
+	}
+	st.Nodes = nodeStatuses(nodes.Items)
+	st.Ready = len(st.Nodes) > 0
+	for _, n := range st.Nodes {
+		if !n.Ready {
+			st.Ready = false
+			st.Problem = fmt.Sprintf("node %s is not Ready: %s", n.Name, n.Reason)
+		}
+	}
+	if stored, err := ReadStoredSpec(ctx, client); err == nil && stored != nil {
+		st.Spec, st.ToolVersion = &stored.Spec, stored.Version
+	}
+	return st, nil
+}
+
+func nodeStatuses(items []corev1.Node) []NodeStatus {
+	out := make([]NodeStatus, 0, len(items))
+	for _, n := range items {
+		ns := NodeStatus{Name: n.Name, Version: n.Status.NodeInfo.KubeletVersion, Reason: "no Ready condition yet"}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				ns.Ready = c.Status == corev1.ConditionTrue
+				ns.Reason = ""
+				if !ns.Ready {
+					ns.Reason = strings.TrimSpace(c.Reason + ": " + c.Message)
+				}
+			}
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
+// WaitNodesReady polls until every node is Ready, and fails naming the unready ones when wait or
+// ctx runs out (a timeout is an error, unlike kind's own wait).
+func WaitNodesReady(ctx context.Context, client kubernetes.Interface, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var last string
+	for {
+		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			var unready []string
+			for _, n := range nodeStatuses(nodes.Items) {
+				if !n.Ready {
+					unready = append(unready, n.Name+" ("+n.Reason+")")
+				}
+			}
+			if len(nodes.Items) > 0 && len(unready) == 0 {
+				return nil
+			}
+			last = "not Ready: " + strings.Join(unready, ", ")
+			if len(nodes.Items) == 0 {
+				last = "no nodes registered"
+			}
+		} else {
+			last = "API server: " + err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nodes not Ready after %s: %s: %w", roundWait(wait), last, ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func roundWait(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d
+	}
+	return d.Round(time.Second)
+}
+
+// Where the applied spec is stored in the cluster.
+const (
+	SpecNamespace = "kube-public"
+	SpecConfigMap = "kindstack-spec"
+)
+
+// StoredSpec is the spec a cluster was created with and the kindstack version that created it.
+type StoredSpec struct {
+	Spec    Spec
+	Version string
+}
+
+// ReadStoredSpec returns the stored spec, or nil when the ConfigMap does not exist.
+func ReadStoredSpec(ctx context.Context, client kubernetes.Interface) (*StoredSpec, error) {
+	cm, err := client.CoreV1().ConfigMaps(SpecNamespace).Get(ctx, SpecConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read stored spec %s/%s: %w", SpecNamespace, SpecConfigMap, err)
+	}
+	var spec Spec
+	if err := json.Unmarshal([]byte(cm.Data["spec"]), &spec); err != nil {
+		return nil, fmt.Errorf("stored spec %s/%s is not valid: %w", SpecNamespace, SpecConfigMap, err)
+	}
+	return &StoredSpec{Spec: spec, Version: cm.Data["kindstackVersion"]}, nil
+}
+
+// WriteStoredSpec creates or replaces the stored spec.
+func WriteStoredSpec(ctx context.Context, client kubernetes.Interface, s StoredSpec) error {
+	data, err := json.Marshal(s.Spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: SpecNamespace, Name: SpecConfigMap,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "kindstack"}},
+		Data: map[string]string{"spec": string(data), "kindstackVersion": s.Version},
+	}
+	cms := client.CoreV1().ConfigMaps(SpecNamespace)
+	_, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: "kindstack"})
+	if apierrors.IsAlreadyExists(err) {
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: "kindstack"})
+	}
+	if err != nil {
+		return fmt.Errorf("store spec in %s/%s: %w", SpecNamespace, SpecConfigMap, err)
+	}
+	return nil
+}
+
+// DiffSpec lists every setting that differs between the cluster's stored spec and the wanted one,
+// e.g. `httpPort: cluster has 80, wanted 8080`.
+func DiffSpec(have, want Spec) []string {
+	var diff []string
+	add := func(field string, h, w any) {
+		if h != w {
+			diff = append(diff, fmt.Sprintf("%s: cluster has %v, wanted %v", field, h, w))
+		}
+	}
+	add("nodeImage", have.NodeImage, want.NodeImage)
+	add("listenAddress", have.ListenAddress, want.ListenAddress)
+	add("httpPort", have.HTTPPort, want.HTTPPort)
+	add("httpsPort", have.HTTPSPort, want.HTTPSPort)
+	return diff
+}
+
+func orNop(f Logf) Logf {
+	if f == nil {
+		return func(string, ...any) {}
+	}
+	return f
+}
+
+func (f Logf) msg(s string) { f("%s", s) }
+
+// kindLogger forwards kind's messages: its progress becomes details, its warnings stay warnings.
+type kindLogger struct{ info, warn Logf }
+
+func (l kindLogger) Warn(message string)               { l.warn("%s", message) }
+func (l kindLogger) Warnf(format string, args ...any)  { l.warn(format, args...) }
+func (l kindLogger) Error(message string)              { l.warn("%s", message) }
+func (l kindLogger) Errorf(format string, args ...any) { l.warn(format, args...) }
+func (l kindLogger) V(level log.Level) log.InfoLogger  { return kindInfo{l: l, on: level == 0} }
+func (kindInfo) Enabled() bool                         { return true }
+func (i kindInfo) Info(message string)                 { i.Infof("%s", message) }
+func (i kindInfo) Infof(format string, args ...any) {
+	if i.on {
+		i.l.info(format, args...)
+	}
+}
+
+type kindInfo struct {
+	l  kindLogger
+	on bool
+}

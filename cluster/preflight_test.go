@@ -1,0 +1,330 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/log"
+)
+
+func TestValidateName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		want string // "" = valid
+	}{
+		{"kindstack", ""},
+		{"dev-1", ""},
+		{"a.b", ""},
+		{"0", ""},
+		{strings.Repeat("a", 50), ""},
+		{"", "the cluster name is empty"},
+		{strings.Repeat("a", 51), "is 51 characters long; kind allows at most 50"},
+		{"Kindstack", "is invalid: use lowercase letters"},
+		{"my_cluster", "is invalid"},
+		{"-dev", "is invalid"},
+		{"dev-", "is invalid"},
+		{"dev cluster", "is invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := ValidateName(tt.name)
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestCheckPortFindsARealListener(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+
+	err = CheckPort(net.Listen, "127.0.0.1", PortCheck{Port: busy, Flag: "--http-port"})
+	require.Error(t, err)
+	assert.Equal(t, "port "+strconv.Itoa(busy)+" on 127.0.0.1 is already in use by another program; stop it or choose another port with --http-port", err.Error())
+
+	// Binding every interface conflicts with a loopback listener too.
+	assert.Error(t, CheckPort(net.Listen, "0.0.0.0", PortCheck{Port: busy, Flag: "--http-port"}))
+
+	free := freePort(t)
+	assert.NoError(t, CheckPort(net.Listen, "127.0.0.1", PortCheck{Port: free, Flag: "--https-port"}))
+	assert.ErrorContains(t, CheckPort(net.Listen, "127.0.0.1", PortCheck{Port: 70000, Flag: "--https-port"}), "port 70000 (--https-port) is not a valid TCP port")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return p
+}
+
+// fakeRuntime answers `<bin> -v` and `<bin> info` like an installed runtime would.
+type fakeRuntime struct {
+	installed map[string]string // binary -> `-v` output
+	engineUp  bool
+}
+
+func (f fakeRuntime) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	v, ok := f.installed[name]
+	if !ok {
+		return nil, errors.New("exec: \"" + name + "\": executable file not found in $PATH")
+	}
+	if len(args) > 0 && args[0] == "info" {
+		if !f.engineUp {
+			return []byte("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"), errors.New("exit status 1")
+		}
+		return []byte("28.2.2\n"), nil
+	}
+	return []byte(v + "\n"), nil
+}
+
+// fakeProvider stands in for kind only where no cluster is created: listing, kubeconfig, delete.
+type fakeProvider struct {
+	clusters []string
+	deleted  []string
+}
+
+func (f *fakeProvider) Create(string, ...kindcluster.CreateOption) error {
+	return errors.New("the unit tier never creates clusters")
+}
+func (f *fakeProvider) Delete(name, _ string) error { f.deleted = append(f.deleted, name); return nil }
+func (f *fakeProvider) List() ([]string, error)     { return f.clusters, nil }
+func (f *fakeProvider) KubeConfig(name string, _ bool) (string, error) {
+	return string(kindKubeconfig(name, "https://127.0.0.1:1")), nil
+}
+
+func testManager(env map[string]string, rt fakeRuntime, p *fakeProvider, client kubernetes.Interface) *Manager {
+	return &Manager{
+		Version:     "test",
+		Getenv:      func(k string) string { return env[k] },
+		Run:         rt.run,
+		Listen:      net.Listen,
+		CgroupV2:    func() bool { return true },
+		NewProvider: func(Runtime, log.Logger) Provider { return p },
+		NewClient:   func([]byte) (kubernetes.Interface, error) { return client, nil },
+	}
+}
+
+var dockerOnly = map[string]string{"docker": "Docker version 28.2.2, build e6534b4"}
+
+func TestDetectRuntime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		env       string
+		installed map[string]string
+		want      string
+		wantErr   string
+		wantWarn  string
+	}{
+		{name: "docker first", installed: map[string]string{"docker": "Docker version 28", "podman": "podman version 5.0.0"}, want: "docker"},
+		{name: "podman when no docker", installed: map[string]string{"podman": "podman version 5.0.0"}, want: "podman"},
+		{name: "finch", installed: map[string]string{"finch": "finch version v1.2.0"}, want: "finch"},
+		{name: "docker shim that is not docker", installed: map[string]string{"docker": "podman version 5.0.0"}, wantErr: "no container runtime found"},
+		{name: "nothing", wantErr: "no container runtime found: install Docker (or Podman, nerdctl), or set KIND_EXPERIMENTAL_PROVIDER"},
+		{name: "env forces podman", env: "podman", installed: map[string]string{"docker": "Docker version 28", "podman": "podman version 5"}, want: "podman"},
+		{name: "env names a missing runtime", env: "podman", installed: dockerOnly, wantErr: `KIND_EXPERIMENTAL_PROVIDER=podman but "podman" is not installed or does not run (podman -v failed)`},
+		{name: "unknown env value is ignored with a warning", env: "lxc", installed: dockerOnly, want: "docker", wantWarn: `ignoring unknown value "lxc" for KIND_EXPERIMENTAL_PROVIDER`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var warned string
+			rt, err := DetectRuntime(context.Background(), func(k string) string {
+				if k == ExperimentalProviderEnv {
+					return tt.env
+				}
+				return ""
+			}, fakeRuntime{installed: tt.installed}.run, func(s string) { warned = s })
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, rt.Name)
+			assert.Contains(t, warned, tt.wantWarn)
+		})
+	}
+}
+
+func TestPingCatchesAClientWithoutEngine(t *testing.T) {
+	t.Parallel()
+	_, err := Ping(context.Background(), fakeRuntime{installed: dockerOnly}.run, Runtime{Name: "docker", Binary: "docker"})
+	require.Error(t, err)
+	assert.Equal(t, "docker is installed but its engine does not answer (`docker info`: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?)", err.Error())
+
+	v, err := Ping(context.Background(), fakeRuntime{installed: dockerOnly, engineUp: true}.run, Runtime{Name: "docker", Binary: "docker"})
+	require.NoError(t, err)
+	assert.Equal(t, "28.2.2", v)
+}
+
+func TestPreflightReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+
+	m := testManager(nil, fakeRuntime{installed: dockerOnly}, &fakeProvider{}, nil)
+	_, err = m.Preflight(context.Background(), PreflightOptions{
+		Spec:      Spec{Name: "Bad_Name", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: busy, HTTPSPort: freePort(t)},
+		ConfigErr: errors.New("config file k.yaml: line 3: unknown field \"nmae\"\nline 4: field \"httpPort\": want an integer"),
+	})
+	var pe *PreflightError
+	require.ErrorAs(t, err, &pe)
+	require.Len(t, pe.Problems, 4, err.Error())
+	msg := err.Error()
+	assert.True(t, strings.HasPrefix(msg, "preflight found 4 problems:\n  - config file k.yaml: line 3: unknown field \"nmae\"\n    line 4: field"), msg)
+	assert.Contains(t, msg, `cluster name "Bad_Name" is invalid`)
+	assert.Contains(t, msg, "docker is installed but its engine does not answer")
+	assert.Contains(t, msg, "port "+strconv.Itoa(busy)+" on 127.0.0.1 is already in use")
+}
+
+func TestPreflightPassesAndSkipsPortsOfAnExistingCluster(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+
+	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
+	rep, err := m.Preflight(context.Background(), PreflightOptions{
+		Spec: Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: busy, HTTPSPort: busy + 1},
+	})
+	require.NoError(t, err, "the ports of an existing cluster are its own")
+	assert.True(t, rep.Exists)
+	assert.Equal(t, "docker", rep.Runtime.Name)
+	assert.Equal(t, "28.2.2", rep.EngineVersion)
+}
+
+func TestPreflightWarnsOnCgroupV1(t *testing.T) {
+	t.Parallel()
+	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+	m.CgroupV2 = func() bool { return false }
+	spec := Spec{Name: "kindstack", ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)}
+
+	spec.NodeImage = "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
+	rep, err := m.Preflight(context.Background(), PreflightOptions{Spec: spec})
+	require.NoError(t, err)
+	require.Len(t, rep.Warnings, 1)
+	assert.Contains(t, rep.Warnings[0], "cgroup v1")
+	assert.Contains(t, rep.Warnings[0], "--image kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d")
+
+	spec.NodeImage = "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d"
+	rep, err = m.Preflight(context.Background(), PreflightOptions{Spec: spec})
+	require.NoError(t, err)
+	assert.Empty(t, rep.Warnings, "a 1.34 image runs on cgroup v1")
+}
+
+func TestDiffSpecSaysWhatDiffers(t *testing.T) {
+	t.Parallel()
+	have := Spec{Name: "k", NodeImage: "a", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}
+	assert.Empty(t, DiffSpec(have, have))
+	want := have
+	want.HTTPPort, want.NodeImage = 8080, "b"
+	assert.Equal(t, []string{"nodeImage: cluster has a, wanted b", "httpPort: cluster has 80, wanted 8080"}, DiffSpec(have, want))
+}
+
+func TestEnsureRefusesAChangedSpec(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset()
+	stored := Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}
+	require.NoError(t, WriteStoredSpec(context.Background(), client, StoredSpec{Spec: stored, Version: "v0.1.0"}))
+	kubeconfig := t.TempDir() + "/config"
+	m := testManager(nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, client)
+
+	want := stored
+	want.HTTPPort = 8080
+	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: want, Kubeconfig: kubeconfig})
+	require.Error(t, err)
+	assert.Equal(t, `cluster "kindstack" exists with a different spec (httpPort: cluster has 80, wanted 8080); run `+"`kindstack recreate`"+` to replace it, or drop the changed settings`, err.Error())
+	assert.NoFileExists(t, kubeconfig, "a refused up changes nothing")
+
+	res, err := m.Ensure(context.Background(), EnsureOptions{Spec: stored, Kubeconfig: kubeconfig})
+	require.NoError(t, err)
+	assert.False(t, res.Created)
+	assert.Equal(t, "kind-kindstack", res.Context)
+	assert.FileExists(t, kubeconfig)
+}
+
+func TestEnsureRefusesAClusterKindstackDidNotCreate(t *testing.T) {
+	t.Parallel()
+	m := testManager(nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset())
+	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Kubeconfig: t.TempDir() + "/config"})
+	assert.ErrorContains(t, err, "was not created by kindstack (no ConfigMap kube-public/kindstack-spec); run `kindstack recreate --name kindstack`")
+}
+
+func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
+	t.Parallel()
+	p := &fakeProvider{}
+	kubeconfig := t.TempDir() + "/config"
+	_, err := MergeKubeconfig(kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
+	require.NoError(t, err)
+	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, nil)
+
+	existed, err := m.Delete(context.Background(), DeleteOptions{Name: "kindstack", Kubeconfig: kubeconfig})
+	require.NoError(t, err)
+	assert.False(t, existed)
+	assert.Empty(t, p.deleted)
+	assert.NotContains(t, readFile(t, kubeconfig), "kind-kindstack", "a stale context is cleaned up anyway")
+
+	p.clusters = []string{"kindstack"}
+	existed, err = m.Delete(context.Background(), DeleteOptions{Name: "kindstack", Kubeconfig: kubeconfig})
+	require.NoError(t, err)
+	assert.True(t, existed)
+	assert.Equal(t, []string{"kindstack"}, p.deleted)
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+	st, err := m.Status(context.Background(), "kindstack")
+	require.NoError(t, err)
+	assert.False(t, st.Exists)
+	assert.Equal(t, `cluster "kindstack" does not exist; run `+"`kindstack up`"+` to create it`, st.Problem)
+
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kindstack-control-plane"}, Status: corev1.NodeStatus{
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", Message: "container runtime network not ready"}},
+	}}
+	m = testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset(node))
+	st, err = m.Status(context.Background(), "kindstack")
+	require.NoError(t, err)
+	assert.True(t, st.Exists)
+	assert.False(t, st.Ready)
+	assert.Equal(t, "node kindstack-control-plane is not Ready: KubeletNotReady: container runtime network not ready", st.Problem)
+
+	_, err = testManager(nil, fakeRuntime{}, &fakeProvider{}, nil).Status(context.Background(), "kindstack")
+	assert.ErrorContains(t, err, "no container runtime found")
+}
+
+func TestWaitNodesReadyTimesOutWithTheReason(t *testing.T) {
+	t.Parallel()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
+	err := WaitNodesReady(context.Background(), fake.NewClientset(node), 100*time.Millisecond)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "nodes not Ready after 100ms: not Ready: n1 (no Ready condition yet)")
+
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	assert.NoError(t, WaitNodesReady(context.Background(), fake.NewClientset(node), time.Second))
+}

@@ -1,0 +1,311 @@
+// Package cli is kindstack's command line: the urfave/cli app, its flags, how flags, the config
+// file and defaults combine, and the up/down/recreate/status/version commands built from steps.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/steps"
+)
+
+// Version is kindstack's version, stamped at build time with
+// -ldflags "-X github.com/kindstack/kindstack/internal/cli.Version=v1.2.3".
+var Version = "dev"
+
+// UsageError is a command line the user has to fix (unknown flag or command, bad flag value);
+// main maps it to exit code 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, args ...any) error { return &UsageError{Err: fmt.Errorf(format, args...)} }
+
+// UpEnv is what `up` knows while it runs. Steps returned by Options.StepsAfterCluster receive a
+// pointer at composition time and read it when they run: by then Cluster is filled in.
+type UpEnv struct {
+	Settings config.Settings
+	Runtime  cluster.Runtime      // set by the preflight step: the container runtime kind drives
+	Cluster  cluster.EnsureResult // set by the cluster step
+	URLs     []string             // later steps add what they expose; printed in the summary
+}
+
+// ComponentStatus is one addon or workload in `status`.
+type ComponentStatus struct {
+	Name   string `json:"name"`
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"` // why not ready, one sentence
+}
+
+// Options wire the app to its surroundings; nil fields get the real ones.
+type Options struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Manager drives kind; nil means cluster.NewManager(Version).
+	Manager *cluster.Manager
+	// StepsAfterCluster returns the `up` steps that run once the cluster exists (addons, example,
+	// smoke test). They run in order after "Preflight" and "Cluster <name>".
+	StepsAfterCluster func(env *UpEnv) []steps.Step
+	// ValidateSettings checks settings the later steps read (e.g. the images map); a failure is
+	// reported by preflight together with every other problem, before anything changes.
+	ValidateSettings func(s config.Settings) error
+	// StatusComponents reports each addon and workload for `status`; called only when the cluster
+	// exists and answers.
+	StatusComponents func(ctx context.Context, c cluster.Status, s config.Settings) []ComponentStatus
+}
+
+type app struct {
+	opts Options
+	mgr  *cluster.Manager
+}
+
+// New builds the kindstack command line app. It never exits the process: errors are returned
+// from RunContext, and main maps them to exit codes.
+func New(opts Options) *ucli.App {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	a := &app{opts: opts, mgr: opts.Manager}
+	if a.mgr == nil {
+		a.mgr = cluster.NewManager(Version)
+		a.mgr.Getenv = opts.Getenv
+	}
+	onUsage := func(_ *ucli.Context, err error, _ bool) error { return &UsageError{Err: err} }
+	cmd := func(c *ucli.Command) *ucli.Command {
+		c.Flags = append(commonFlags(), c.Flags...)
+		c.OnUsageError = onUsage
+		return c
+	}
+	return &ucli.App{
+		Name:                 "kindstack",
+		Usage:                "a local Kubernetes environment (kind, ingress, metrics, example app) in one command",
+		UsageText:            "kindstack [global flags] command [flags]",
+		Writer:               opts.Stdout,
+		ErrWriter:            opts.Stderr,
+		Flags:                commonFlags(),
+		OnUsageError:         onUsage,
+		ExitErrHandler:       func(*ucli.Context, error) {}, // never os.Exit here: main decides
+		EnableBashCompletion: false,
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return usagef("unknown command %q", c.Args().First())
+			}
+			return ucli.ShowAppHelp(c)
+		},
+		Commands: []*ucli.Command{
+			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
+				Flags: upFlags(), Action: a.up}),
+			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone)",
+				Action: a.down}),
+			cmd(&ucli.Command{Name: "recreate", Usage: "delete the cluster, then up",
+				Flags: upFlags(), Action: a.recreate}),
+			cmd(&ucli.Command{Name: "status", Usage: "show the cluster, its nodes and components: ready or why not (exit 1 when not ready)",
+				Action: a.status}),
+			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
+		},
+	}
+}
+
+// Flag names shared by code and help.
+const (
+	flagName          = "name"
+	flagKubeconfig    = "kubeconfig"
+	flagConfig        = "config"
+	flagTimeout       = "timeout"
+	flagQuiet         = "quiet"
+	flagVerbose       = "verbose"
+	flagOutput        = "output"
+	flagImage         = "image"
+	flagListenAddress = "listen-address"
+	flagHTTPPort      = "http-port"
+	flagHTTPSPort     = "https-port"
+	flagRetain        = "retain"
+	flagNoExample     = "no-example"
+)
+
+// commonFlags are accepted both before and after the command (`kindstack --name x up` and
+// `kindstack up --name x`); defaults live in config.Defaults, so none are set here.
+func commonFlags() []ucli.Flag {
+	d := config.Defaults()
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: flagName, Usage: "cluster name (default \"" + d.Name + "\")", EnvVars: []string{"KINDSTACK_CLUSTER_NAME"}},
+		&ucli.StringFlag{Name: flagKubeconfig, Usage: "kubeconfig file to write the context to (default $KUBECONFIG, else ~/.kube/config)"},
+		&ucli.StringFlag{Name: flagConfig, Usage: "Stack config file (apiVersion " + config.APIVersion + ", kind " + config.Kind + ")", TakesFile: true},
+		&ucli.DurationFlag{Name: flagTimeout, Usage: "time budget for the whole command", DefaultText: d.Timeout.String()},
+		&ucli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "no progress output"},
+		&ucli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "show details of each step"},
+		&ucli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Usage: "output format: text or json"},
+	}
+}
+
+func upFlags() []ucli.Flag {
+	d := config.Defaults()
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: flagImage, Usage: "kind node image (default " + d.NodeImage + ")"},
+		&ucli.StringFlag{Name: flagListenAddress, Usage: "host address the HTTP/HTTPS ports listen on (default " + d.ListenAddress + ")"},
+		&ucli.IntFlag{Name: flagHTTPPort, Usage: "host port for HTTP into the ingress", DefaultText: fmt.Sprint(d.HTTPPort)},
+		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
+		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
+		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app"},
+	}
+}
+
+// setIn returns the innermost context where the flag was given (command line or env), if any.
+func setIn(c *ucli.Context, name string) (*ucli.Context, bool) {
+	for _, cc := range c.Lineage() {
+		if cc.IsSet(name) {
+			return cc, true
+		}
+	}
+	return nil, false
+}
+
+func flagBool(c *ucli.Context, name string) bool {
+	cc, ok := setIn(c, name)
+	return ok && cc.Bool(name)
+}
+
+// invocation is one command's resolved inputs.
+type invocation struct {
+	settings  config.Settings
+	configErr error // the --config file failed to load; `up` reports it with the other preflight problems
+	json      bool
+	quiet     bool
+	verbose   bool
+}
+
+// resolve combines defaults, the config file and flags, in that order of precedence (lowest first).
+func resolve(c *ucli.Context) (invocation, error) {
+	inv := invocation{quiet: flagBool(c, flagQuiet), verbose: flagBool(c, flagVerbose)}
+	if cc, ok := setIn(c, flagOutput); ok {
+		switch o := cc.String(flagOutput); o {
+		case "text":
+		case "json":
+			inv.json = true
+		default:
+			return inv, usagef("invalid value %q for -o/--output: want text or json", o)
+		}
+	}
+	if c.Args().Present() {
+		return inv, usagef("%s takes no arguments, got %q", c.Command.Name, c.Args().First())
+	}
+	s := config.Defaults()
+	if cc, ok := setIn(c, flagConfig); ok {
+		st, err := config.Load(cc.String(flagConfig))
+		if err != nil {
+			inv.configErr = err
+		}
+		s = s.Apply(st)
+	}
+	str := func(dst *string, name string) {
+		if cc, ok := setIn(c, name); ok {
+			*dst = cc.String(name)
+		}
+	}
+	num := func(dst *int, name string) {
+		if cc, ok := setIn(c, name); ok {
+			*dst = cc.Int(name)
+		}
+	}
+	str(&s.Name, flagName)
+	str(&s.Kubeconfig, flagKubeconfig)
+	str(&s.NodeImage, flagImage)
+	str(&s.ListenAddress, flagListenAddress)
+	num(&s.HTTPPort, flagHTTPPort)
+	num(&s.HTTPSPort, flagHTTPSPort)
+	if cc, ok := setIn(c, flagTimeout); ok {
+		s.Timeout = cc.Duration(flagTimeout)
+		if s.Timeout <= 0 {
+			return inv, usagef("invalid value %s for --timeout: want a positive duration such as 10m", s.Timeout)
+		}
+	}
+	if cc, ok := setIn(c, flagRetain); ok {
+		s.Retain = cc.Bool(flagRetain)
+	}
+	if cc, ok := setIn(c, flagNoExample); ok {
+		s.Example = !cc.Bool(flagNoExample)
+	}
+	inv.settings = s
+	return inv, nil
+}
+
+func specOf(s config.Settings) cluster.Spec {
+	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort}
+}
+
+func (a *app) runner(inv invocation) *steps.Runner {
+	return steps.NewRunner(a.opts.Stderr, steps.Options{Quiet: inv.quiet, Verbose: inv.verbose, Getenv: a.opts.Getenv})
+}
+
+// TimingJSON is one step's duration in JSON summaries.
+type TimingJSON struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+func timingsJSON(ts []steps.Timing) []TimingJSON {
+	out := make([]TimingJSON, 0, len(ts))
+	for _, t := range ts {
+		tj := TimingJSON{Step: t.Step, Seconds: float64(t.Duration.Round(time.Millisecond)) / float64(time.Second)}
+		if t.Err != nil {
+			tj.Error = t.Err.Error()
+		}
+		out = append(out, tj)
+	}
+	return out
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.opts.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+// VersionInfo is `version -o json`.
+type VersionInfo struct {
+	Version          string `json:"version"`
+	Kind             string `json:"kind"`
+	Go               string `json:"go"`
+	DefaultNodeImage string `json:"defaultNodeImage"`
+}
+
+func (a *app) version(c *ucli.Context) error {
+	inv, err := resolve(c)
+	if err != nil {
+		return err
+	}
+	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: config.DefaultNodeImage}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		vi.Go = bi.GoVersion
+		for _, d := range bi.Deps {
+			if d.Path == "sigs.k8s.io/kind" {
+				vi.Kind = d.Version
+			}
+		}
+	}
+	if inv.json {
+		return a.printJSON(vi)
+	}
+	_, err = fmt.Fprintf(a.opts.Stdout, "kindstack %s (kind %s, %s)\ndefault node image: %s\n", vi.Version, vi.Kind, vi.Go, vi.DefaultNodeImage)
+	return err
+}

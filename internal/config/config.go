@@ -1,0 +1,344 @@
+// Package config reads the kindstack Stack file (apiVersion kindstack.dev/v1alpha1, kind Stack)
+// strictly, and holds the one place where every setting gets its default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	// APIVersion is the only apiVersion this build reads.
+	APIVersion = "kindstack.dev/v1alpha1"
+	// Kind is the only kind this build reads.
+	Kind = "Stack"
+)
+
+// DefaultNodeImage is kind v0.33.0's prebuilt Kubernetes 1.35 node image, pinned by digest:
+// ingress-nginx's last release is tested up to 1.35 and metrics-server 0.9 needs 1.34 or newer.
+const DefaultNodeImage = "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
+
+// CgroupV1NodeImage is the newest prebuilt node image whose kubelet still runs on a cgroup v1 host.
+const CgroupV1NodeImage = "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d"
+
+// Stack is the file as written: every scalar is a pointer so "not in the file" differs from "zero".
+type Stack struct {
+	APIVersion    string            `yaml:"apiVersion" json:"apiVersion"`
+	Kind          string            `yaml:"kind" json:"kind"`
+	Name          *string           `yaml:"name,omitempty" json:"name,omitempty"`
+	NodeImage     *string           `yaml:"nodeImage,omitempty" json:"nodeImage,omitempty"`
+	ListenAddress *string           `yaml:"listenAddress,omitempty" json:"listenAddress,omitempty"`
+	HTTPPort      *int              `yaml:"httpPort,omitempty" json:"httpPort,omitempty"`
+	HTTPSPort     *int              `yaml:"httpsPort,omitempty" json:"httpsPort,omitempty"`
+	Kubeconfig    *string           `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	Timeout       *Duration         `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	Example       *bool             `yaml:"example,omitempty" json:"example,omitempty"`
+	Retain        *bool             `yaml:"retain,omitempty" json:"retain,omitempty"`
+	Images        map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
+}
+
+// Duration is a Go duration string in the file ("90s", "10m").
+type Duration time.Duration
+
+// Settings are the resolved values kindstack runs with: defaults, then the file, then flags.
+type Settings struct {
+	Name          string
+	NodeImage     string
+	ListenAddress string
+	HTTPPort      int
+	HTTPSPort     int
+	Kubeconfig    string // "" means kind's rule: $KUBECONFIG, else ~/.kube/config
+	Timeout       time.Duration
+	Example       bool
+	Retain        bool
+	Images        map[string]string
+}
+
+// Defaults is the one place every setting gets its default value.
+func Defaults() Settings {
+	return Settings{
+		Name:          "kindstack",
+		NodeImage:     DefaultNodeImage,
+		ListenAddress: "127.0.0.1",
+		HTTPPort:      80,
+		HTTPSPort:     443,
+		Timeout:       15 * time.Minute,
+		Example:       true,
+		Retain:        false,
+	}
+}
+
+// Apply returns s overridden by every field the file sets.
+func (s Settings) Apply(st *Stack) Settings {
+	if st == nil {
+		return s
+	}
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&s.Name, st.Name)
+	set(&s.NodeImage, st.NodeImage)
+	set(&s.ListenAddress, st.ListenAddress)
+	set(&s.Kubeconfig, st.Kubeconfig)
+	if st.HTTPPort != nil {
+		s.HTTPPort = *st.HTTPPort
+	}
+	if st.HTTPSPort != nil {
+		s.HTTPSPort = *st.HTTPSPort
+	}
+	if st.Timeout != nil {
+		s.Timeout = time.Duration(*st.Timeout)
+	}
+	if st.Example != nil {
+		s.Example = *st.Example
+	}
+	if st.Retain != nil {
+		s.Retain = *st.Retain
+	}
+	if st.Images != nil {
+		s.Images = make(map[string]string, len(st.Images))
+		for k, v := range st.Images {
+			s.Images[k] = v
+		}
+	}
+	return s
+}
+
+// Load reads and strictly decodes a Stack file. Every problem found is reported, each naming
+// the file, line and field.
+func Load(path string) (*Stack, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	st, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// field decodes one known top-level field from its YAML node.
+type field func(st *Stack, n *yaml.Node) error
+
+func scalar[T any](kindName string, assign func(st *Stack, v T)) field {
+	return func(st *Stack, n *yaml.Node) error {
+		var v T
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			return fmt.Errorf("want %s, got %s", kindName, describe(n))
+		}
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("want %s, got %s", kindName, describe(n))
+		}
+		assign(st, v)
+		return nil
+	}
+}
+
+func str(assign func(st *Stack, v *string)) field {
+	return func(st *Stack, n *yaml.Node) error {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+			return fmt.Errorf("want a string, got %s", describe(n))
+		}
+		v := n.Value
+		assign(st, &v)
+		return nil
+	}
+}
+
+func fields() map[string]field {
+	return map[string]field{
+		"apiVersion":    str(func(st *Stack, v *string) { st.APIVersion = *v }),
+		"kind":          str(func(st *Stack, v *string) { st.Kind = *v }),
+		"name":          str(func(st *Stack, v *string) { st.Name = v }),
+		"nodeImage":     str(func(st *Stack, v *string) { st.NodeImage = v }),
+		"listenAddress": str(func(st *Stack, v *string) { st.ListenAddress = v }),
+		"kubeconfig":    str(func(st *Stack, v *string) { st.Kubeconfig = v }),
+		"httpPort": func(st *Stack, n *yaml.Node) error {
+			if n.Tag != "!!int" {
+				return fmt.Errorf("want an integer, got %s", describe(n))
+			}
+			return scalar("an integer", func(st *Stack, v int) { st.HTTPPort = &v })(st, n)
+		},
+		"httpsPort": func(st *Stack, n *yaml.Node) error {
+			if n.Tag != "!!int" {
+				return fmt.Errorf("want an integer, got %s", describe(n))
+			}
+			return scalar("an integer", func(st *Stack, v int) { st.HTTPSPort = &v })(st, n)
+		},
+		"example": func(st *Stack, n *yaml.Node) error {
+			if n.Tag != "!!bool" {
+				return fmt.Errorf("want true or false, got %s", describe(n))
+			}
+			return scalar("true or false", func(st *Stack, v bool) { st.Example = &v })(st, n)
+		},
+		"retain": func(st *Stack, n *yaml.Node) error {
+			if n.Tag != "!!bool" {
+				return fmt.Errorf("want true or false, got %s", describe(n))
+			}
+			return scalar("true or false", func(st *Stack, v bool) { st.Retain = &v })(st, n)
+		},
+		"timeout": func(st *Stack, n *yaml.Node) error {
+			if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+				return fmt.Errorf("want a duration such as \"10m\", got %s", describe(n))
+			}
+			d, err := time.ParseDuration(n.Value)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration such as \"10m\", got %q", n.Value)
+			}
+			v := Duration(d)
+			st.Timeout = &v
+			return nil
+		},
+		"images": func(st *Stack, n *yaml.Node) error {
+			if n.Kind != yaml.MappingNode {
+				return fmt.Errorf("want a map of upstream image to replacement, got %s", describe(n))
+			}
+			st.Images = map[string]string{}
+			var errs []error
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+					errs = append(errs, fmt.Errorf("line %d: images: entry %q: want a string image reference, got %s", k.Line, k.Value, describe(v)))
+					continue
+				}
+				st.Images[k.Value] = v.Value
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+// Decode strictly decodes one Stack document. An unknown field, a duplicate field or a wrong type
+// is an error naming the field and its line; all such errors are returned together.
+func Decode(data []byte) (*Stack, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("file is empty; want apiVersion: " + APIVersion + ", kind: " + Kind)
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("line %d: a second YAML document; a config file holds one Stack", extra.Line)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: want a mapping (apiVersion, kind, ...), got %s", root.Line, describe(root))
+	}
+
+	known := fields()
+	st := &Stack{}
+	seen := map[string]int{}
+	var errs []error
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if first, dup := seen[k.Value]; dup {
+			errs = append(errs, fmt.Errorf("line %d: field %q repeats line %d", k.Line, k.Value, first))
+			continue
+		}
+		seen[k.Value] = k.Line
+		decode, ok := known[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("line %d: unknown field %q%s", k.Line, k.Value, suggest(k.Value, known)))
+			continue
+		}
+		if err := decode(st, v); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: field %q: %w", v.Line, k.Value, err))
+		}
+	}
+	if _, ok := seen["apiVersion"]; !ok {
+		errs = append(errs, fmt.Errorf("line %d: field \"apiVersion\" is missing; want %s", root.Line, APIVersion))
+	} else if st.APIVersion != "" && st.APIVersion != APIVersion {
+		errs = append(errs, fmt.Errorf("line %d: apiVersion %q is not supported; want %s", seen["apiVersion"], st.APIVersion, APIVersion))
+	}
+	if _, ok := seen["kind"]; !ok {
+		errs = append(errs, fmt.Errorf("line %d: field \"kind\" is missing; want %s", root.Line, Kind))
+	} else if st.Kind != "" && st.Kind != Kind {
+		errs = append(errs, fmt.Errorf("line %d: kind %q is not supported; want %s", seen["kind"], st.Kind, Kind))
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return lineOf(errs[i]) < lineOf(errs[j]) })
+		return nil, errors.Join(errs...)
+	}
+	return st, nil
+}
+
+func lineOf(err error) int {
+	var n int
+	_, _ = fmt.Sscanf(err.Error(), "line %d:", &n)
+	return n
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	switch n.Tag {
+	case "!!null":
+		return "null"
+	case "!!str":
+		return fmt.Sprintf("the string %q", n.Value)
+	case "!!int":
+		return "the integer " + n.Value
+	case "!!bool":
+		return n.Value
+	case "!!float":
+		return "the number " + n.Value
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// suggest names the known field closest to a misspelt one (same letters ignoring case, or one edit away).
+func suggest(got string, known map[string]field) string {
+	names := make([]string, 0, len(known))
+	for name := range known {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if strings.EqualFold(name, got) || editDistance(strings.ToLower(name), strings.ToLower(got)) <= 2 {
+			return fmt.Sprintf(" (did you mean %q?)", name)
+		}
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeValidFile(t *testing.T) {
+	t.Parallel()
+	st, err := Decode([]byte(`apiVersion: kindstack.dev/v1alpha1
+kind: Stack
+name: workshop
+nodeImage: kindest/node:v1.34.11
+listenAddress: 0.0.0.0
+httpPort: 8080
+httpsPort: 8443
+timeout: 20m
+example: false
+retain: true
+images:
+  registry.k8s.io/ingress-nginx/controller:v1.15.1: mirror.local/controller:v1.15.1
+`))
+	require.NoError(t, err)
+	got := Defaults().Apply(st)
+	assert.Equal(t, Settings{
+		Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0",
+		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, Example: false, Retain: true,
+		Images: map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
+	}, got)
+}
+
+func TestDecodeMinimalFileKeepsDefaults(t *testing.T) {
+	t.Parallel()
+	st, err := Decode([]byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n"))
+	require.NoError(t, err)
+	assert.Equal(t, Defaults(), Defaults().Apply(st))
+}
+
+func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "unknown field with suggestion",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nhttpport: 80\n",
+			want: []string{`line 3: unknown field "httpport" (did you mean "httpPort"?)`},
+		},
+		{
+			name: "wrong type for port",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nname: x\nhttpPort: eighty\n",
+			want: []string{`line 4: field "httpPort": want an integer, got the string "eighty"`},
+		},
+		{
+			name: "quoted number is still a string",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nhttpsPort: \"443\"\n",
+			want: []string{`line 3: field "httpsPort": want an integer, got the string "443"`},
+		},
+		{
+			name: "bad duration",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\ntimeout: 10 minutes\n",
+			want: []string{`line 3: field "timeout": want a positive duration such as "10m", got "10 minutes"`},
+		},
+		{
+			name: "bool field given a string",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n\nexample: \"no\"\n",
+			want: []string{`line 4: field "example": want true or false, got the string "no"`},
+		},
+		{
+			name: "images must be a map",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nimages:\n  - a\n",
+			want: []string{`line 4: field "images": want a map of upstream image to replacement, got a list`},
+		},
+		{
+			name: "every problem reported at once",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nnmae: x\nhttpPort: true\nbogus: 1\n",
+			want: []string{`line 3: unknown field "nmae" (did you mean "name"?)`, `line 4: field "httpPort": want an integer, got true`, `line 5: unknown field "bogus"`},
+		},
+		{
+			name: "wrong apiVersion",
+			yaml: "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\n",
+			want: []string{`line 1: apiVersion "kind.x-k8s.io/v1alpha4" is not supported; want kindstack.dev/v1alpha1`, `line 2: kind "Cluster" is not supported; want Stack`},
+		},
+		{
+			name: "missing apiVersion and kind",
+			yaml: "name: x\n",
+			want: []string{`field "apiVersion" is missing`, `field "kind" is missing`},
+		},
+		{
+			name: "duplicate field",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nname: a\nname: b\n",
+			want: []string{`line 4: field "name" repeats line 3`},
+		},
+		{
+			name: "not a mapping",
+			yaml: "- a\n- b\n",
+			want: []string{`line 1: want a mapping (apiVersion, kind, ...), got a list`},
+		},
+		{
+			name: "empty",
+			yaml: "\n",
+			want: []string{"file is empty"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st, err := Decode([]byte(tt.yaml))
+			require.Error(t, err)
+			assert.Nil(t, st)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kindstack.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nport: 1\n"), 0o600))
+	_, err := Load(path)
+	require.Error(t, err)
+	assert.Equal(t, "config file "+path+`: line 3: unknown field "port"`, err.Error())
+
+	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
