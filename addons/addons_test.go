@@ -1,0 +1,254 @@
+package addons
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/transform"
+)
+
+const (
+	controllerImage    = "registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1"
+	certgenImage       = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd"
+	metricsServerImage = "registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:89258156d0e9af60403eafd44da9676fd66f600c7934d468ccc17e42b199aee2"
+)
+
+func find(t *testing.T, set kube.Set, kind, namespace, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, u := range set.Objects {
+		if u.GetKind() == kind && u.GetNamespace() == namespace && u.GetName() == name {
+			return u
+		}
+	}
+	t.Fatalf("set %s has no %s %s/%s", set.Name, kind, namespace, name)
+	return nil
+}
+
+func container(t *testing.T, u *unstructured.Unstructured, name string) map[string]any {
+	t.Helper()
+	containers, _, err := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	require.NoError(t, err)
+	for _, c := range containers {
+		if m := c.(map[string]any); m["name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("%s has no container %s", u.GetName(), name)
+	return nil
+}
+
+func gateNames(set kube.Set) []string {
+	var names []string
+	for _, g := range set.Gates {
+		names = append(names, g.Name)
+	}
+	return names
+}
+
+func TestIngressNginxRunsOnTheMappedNodeWithHostPorts(t *testing.T) {
+	t.Parallel()
+	set, err := IngressNginx(Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "ingress-nginx", set.Name)
+
+	ctrl := find(t, set, "Deployment", "ingress-nginx", "ingress-nginx-controller")
+	selector, _, err := unstructured.NestedStringMap(ctrl.Object, "spec", "template", "spec", "nodeSelector")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"ingress-ready": "true", "kubernetes.io/os": "linux"}, selector)
+
+	tolerations, _, err := unstructured.NestedSlice(ctrl.Object, "spec", "template", "spec", "tolerations")
+	require.NoError(t, err)
+	assert.Contains(t, tolerations, map[string]any{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"})
+
+	c := container(t, ctrl, "controller")
+	assert.Equal(t, controllerImage, c["image"])
+	hostPorts := map[int64]int64{}
+	ports, _, err := unstructured.NestedSlice(c, "ports")
+	require.NoError(t, err)
+	for _, p := range ports {
+		m := p.(map[string]any)
+		if hp, ok := m["hostPort"].(int64); ok {
+			hostPorts[m["containerPort"].(int64)] = hp
+		}
+	}
+	assert.Equal(t, map[int64]int64{80: 80, 443: 443}, hostPorts)
+	assert.Contains(t, c["args"], "--publish-status-address=localhost")
+	assert.Contains(t, c["args"], "--validating-webhook=:8443")
+}
+
+func TestIngressNginxClassWebhookAndGates(t *testing.T) {
+	t.Parallel()
+	set, err := IngressNginx(Options{})
+	require.NoError(t, err)
+
+	class := find(t, set, "IngressClass", "", "nginx")
+	controller, _, _ := unstructured.NestedString(class.Object, "spec", "controller")
+	assert.Equal(t, "k8s.io/ingress-nginx", controller)
+
+	vwc := find(t, set, "ValidatingWebhookConfiguration", "", "ingress-nginx-admission")
+	webhooks, _, err := unstructured.NestedSlice(vwc.Object, "webhooks")
+	require.NoError(t, err)
+	require.Len(t, webhooks, 1)
+	svc, _, _ := unstructured.NestedString(webhooks[0].(map[string]any), "clientConfig", "service", "name")
+	assert.Equal(t, "ingress-nginx-controller-admission", svc)
+	find(t, set, "Service", "ingress-nginx", "ingress-nginx-controller-admission")
+
+	assert.Equal(t, []string{kube.WebhookServing("ingress-nginx-admission").Name}, gateNames(set))
+}
+
+func TestIngressNginxCertificateJobsStayAndAreWaitedOn(t *testing.T) {
+	t.Parallel()
+	set, err := IngressNginx(Options{})
+	require.NoError(t, err)
+	assert.Nil(t, set.Skip, "every ingress-nginx object is waited on")
+	for _, name := range []string{"ingress-nginx-admission-create", "ingress-nginx-admission-patch"} {
+		job := find(t, set, "Job", "ingress-nginx", name)
+		_, found, _ := unstructured.NestedInt64(job.Object, "spec", "ttlSecondsAfterFinished")
+		assert.False(t, found, "%s must not delete itself: a second up would re-create and re-run it", name)
+		c := container(t, job, name[len("ingress-nginx-admission-"):])
+		assert.Equal(t, certgenImage, c["image"])
+	}
+}
+
+func TestMetricsServerTrustsKindKubeletsAndHasGates(t *testing.T) {
+	t.Parallel()
+	set, err := MetricsServer(Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "metrics-server", set.Name)
+
+	dep := find(t, set, "Deployment", "kube-system", "metrics-server")
+	c := container(t, dep, "metrics-server")
+	assert.Equal(t, metricsServerImage, c["image"])
+	args, _, err := unstructured.NestedStringSlice(c, "args")
+	require.NoError(t, err)
+	count := 0
+	for _, a := range args {
+		if a == "--kubelet-insecure-tls" {
+			count++
+		}
+	}
+	assert.Equal(t, 1, count, "args: %v", args)
+
+	api := find(t, set, "APIService", "", "v1beta1.metrics.k8s.io")
+	svc, _, _ := unstructured.NestedString(api.Object, "spec", "service", "name")
+	assert.Equal(t, "metrics-server", svc)
+
+	assert.Equal(t, []string{kube.APIServiceAvailable("v1beta1.metrics.k8s.io").Name, "node metrics served"}, gateNames(set))
+}
+
+func TestImages(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		images  transform.ImageMap
+		want    []string
+		wantErr string
+	}{
+		{
+			name: "pinned upstream images",
+			want: []string{controllerImage, certgenImage, metricsServerImage}, // sorted
+		},
+		{
+			name: "overrides by name and tag, with or without digest",
+			images: transform.ImageMap{
+				"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1",
+				metricsServerImage: "localhost/metrics-server:dev",
+			},
+			want: []string{"localhost/metrics-server:dev", "mirror.local/controller:v1.15.1", certgenImage},
+		},
+		{
+			name:    "an invalid map is an error",
+			images:  transform.ImageMap{"registry.k8s.io/ingress-nginx/controller:v1.15.1": ""},
+			wantErr: "empty replacement",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Images(Options{Images: tt.images})
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestOverriddenImagesAreNotPulledAgain(t *testing.T) {
+	t.Parallel()
+	set, err := MetricsServer(Options{Images: transform.ImageMap{
+		"registry.k8s.io/metrics-server/metrics-server:v0.8.0": "localhost/metrics-server:dev",
+	}})
+	require.NoError(t, err)
+	c := container(t, find(t, set, "Deployment", "kube-system", "metrics-server"), "metrics-server")
+	assert.Equal(t, "localhost/metrics-server:dev", c["image"])
+	assert.Equal(t, "IfNotPresent", c["imagePullPolicy"])
+}
+
+func TestNodeMetricsServed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		status     int
+		body       string
+		wantReady  bool
+		wantReason string
+	}{
+		{
+			name:      "one node listed",
+			status:    http.StatusOK,
+			body:      `{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[{"metadata":{"name":"kindstack-control-plane"},"usage":{"cpu":"100m","memory":"1Gi"}}]}`,
+			wantReady: true,
+		},
+		{
+			name:       "no node scraped yet",
+			status:     http.StatusOK,
+			body:       `{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[]}`,
+			wantReason: "lists no node yet",
+		},
+		{
+			name:       "API not served",
+			status:     http.StatusServiceUnavailable,
+			body:       `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503}`,
+			wantReason: "GET /apis/metrics.k8s.io/v1beta1/nodes: the server is currently unable to handle the request",
+		},
+		{
+			name:       "garbage answer",
+			status:     http.StatusOK,
+			body:       `<html>`,
+			wantReason: "unreadable answer",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != nodeMetricsPath {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			t.Cleanup(srv.Close)
+			c, err := kube.NewClientFromConfig(&rest.Config{Host: srv.URL})
+			require.NoError(t, err)
+
+			res, err := NodeMetricsServed().Check(context.Background(), c)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantReady, res.Ready)
+			assert.Contains(t, res.Reason, tt.wantReason)
+		})
+	}
+}

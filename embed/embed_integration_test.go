@@ -1,0 +1,160 @@
+//go:build integration
+
+package embed_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindstack/kindstack/addons"
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/testenv"
+	"github.com/kindstack/kindstack/workloads"
+)
+
+// installedSets are the sets kindstack installs, built exactly as `up` builds them.
+func installedSets(t *testing.T) []kube.Set {
+	t.Helper()
+	ingress, err := addons.IngressNginx(addons.Options{})
+	require.NoError(t, err)
+	metrics, err := addons.MetricsServer(addons.Options{})
+	require.NoError(t, err)
+	example, err := workloads.Example(workloads.Options{})
+	require.NoError(t, err)
+	return []kube.Set{ingress, metrics, example}
+}
+
+// The real API server accepts every object we wrote, as transformed for installation: schema,
+// defaults and admission (minus webhooks, which are not installed here) all pass.
+func TestAllManifestsPassServerSideDryRun(t *testing.T) {
+	cp := testenv.New(t)
+	c, err := kube.NewClient(cp.Kubeconfig)
+	require.NoError(t, err)
+	ctx := t.Context()
+	sets := installedSets(t)
+
+	// Every embedded object is in some set, so this covers all of embed/.
+	total := 0
+	for _, objs := range decodeAll(t) {
+		total += len(objs)
+	}
+	inSets := 0
+	for _, s := range sets {
+		inSets += len(s.Objects)
+	}
+	require.Equal(t, total, inSets, "every embedded object is installed by exactly one set")
+
+	// A dry run of a namespaced object is rejected when its namespace does not exist, so the
+	// namespaces are created for real first.
+	var namespaces []*unstructured.Unstructured
+	for _, s := range sets {
+		for _, o := range s.Objects {
+			if o.GetKind() == "Namespace" {
+				namespaces = append(namespaces, o)
+			}
+		}
+	}
+	_, err = c.Apply(ctx, namespaces, kube.ApplyOptions{})
+	require.NoError(t, err)
+
+	for _, s := range sets {
+		changes, err := c.Apply(ctx, s.Objects, kube.ApplyOptions{DryRun: true})
+		require.NoError(t, err, "dry-run apply of %s", s.Name)
+		assert.Len(t, changes, len(s.Objects), s.Name)
+		for _, ch := range changes {
+			if ch.Ref.Kind != "Namespace" {
+				assert.Equal(t, kube.Created, ch.Action, "%s in %s", ch.Ref, s.Name)
+			}
+		}
+	}
+
+	// A dry run writes nothing.
+	_, err = c.Kubernetes().AppsV1().Deployments("ingress-nginx").Get(ctx, "ingress-nginx-controller", metav1.GetOptions{})
+	assert.Error(t, err, "the dry run must not create the controller")
+}
+
+// With the pods Ready (simulated node, no container runs) but nothing really serving, the gates
+// say why: no CA bundle on the webhook, the APIService unavailable, no node metrics, autoscalers
+// without metrics.
+func TestGatesSayWhyNotReady(t *testing.T) {
+	cp := testenv.New(t)
+	c, err := kube.NewClient(cp.Kubeconfig)
+	require.NoError(t, err)
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(cp.Kubeconfig)
+	require.NoError(t, err)
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, testenv.StartNode(ctx, cs, testenv.NodeOptions{
+		Name:   "kindstack-control-plane",
+		Labels: map[string]string{addons.IngressReadyLabel: "true"},
+	}))
+
+	ingress, err := addons.IngressNginx(addons.Options{})
+	require.NoError(t, err)
+	metrics, err := addons.MetricsServer(addons.Options{})
+	require.NoError(t, err)
+	example, err := workloads.Example(workloads.Options{})
+	require.NoError(t, err)
+	tests := []struct {
+		set  kube.Set
+		want map[string]string // gate name -> part of its reason
+	}{
+		// The example goes first: once the webhook configuration exists, no Ingress passes here.
+		{example, map[string]string{
+			kube.HPAReportingMetrics(workloads.Namespace, "backend").Name:  "ScalingActive",
+			kube.HPAReportingMetrics(workloads.Namespace, "frontend").Name: "ScalingActive",
+		}},
+		{ingress, map[string]string{
+			"ValidatingWebhookConfiguration/ingress-nginx-admission": "has no caBundle",
+		}},
+		{metrics, map[string]string{
+			"APIService/v1beta1.metrics.k8s.io": "Available=False",
+			"node metrics served":               "GET /apis/metrics.k8s.io/v1beta1/nodes",
+		}},
+	}
+	for _, tt := range tests {
+		_, err := c.Apply(ctx, tt.set.Objects, kube.ApplyOptions{})
+		require.NoError(t, err, "apply %s", tt.set.Name)
+	}
+	for _, tt := range tests {
+		t.Run(tt.set.Name, func(t *testing.T) {
+			// Wait until the objects are ready, so what remains is the gates.
+			gates := map[string]kube.ObjectStatus{}
+			require.Eventually(t, func() bool {
+				statuses := c.Status(ctx, tt.set)
+				objectsReady := true
+				for _, st := range statuses[:len(statuses)-len(tt.set.Gates)] {
+					objectsReady = objectsReady && st.Ready
+				}
+				for _, st := range statuses[len(statuses)-len(tt.set.Gates):] {
+					gates[st.Name] = st
+				}
+				return objectsReady
+			}, 90*time.Second, time.Second, "objects of %s never became ready: %v", tt.set.Name, c.Status(ctx, tt.set))
+
+			for name, want := range tt.want {
+				require.Contains(t, gates, name)
+				assert.False(t, gates[name].Ready, name)
+				assert.Contains(t, gates[name].Reason, want, name)
+			}
+
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			err := c.Wait(wctx, tt.set)
+			require.Error(t, err, "a wait on unserved gates must fail")
+			for name := range tt.want {
+				assert.Contains(t, err.Error(), name)
+			}
+			t.Logf("what `up` prints when %s is not serving:\n%v", tt.set.Name, err)
+		})
+	}
+}

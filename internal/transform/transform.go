@@ -1,0 +1,167 @@
+// Package transform holds the small, named changes kindstack makes to decoded manifests before
+// applying them: image overrides (with their pull policy), node selectors and extra container args.
+//
+// A transform is a Func applied to one object; Apply runs several over a set of objects. Each Func
+// ignores objects it is not about, so a list of transforms can be run over everything at once.
+package transform
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Func changes one object in place. It returns an error when the object cannot be changed as asked.
+type Func func(*unstructured.Unstructured) error
+
+// Apply runs every fn over every object, in order. It returns all failures joined, each naming its object.
+func Apply(objs []*unstructured.Unstructured, fns ...Func) error {
+	var errs []error
+	for _, u := range objs {
+		for _, fn := range fns {
+			if err := fn(u); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", describe(u), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Target names one object by kind, namespace and name (namespace empty for cluster-scoped kinds).
+type Target struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (t Target) matches(u *unstructured.Unstructured) bool {
+	return u.GetKind() == t.Kind && u.GetNamespace() == t.Namespace && u.GetName() == t.Name
+}
+
+// NodeSelector merges labels into the pod template's nodeSelector of the target workload, e.g. to
+// keep a hostPort controller on the node whose ports are mapped. Existing keys with other values are overwritten.
+func NodeSelector(target Target, labels map[string]string) Func {
+	return func(u *unstructured.Unstructured) error {
+		if !target.matches(u) {
+			return nil
+		}
+		path := podSpecPath(u)
+		if path == nil {
+			return fmt.Errorf("node selector: %s has no pod template", u.GetKind())
+		}
+		field := append(append([]string{}, path...), "nodeSelector")
+		selector, _, err := unstructured.NestedStringMap(u.Object, field...)
+		if err != nil {
+			return fmt.Errorf("node selector: %w", err)
+		}
+		if selector == nil {
+			selector = map[string]string{}
+		}
+		for k, v := range labels {
+			selector[k] = v
+		}
+		if err := unstructured.SetNestedStringMap(u.Object, selector, field...); err != nil {
+			return fmt.Errorf("node selector: %w", err)
+		}
+		return nil
+	}
+}
+
+// AppendArgs appends args to one container of the target workload, skipping any the container
+// already has, so running it twice changes nothing. The container must exist.
+func AppendArgs(target Target, container string, args ...string) Func {
+	return func(u *unstructured.Unstructured) error {
+		if !target.matches(u) {
+			return nil
+		}
+		found := false
+		err := eachContainer(u, func(c map[string]any) error {
+			if c["name"] != container {
+				return nil
+			}
+			found = true
+			current, _, err := unstructured.NestedStringSlice(c, "args")
+			if err != nil {
+				return fmt.Errorf("container %s: %w", container, err)
+			}
+			have := make(map[string]bool, len(current))
+			for _, a := range current {
+				have[a] = true
+			}
+			for _, a := range args {
+				if !have[a] {
+					current = append(current, a)
+					have[a] = true
+				}
+			}
+			return unstructured.SetNestedStringSlice(c, current, "args")
+		})
+		if err != nil {
+			return fmt.Errorf("append args: %w", err)
+		}
+		if !found {
+			return fmt.Errorf("append args: no container %q", container)
+		}
+		return nil
+	}
+}
+
+// podSpecPath returns where the pod spec lives in a workload, or nil if the object runs no pods.
+func podSpecPath(u *unstructured.Unstructured) []string {
+	gk := u.GroupVersionKind().GroupKind()
+	switch gk {
+	case schema.GroupKind{Kind: "Pod"}:
+		return []string{"spec"}
+	case schema.GroupKind{Group: "batch", Kind: "CronJob"}:
+		return []string{"spec", "jobTemplate", "spec", "template", "spec"}
+	case schema.GroupKind{Group: "apps", Kind: "Deployment"},
+		schema.GroupKind{Group: "apps", Kind: "DaemonSet"},
+		schema.GroupKind{Group: "apps", Kind: "StatefulSet"},
+		schema.GroupKind{Group: "apps", Kind: "ReplicaSet"},
+		schema.GroupKind{Group: "batch", Kind: "Job"},
+		schema.GroupKind{Kind: "ReplicationController"}:
+		return []string{"spec", "template", "spec"}
+	}
+	return nil
+}
+
+// eachContainer calls fn with every container and init container of a workload's pod spec, and
+// writes the (possibly changed) containers back. Objects that run no pods are left alone.
+func eachContainer(u *unstructured.Unstructured, fn func(c map[string]any) error) error {
+	path := podSpecPath(u)
+	if path == nil {
+		return nil
+	}
+	for _, list := range []string{"initContainers", "containers"} {
+		field := append(append([]string{}, path...), list)
+		containers, found, err := unstructured.NestedSlice(u.Object, field...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", list, err)
+		}
+		if !found {
+			continue
+		}
+		for i, item := range containers {
+			c, ok := item.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s[%d] is not an object", list, i)
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if err := unstructured.SetNestedSlice(u.Object, containers, field...); err != nil {
+			return fmt.Errorf("%s: %w", list, err)
+		}
+	}
+	return nil
+}
+
+func describe(u *unstructured.Unstructured) string {
+	if u.GetNamespace() == "" {
+		return u.GetKind() + "/" + u.GetName()
+	}
+	return u.GetKind() + "/" + u.GetNamespace() + "/" + u.GetName()
+}
