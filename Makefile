@@ -23,8 +23,8 @@ test: ## unit tier: no cluster, no network, seconds
 	go test $(GO_TEST_FLAGS) ./...
 
 integration: ## integration tier: a real etcd + kube-apiserver + controller-manager + scheduler on loopback
-	bash e2e/testbed/build-k8s.sh kube-apiserver kube-controller-manager kube-scheduler
-	go test $(GO_TEST_FLAGS) -tags integration -count=1 ./internal/... ./addons/... ./workloads/... ./cluster/...
+	bash e2e/testbed/controlplane.sh prepare
+	go test $(GO_TEST_FLAGS) -tags integration -count=1 -parallel 8 -timeout 20m ./...
 
 testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-in images (cached)
 	bash e2e/testbed/setup.sh all
