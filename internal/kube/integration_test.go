@@ -245,7 +245,7 @@ func testCancel(t *testing.T, c *kube.Client) {
 }
 
 func testAPIServiceMissing(t *testing.T, c *kube.Client) {
-	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	set := kube.Set{
 		Name: "aggregated",
@@ -398,18 +398,21 @@ spec: {ports: [{port: 443, targetPort: 8443}]}
 
 // webhookServer is an admission webhook the apiserver reaches at https://127.0.0.1:<port>/ — by
 // URL, because a Service's endpoints may not be loopback. It allows everything and counts calls.
+// It holds its port for the whole test (a port given back could be taken by another process), and
+// until it is opened it drops every connection, so the apiserver sees the webhook unavailable.
 type webhookServer struct {
 	port  int
+	open  atomic.Bool
 	calls atomic.Int32
-	srv   *http.Server
 }
 
-func (w *webhookServer) serve(t *testing.T, cert *testenv.ServingCertificate) {
+func newWebhookServer(t *testing.T, cert *testenv.ServingCertificate) *webhookServer {
 	pair, err := tls.X509KeyPair(cert.Cert, cert.Key)
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", w.port))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	w.srv = &http.Server{
+	w := &webhookServer{port: l.Addr().(*net.TCPAddr).Port}
+	srv := &http.Server{
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}},
 		Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			w.calls.Add(1)
@@ -423,8 +426,26 @@ func (w *webhookServer) serve(t *testing.T, cert *testenv.ServingCertificate) {
 			_ = json.NewEncoder(rw).Encode(&review)
 		}),
 	}
-	go func() { _ = w.srv.ServeTLS(l, "", "") }()
-	t.Cleanup(func() { _ = w.srv.Close() })
+	srv.SetKeepAlivesEnabled(false) // closing the gate must take effect on the next call
+	go func() { _ = srv.ServeTLS(gatedListener{Listener: l, open: &w.open}, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return w
+}
+
+// gatedListener closes every accepted connection while open is false.
+type gatedListener struct {
+	net.Listener
+	open *atomic.Bool
+}
+
+func (g gatedListener) Accept() (net.Conn, error) {
+	for {
+		conn, err := g.Listener.Accept()
+		if err != nil || g.open.Load() {
+			return conn, err
+		}
+		_ = conn.Close()
+	}
 }
 
 func testRetryWebhook(t *testing.T, c *kube.Client) {
@@ -432,10 +453,7 @@ func testRetryWebhook(t *testing.T, c *kube.Client) {
 	defer cancel()
 	cert, err := testenv.NewServingCertificate()
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	wh := &webhookServer{port: l.Addr().(*net.TCPAddr).Port}
-	require.NoError(t, l.Close()) // nothing listens until the test starts the server
+	wh := newWebhookServer(t, cert) // drops every connection until opened
 
 	_, err = c.Apply(ctx, decode(t, "webhook.yaml", fmt.Sprintf(`
 apiVersion: v1
@@ -480,7 +498,7 @@ spec:
 	assert.Contains(t, plainErr.Error(), "failed calling webhook")
 
 	const serveAfter = 3 * time.Second
-	time.AfterFunc(serveAfter, func() { wh.serve(t, cert) })
+	time.AfterFunc(serveAfter, func() { wh.open.Store(true) })
 	start := time.Now()
 	changes, err := c.Apply(ctx, ingress("web"), kube.ApplyOptions{RetryWebhookErrors: true})
 	require.NoError(t, err, "the apply is retried until the webhook serves")
@@ -491,7 +509,7 @@ spec:
 	// Until ctx ends, and no further: a webhook that never serves fails with both causes.
 	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelShort()
-	require.NoError(t, wh.srv.Close())
+	wh.open.Store(false)
 	_, err = c.Apply(short, ingress("late"), kube.ApplyOptions{RetryWebhookErrors: true})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -539,7 +557,7 @@ metadata: {name: crds}
 }
 
 func testHPAGate(t *testing.T, c *kube.Client) {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	set := kube.Set{
 		Name:    "hpa",

@@ -57,7 +57,7 @@ func New(t testing.TB) *ControlPlane {
 		cp.Timings.APIServerReady.Round(time.Millisecond), cp.Timings.Ready.Round(time.Millisecond), cp.Dir)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("testenv: control plane logs:\n%s", cp.LogTail(30))
+			t.Logf("testenv: control plane logs:\n%s", cp.LogTail(10))
 		}
 		stopStart := time.Now()
 		cp.Stop()
