@@ -125,7 +125,7 @@ func Steps(env *cli.UpEnv) []steps.Step {
 				opts := kube.ApplyOptions{RetryWebhookErrors: set.Name == "example"}
 				changes, err := client.Install(ctx, set, opts)
 				if err != nil {
-					return fmt.Errorf("install %s: %w", set.Name, err)
+					return err // the runner names the step: "install example: …"
 				}
 				st.Result(changes.String() + ", ready")
 				return nil
