@@ -1,0 +1,313 @@
+//go:build e2e
+
+// Package e2e runs the built kindstack binary against a real kind cluster, as a user would.
+//
+// Environment:
+//
+//	KINDSTACK_E2E_CONFIG      Stack config passed to every command (the air-gapped test bed sets
+//	                          e2e/testdata/airgap.yaml); unset = kindstack's defaults (GitHub Actions).
+//	KINDSTACK_E2E_NAME        cluster name (default kse2e).
+//	KINDSTACK_E2E_HTTP_PORT   host ports of the test cluster (default: free ports picked at start,
+//	KINDSTACK_E2E_HTTPS_PORT  so a cluster on 80/443 next to it is left alone).
+//	KINDSTACK_E2E_ARTIFACTS   directory for diagnostics when a test fails.
+//	CI=true                   missing prerequisites fail instead of skipping.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// built is the kindstack binary TestMain builds once; the only package state, set before any test runs.
+var built struct {
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kindstack-e2e-bin-")
+	if err != nil {
+		built.err = err
+	} else {
+		defer os.RemoveAll(dir)
+		built.path, built.err = buildBinary(dir)
+	}
+	m.Run()
+}
+
+func buildBinary(dir string) (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(dir, "kindstack")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build kindstack: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// onCI reports whether missing prerequisites must fail the run.
+func onCI() bool { return os.Getenv("CI") == "true" }
+
+// requireRuntime skips (or fails on CI) when no container engine answers.
+func requireRuntime(tb testing.TB) string {
+	tb.Helper()
+	for _, bin := range []string{"docker", "podman", "nerdctl"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := exec.CommandContext(ctx, bin, "info").Run()
+		cancel()
+		if err == nil {
+			return bin
+		}
+	}
+	msg := "e2e: NO CONTAINER RUNTIME ANSWERS (docker/podman/nerdctl info failed; DOCKER_HOST=" + os.Getenv("DOCKER_HOST") +
+		"); on the test bed run: eval \"$(bash e2e/testbed/setup.sh env)\""
+	if onCI() {
+		tb.Fatal(msg)
+	}
+	tb.Skip("SKIPPED: " + msg)
+	return ""
+}
+
+// world is one user's machine: a HOME and a kubeconfig that already holds a foreign context.
+type world struct {
+	name       string
+	home       string
+	kubeconfig string
+	config     string // --config file, "" = defaults
+	httpPort   int
+	httpsPort  int
+	runtime    string
+}
+
+// foreignKubeconfig is a context the user had before kindstack ran; kindstack must not touch it.
+const foreignKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: foreign-cluster
+  cluster:
+    server: https://foreign.invalid:6443
+    insecure-skip-tls-verify: true
+users:
+- name: foreign-user
+  user:
+    token: foreign-token-do-not-touch
+contexts:
+- name: foreign
+  context:
+    cluster: foreign-cluster
+    user: foreign-user
+    namespace: team-a
+current-context: foreign
+`
+
+func newWorld(tb testing.TB, name string) *world {
+	tb.Helper()
+	require.NoError(tb, built.err, "building kindstack")
+	w := &world{name: name, home: tb.TempDir(), runtime: requireRuntime(tb)}
+	if v := os.Getenv("KINDSTACK_E2E_NAME"); v != "" && name == "kse2e" {
+		w.name = v
+	}
+	w.kubeconfig = filepath.Join(w.home, ".kube", "config")
+	require.NoError(tb, os.MkdirAll(filepath.Dir(w.kubeconfig), 0o700))
+	require.NoError(tb, os.WriteFile(w.kubeconfig, []byte(foreignKubeconfig), 0o600))
+	if c := os.Getenv("KINDSTACK_E2E_CONFIG"); c != "" {
+		abs, err := filepath.Abs(c)
+		require.NoError(tb, err)
+		_, err = os.Stat(abs)
+		require.NoError(tb, err, "KINDSTACK_E2E_CONFIG")
+		w.config = abs
+	}
+	w.httpPort = portFromEnv(tb, "KINDSTACK_E2E_HTTP_PORT")
+	w.httpsPort = portFromEnv(tb, "KINDSTACK_E2E_HTTPS_PORT")
+	for w.httpsPort == w.httpPort {
+		w.httpsPort = portFromEnv(tb, "")
+	}
+	return w
+}
+
+func portFromEnv(tb testing.TB, key string) int {
+	tb.Helper()
+	if v := os.Getenv(key); key != "" && v != "" {
+		p, err := strconv.Atoi(v)
+		require.NoError(tb, err, key)
+		return p
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// result is one finished kindstack command.
+type result struct {
+	args     []string
+	code     int
+	stdout   string
+	stderr   string
+	duration time.Duration
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("kindstack %s: exit %d after %s\n--- stdout\n%s\n--- stderr\n%s",
+		strings.Join(r.args, " "), r.code, r.duration.Round(time.Millisecond), r.stdout, r.stderr)
+}
+
+// run executes the built binary with the world's HOME and KUBECONFIG. cmdArgs start with the command.
+func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs ...string) result {
+	tb.Helper()
+	args := append([]string{}, cmdArgs...)
+	args = append(args, "--name", w.name)
+	if config != "" {
+		args = append(args, "--config", config)
+	}
+	if cmdArgs[0] == "up" || cmdArgs[0] == "recreate" {
+		args = append(args, "--http-port", strconv.Itoa(w.httpPort), "--https-port", strconv.Itoa(w.httpsPort))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, built.path, args...)
+	cmd.Env = append(os.Environ(), "HOME="+w.home, "KUBECONFIG="+w.kubeconfig, "NO_COLOR=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{args: args, stdout: stdout.String(), stderr: stderr.String(), duration: time.Since(start)}
+	if err != nil {
+		r.code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("kindstack %s did not return within %s (test-side limit)\n%s", strings.Join(args, " "), timeout, r)
+		}
+	}
+	tb.Logf("kindstack %s: exit %d in %s", strings.Join(args, " "), r.code, r.duration.Round(time.Second))
+	return r
+}
+
+// upSummary mirrors `up -o json` (internal/cli.UpSummary).
+type upSummary struct {
+	Name       string   `json:"name"`
+	Ready      bool     `json:"ready"`
+	Created    bool     `json:"created"`
+	Context    string   `json:"context"`
+	Kubeconfig string   `json:"kubeconfig"`
+	URLs       []string `json:"urls"`
+	Seconds    float64  `json:"seconds"`
+	Timings    []struct {
+		Step    string  `json:"step"`
+		Seconds float64 `json:"seconds"`
+		Error   string  `json:"error"`
+	} `json:"timings"`
+	Error string `json:"error"`
+}
+
+// statusReport mirrors `status -o json` (internal/cli.StatusReport).
+type statusReport struct {
+	Ready   bool `json:"ready"`
+	Cluster struct {
+		Name    string `json:"name"`
+		Exists  bool   `json:"exists"`
+		Ready   bool   `json:"ready"`
+		Context string `json:"context"`
+		Problem string `json:"problem"`
+	} `json:"cluster"`
+	Components []struct {
+		Name   string `json:"name"`
+		Ready  bool   `json:"ready"`
+		Reason string `json:"reason"`
+	} `json:"components"`
+	Problem string `json:"problem"`
+}
+
+func decode[T any](tb testing.TB, r result) T {
+	tb.Helper()
+	var v T
+	require.NoError(tb, json.Unmarshal([]byte(r.stdout), &v), "stdout of %s is not the documented JSON\n%s", r.args[0], r)
+	return v
+}
+
+// up runs `up -o json` (or recreate) and logs its per-phase timings.
+func (w *world) up(tb testing.TB, command, config string, timeout time.Duration) (result, upSummary) {
+	tb.Helper()
+	r := w.run(tb, timeout+2*time.Minute, config, command, "-o", "json", "--timeout", timeout.String())
+	sum := decode[upSummary](tb, r)
+	for _, t := range sum.Timings {
+		tb.Logf("  timing %-45s %7.1fs %s", t.Step, t.Seconds, t.Error)
+	}
+	tb.Logf("  timing %-45s %7.1fs", "TOTAL "+command, sum.Seconds)
+	return r, sum
+}
+
+func (w *world) status(tb testing.TB) (result, statusReport) {
+	tb.Helper()
+	r := w.run(tb, 3*time.Minute, w.config, "status", "-o", "json")
+	return r, decode[statusReport](tb, r)
+}
+
+// clientset connects through the context kindstack wrote into the user's kubeconfig.
+func (w *world) clientset(tb testing.TB) kubernetes.Interface {
+	tb.Helper()
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: w.kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: "kind-" + w.name},
+	).ClientConfig()
+	require.NoError(tb, err, "context kind-%s in %s", w.name, w.kubeconfig)
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(tb, err)
+	return cs
+}
+
+// diagnose writes what a person debugging a failed run wants into KINDSTACK_E2E_ARTIFACTS.
+func (w *world) diagnose(tb testing.TB) {
+	dir := os.Getenv("KINDSTACK_E2E_ARTIFACTS")
+	if dir == "" || w.runtime == "" {
+		return
+	}
+	dir = filepath.Join(dir, w.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Logf("diagnostics: %v", err)
+		return
+	}
+	node := w.name + "-control-plane"
+	kubectl := func(args ...string) []string {
+		return append([]string{"exec", node, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"}, args...)
+	}
+	cmds := map[string][]string{
+		"get-all.txt":       kubectl("get", "all,ingress,hpa,jobs,apiservices", "-A", "-o", "wide"),
+		"describe-pods.txt": kubectl("describe", "pods", "-A"),
+		"events.txt":        kubectl("get", "events", "-A", "--sort-by=.lastTimestamp"),
+		"node-logs.txt":     {"logs", node},
+		"kubelet.txt":       {"exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-n", "2000"},
+	}
+	for file, args := range cmds {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, w.runtime, args...).CombinedOutput()
+		cancel()
+		if err != nil {
+			out = append(out, []byte("\nerror: "+err.Error())...)
+		}
+		_ = os.WriteFile(filepath.Join(dir, file), out, 0o644)
+	}
+	tb.Logf("diagnostics written to %s", dir)
+}

@@ -1,0 +1,342 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+)
+
+const upTimeout = 15 * time.Minute
+
+// TestLifecycle creates one cluster (expensive) and walks it through what a user does with it.
+// The subtests depend on each other and run in order; the first failure stops the rest.
+func TestLifecycle(t *testing.T) {
+	w := newWorld(t, "kse2e")
+	_, before := w.status(t)
+	require.False(t, before.Cluster.Exists,
+		"a kind cluster named %s already exists; the e2e test creates its own from nothing: remove it with `kindstack down --name %s`", w.name, w.name)
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.diagnose(t)
+		}
+		if os.Getenv("KINDSTACK_E2E_KEEP") == "1" {
+			t.Logf("KINDSTACK_E2E_KEEP=1: cluster %s kept (kubeconfig %s)", w.name, w.kubeconfig)
+			return
+		}
+		w.run(t, 5*time.Minute, w.config, "down")
+	})
+
+	steps := []struct {
+		name string
+		fn   func(t *testing.T, w *world)
+	}{
+		{"up from nothing", testUpFromNothing},
+		{"up again changes nothing", testUpAgain},
+		{"status and repair", testStatusAndRepair},
+		{"missing image fails with the pod's pull error", testMissingImage},
+		{"recreate", testRecreate},
+		{"down", testDown},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, func(t *testing.T) { s.fn(t, w) }) {
+			t.Fatalf("stopping: %q failed", s.name)
+		}
+	}
+}
+
+func baseURL(w *world) string { return "http://127.0.0.1:" + strconv.Itoa(w.httpPort) }
+
+func testUpFromNothing(t *testing.T, w *world) {
+	r, sum := w.up(t, "up", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready, "JSON ready")
+	assert.True(t, sum.Created, "JSON created: the cluster did not exist")
+	assert.Equal(t, "kind-"+w.name, sum.Context)
+	assertStackWorks(t, w)
+}
+
+// assertStackWorks checks what a user of a ready stack notices.
+func assertStackWorks(t *testing.T, w *world) {
+	t.Helper()
+	cs := w.clientset(t)
+	ctx := context.Background()
+
+	// The node with the host ports carries ingress-ready=true, and the controller runs there.
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "ingress-ready=true"})
+	require.NoError(t, err)
+	require.Len(t, nodes.Items, 1, "nodes labelled ingress-ready=true")
+	node := nodes.Items[0].Name
+	pods, err := cs.CoreV1().Pods("ingress-nginx").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
+	require.NoError(t, err)
+	require.NotEmpty(t, pods.Items, "ingress-nginx controller pods")
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			assert.Equal(t, corev1.PodRunning, p.Status.Phase, "controller pod %s", p.Name)
+			assert.Equal(t, node, p.Spec.NodeName, "controller pod %s runs on the labelled node", p.Name)
+		}
+	}
+
+	// The app through the host port, from this process, as a browser would.
+	base := baseURL(w)
+	status, body := httpDo(t, http.MethodGet, base+"/api/healthy", "")
+	require.Equal(t, http.StatusOK, status, "GET /api/healthy: %s", body)
+	assert.JSONEq(t, `{"healthy":true}`, body, "GET /api/healthy")
+	text := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	status, body = httpDo(t, http.MethodPost, base+"/api/add", fmt.Sprintf(`{"text":%q}`, text))
+	require.Equal(t, http.StatusCreated, status, "POST /api/add: %s", body)
+	status, body = httpDo(t, http.MethodGet, base+"/api/fetch", "")
+	require.Equal(t, http.StatusOK, status, "GET /api/fetch: %s", body)
+	assert.Contains(t, body, text, "GET /api/fetch lists the text just added")
+	status, body = httpDo(t, http.MethodGet, base+"/", "")
+	require.Equal(t, http.StatusOK, status, "GET /")
+	assert.Contains(t, body, `<div id="root">`, "GET / serves the React page")
+
+	// metrics.k8s.io serves node and pod metrics.
+	rc := cs.CoreV1().RESTClient()
+	raw, err := rc.Get().AbsPath("/apis/metrics.k8s.io/v1beta1/nodes").DoRaw(ctx)
+	require.NoError(t, err, "GET /apis/metrics.k8s.io/v1beta1/nodes")
+	assert.Contains(t, metricNames(t, raw), node, "node metrics")
+	var podMetrics []string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		raw, err = rc.Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces/example/pods").DoRaw(ctx)
+		if err == nil {
+			podMetrics = metricNames(t, raw)
+		}
+		if len(podMetrics) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Second)
+	}
+	require.NoError(t, err, "GET pod metrics of namespace example")
+	assert.NotEmpty(t, podMetrics, "pod metrics of namespace example within 2m")
+	t.Logf("metrics for pods: %s", strings.Join(podMetrics, ", "))
+
+	// Both autoscalers see their metrics.
+	for _, name := range []string{"backend", "frontend"} {
+		hpa, err := cs.AutoscalingV2().HorizontalPodAutoscalers("example").Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err, "HPA %s", name)
+		active := false
+		for _, c := range hpa.Status.Conditions {
+			if c.Type == "ScalingActive" {
+				active = c.Status == corev1.ConditionTrue
+				assert.True(t, active, "HPA %s ScalingActive: %s %s", name, c.Reason, c.Message)
+			}
+		}
+		assert.True(t, active, "HPA %s has condition ScalingActive=True", name)
+		assert.NotEmpty(t, hpa.Status.CurrentMetrics, "HPA %s currentMetrics", name)
+	}
+}
+
+func metricNames(t *testing.T, raw []byte) []string {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &list), "metrics list: %s", raw)
+	var names []string
+	for _, it := range list.Items {
+		names = append(names, it.Metadata.Name)
+	}
+	return names
+}
+
+func httpDo(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err, "%s %s", method, url)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
+}
+
+// installLine matches a finished install line, e.g. "  ✓ Install example · 12 unchanged, ready (3.1s)".
+var installLine = regexp.MustCompile(`✓ Install (ingress-nginx|metrics-server|example) · (.*) \(`)
+
+func testUpAgain(t *testing.T, w *world) {
+	r, sum := w.up(t, "up", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.False(t, sum.Created, "the existing cluster is reused")
+	assert.Contains(t, r.stderr, "exists, unchanged", "cluster step")
+	found := installLine.FindAllStringSubmatch(r.stderr, -1)
+	assert.Len(t, found, 3, "one ✓ Install line per component\n%s", r.stderr)
+	for _, m := range found {
+		assert.Contains(t, m[2], "unchanged", "Install %s", m[1])
+		assert.NotContains(t, m[2], "created", "Install %s", m[1])
+		assert.NotContains(t, m[2], "configured", "Install %s", m[1])
+	}
+	t.Logf("second up took %.1fs (command %s)", sum.Seconds, r.duration.Round(time.Millisecond))
+}
+
+func component(rep statusReport, name string) (bool, string, bool) {
+	for _, c := range rep.Components {
+		if c.Name == name {
+			return c.Ready, c.Reason, true
+		}
+	}
+	return false, "", false
+}
+
+func testStatusAndRepair(t *testing.T, w *world) {
+	r, rep := w.status(t)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, rep.Ready)
+	for _, name := range []string{"ingress-nginx", "metrics-server", "example"} {
+		ready, reason, ok := component(rep, name)
+		assert.True(t, ok, "status lists %s", name)
+		assert.True(t, ready, "%s ready: %s", name, reason)
+	}
+
+	cs := w.clientset(t)
+	ctx := context.Background()
+	require.NoError(t, cs.AppsV1().Deployments("example").Delete(ctx, "backend", metav1.DeleteOptions{}))
+
+	r, rep = w.status(t)
+	assert.NotEqual(t, 0, r.code, "status of a broken stack exits non-zero\n%s", r)
+	assert.False(t, rep.Ready)
+	ready, reason, ok := component(rep, "example")
+	require.True(t, ok, "status lists example")
+	assert.False(t, ready, "example is not ready without its backend")
+	assert.Contains(t, reason, "backend", "status says what is missing")
+
+	r, sum := w.up(t, "up", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "up repairs the stack\n%s", r)
+	assert.True(t, sum.Ready)
+	assertDeploymentAvailable(t, cs, "backend")
+}
+
+func assertDeploymentAvailable(t *testing.T, cs kubernetes.Interface, name string) {
+	t.Helper()
+	d, err := cs.AppsV1().Deployments("example").Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err, "Deployment example/%s", name)
+	available := false
+	for _, c := range d.Status.Conditions {
+		available = available || (c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue)
+	}
+	assert.True(t, available, "Deployment example/%s Available", name)
+}
+
+// missingImage is an image no registry has, reachable or not.
+func missingImage() string {
+	if os.Getenv("KINDSTACK_E2E_CONFIG") != "" {
+		return "kindstack.test/does-not-exist:v0"
+	}
+	return "ghcr.io/kindstack/does-not-exist:v0"
+}
+
+// brokenConfig writes the test's config with the frontend image pointing at a missing image.
+func brokenConfig(t *testing.T, w *world) string {
+	t.Helper()
+	stack := map[string]any{"apiVersion": "kindstack.dev/v1alpha1", "kind": "Stack"}
+	if w.config != "" {
+		data, err := os.ReadFile(w.config)
+		require.NoError(t, err)
+		require.NoError(t, yaml.Unmarshal(data, &stack))
+	}
+	images, _ := stack["images"].(map[string]any)
+	if images == nil {
+		images = map[string]any{}
+	}
+	images["lyzhang1999/frontend:latest"] = missingImage()
+	stack["images"] = images
+	out, err := yaml.Marshal(stack)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "missing-image.yaml")
+	require.NoError(t, os.WriteFile(path, out, 0o644))
+	return path
+}
+
+func testMissingImage(t *testing.T, w *world) {
+	const timeout = 2 * time.Minute
+	r, sum := w.up(t, "up", brokenConfig(t, w), timeout)
+	assert.Equal(t, 1, r.code, "up with a missing image fails\n%s", r)
+	assert.False(t, sum.Ready)
+	assert.Less(t, r.duration, timeout+90*time.Second, "up gives up within its --timeout")
+	assert.Regexp(t, `frontend-[a-z0-9]+-[a-z0-9]+`, r.stderr, "the error names the frontend pod")
+	assert.Regexp(t, `ErrImagePull|ImagePullBackOff`, r.stderr, "the error says the image cannot be pulled, not just 'timed out'")
+	assert.Regexp(t, `ErrImagePull|ImagePullBackOff`, sum.Error, "the JSON error says so too")
+	assert.NotContains(t, r.stderr, "install example: install example", "the error is wrapped once")
+
+	r, sum = w.up(t, "up", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "up with the good config repairs the stack\n%s", r)
+	assert.True(t, sum.Ready)
+	assertDeploymentAvailable(t, w.clientset(t), "frontend")
+}
+
+func testRecreate(t *testing.T, w *world) {
+	r, sum := w.up(t, "recreate", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.True(t, sum.Created, "recreate creates a new cluster")
+	t.Logf("recreate took %.1fs", sum.Seconds)
+	status, body := httpDo(t, http.MethodGet, baseURL(w)+"/api/healthy", "")
+	assert.Equal(t, http.StatusOK, status, "GET /api/healthy after recreate: %s", body)
+}
+
+// kubeconfigEntries returns the named entries of a kubeconfig's clusters, users and contexts.
+func kubeconfigEntries(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &doc))
+	out := map[string]any{}
+	for _, list := range []string{"clusters", "users", "contexts"} {
+		items, _ := doc[list].([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			out[list+"/"+fmt.Sprint(m["name"])] = m
+		}
+	}
+	return out
+}
+
+func testDown(t *testing.T, w *world) {
+	r := w.run(t, 5*time.Minute, w.config, "down")
+	require.Equal(t, 0, r.code, "%s", r)
+
+	_, rep := w.status(t)
+	assert.False(t, rep.Cluster.Exists, "status after down: cluster gone")
+
+	data, err := os.ReadFile(w.kubeconfig)
+	require.NoError(t, err)
+	now := kubeconfigEntries(t, data)
+	want := kubeconfigEntries(t, []byte(foreignKubeconfig))
+	for key, entry := range want {
+		assert.Equal(t, entry, now[key], "foreign %s is untouched", key)
+	}
+	for key := range now {
+		assert.NotContains(t, key, "kind-"+w.name, "kindstack's entries are removed")
+	}
+
+	r = w.run(t, 5*time.Minute, w.config, "down")
+	assert.Equal(t, 0, r.code, "down of a missing cluster succeeds\n%s", r)
+}
