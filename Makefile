@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/kindstack/kindstack/internal/cli.Version=$(VERSIO
 BIN := bin/kindstack
 GO_TEST_FLAGS ?=
 
-.PHONY: help build run test integration e2e bench-e2e testbed check lint fmt tidy verify clean
+.PHONY: help build run test integration e2e bench-e2e testbed standins-test check lint fmt tidy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,14 +26,24 @@ integration: ## integration tier: a real etcd + kube-apiserver + controller-mana
 	bash e2e/testbed/controlplane.sh prepare
 	go test $(GO_TEST_FLAGS) -tags integration -count=1 -parallel 8 -timeout 20m ./...
 
+# The e2e tier runs on the air-gapped test bed: the private Docker engine (DOCKER_HOST from
+# `setup.sh env`) and the config that points every image at one built locally.
+E2E_ENV = eval "$$(bash e2e/testbed/setup.sh env)" && export KINDSTACK_E2E_CONFIG=$(CURDIR)/e2e/testdata/airgap.yaml
+E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-diagnostics
+
 testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-in images (cached)
 	bash e2e/testbed/setup.sh all
+	bash e2e/testbed/standins.sh all
 
-e2e: testbed ## e2e tier: kindstack against a real kind cluster on the test bed
-	go test $(GO_TEST_FLAGS) -tags e2e -count=1 -timeout 60m -v ./e2e/...
+standins-test: ## unit tests of the test bed's own Go code (stand-ins, tools)
+	cd e2e/standins && go test -count=1 ./...
+	cd e2e/testbed/tools && go vet ./...
 
-bench-e2e: testbed ## benchmark: bare kind create vs kindstack up vs recreate
-	go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/...
+e2e: testbed standins-test ## e2e tier: kindstack against a real kind cluster on the test bed
+	$(E2E_ENV) && KINDSTACK_E2E_ARTIFACTS=$(E2E_ARTIFACTS) go test $(GO_TEST_FLAGS) -tags e2e -count=1 -timeout 60m -v ./e2e/...
+
+bench-e2e: testbed ## benchmark: bare kind create vs kindstack up vs recreate (on the test bed)
+	$(E2E_ENV) && go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/...
 
 check: verify test integration e2e ## everything CI runs
 
