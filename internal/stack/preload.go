@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -32,8 +31,25 @@ type PreloadResult struct {
 	Remote  []string // not in the host's runtime: the nodes pull them
 }
 
+// String says it in a few words, leaving out what did not happen: "2 images loaded, 1 to pull".
 func (r PreloadResult) String() string {
-	return fmt.Sprintf("%d loaded, %d already on the node, %d to pull", len(r.Loaded), len(r.Present), len(r.Remote))
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{len(r.Loaded), "loaded"}, {len(r.Present), "already on the node"}, {len(r.Remote), "to pull"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+		}
+	}
+	if len(parts) == 0 {
+		return "no images"
+	}
+	noun := "images"
+	if len(r.Loaded)+len(r.Present)+len(r.Remote) == 1 {
+		noun = "image"
+	}
+	return noun + ": " + strings.Join(parts, ", ")
 }
 
 // Preload copies images that exist in the host's container runtime into every node, the way
@@ -84,25 +100,16 @@ func Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 		return res, nil
 	}
 
-	dir, err := os.MkdirTemp("", "kindstack-images-")
-	if err != nil {
-		return res, fmt.Errorf("load images: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	archive := filepath.Join(dir, "images.tar")
-	logf("saving %s from %s", strings.Join(toSave, ", "), opts.Runtime.Name)
-	save := exec.CommandContext(ctx, opts.Runtime.Binary, append([]string{"save", "-o", archive}, toSave...)...)
-	if out, err := save.CombinedOutput(); err != nil {
-		return res, fmt.Errorf("save images from %s: %s: %w", opts.Runtime.Name, strings.TrimSpace(string(out)), err)
-	}
-	// One archive holds every image; each node that lacks any of them imports it once.
+	// The runtime's `save` streams straight into each node's containerd: no archive on disk, and
+	// the node unpacks while the runtime is still writing.
+	logf("streaming %s from %s", strings.Join(toSave, ", "), opts.Runtime.Name)
 	var errs []error
 	for _, n := range nodeList {
 		if !lacksAny(n, toSave, missingOn) {
 			continue
 		}
 		logf("importing images into node %s", n.String())
-		if err := importArchive(n, archive); err != nil {
+		if err := stream(ctx, opts.Runtime, toSave, n); err != nil {
 			errs = append(errs, fmt.Errorf("load images into node %s: %w", n.String(), err))
 		}
 	}
@@ -113,13 +120,25 @@ func Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	return res, nil
 }
 
-func importArchive(n nodes.Node, archive string) error {
-	f, err := os.Open(archive)
+// stream pipes `<runtime> save images...` into the node's image import.
+func stream(ctx context.Context, rt cluster.Runtime, images []string, n nodes.Node) error {
+	save := exec.CommandContext(ctx, rt.Binary, append([]string{"save"}, images...)...)
+	var stderr strings.Builder
+	save.Stderr = &stderr
+	out, err := save.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return nodeutils.LoadImageArchive(n, f)
+	if err := save.Start(); err != nil {
+		return fmt.Errorf("%s save: %w", rt.Name, err)
+	}
+	importErr := nodeutils.LoadImageArchive(n, out)
+	// Drain what the import left unread, so save can finish and report its own error.
+	_, _ = io.Copy(io.Discard, out)
+	if err := save.Wait(); err != nil {
+		return fmt.Errorf("%s save: %s: %w", rt.Name, strings.TrimSpace(stderr.String()), err)
+	}
+	return importErr
 }
 
 func lacksAny(n nodes.Node, images []string, missingOn map[string][]nodes.Node) bool {

@@ -77,41 +77,14 @@ func upstreamImages() ([]string, error) {
 }
 
 // Steps returns the `up` steps that follow the cluster step. They read env when they run.
+//
+// Every set installs at once, each first loading its own images into the node: the example's
+// Ingress apply retries until ingress-nginx's admission webhook serves and its autoscalers wait
+// for metrics-server, so the add-ons start while the example's (larger) images are still loading,
+// and the app's pods start while the add-ons come up.
 func Steps(env *cli.UpEnv) []steps.Step {
 	var client *kube.Client
 	var sets []kube.Set
-	list := []steps.Step{{
-		Name: "Load images",
-		Run: func(ctx context.Context, st *steps.Status) error {
-			var err error
-			if client, err = kube.NewClient(env.Cluster.Kubeconfig); err != nil {
-				return err
-			}
-			if sets, err = Sets(env.Settings); err != nil {
-				return err
-			}
-			var images []string
-			for _, set := range sets {
-				used, err := transform.ContainerImages(set.Objects)
-				if err != nil {
-					return err
-				}
-				images = append(images, used...)
-			}
-			res, err := Preload(ctx, PreloadOptions{
-				Cluster: env.Settings.Name, Runtime: env.Runtime, Images: images, Logf: st.Infof,
-			})
-			if err != nil {
-				return err
-			}
-			st.Result(res.String())
-			return nil
-		},
-	}}
-
-	// Every set installs at once: the example's Ingress apply retries until ingress-nginx's
-	// admission webhook serves, and its autoscalers wait for metrics-server, so the app's pods
-	// start while the add-ons come up instead of after them.
 	names := []string{"ingress-nginx", "metrics-server"}
 	if env.Settings.Example {
 		names = append(names, "example")
@@ -122,17 +95,40 @@ func Steps(env *cli.UpEnv) []steps.Step {
 			Name: "Install " + name,
 			Run: func(ctx context.Context, st *steps.Status) error {
 				set := sets[i]
+				images, err := transform.ContainerImages(set.Objects)
+				if err != nil {
+					return err
+				}
+				loaded, err := Preload(ctx, PreloadOptions{
+					Cluster: env.Settings.Name, Runtime: env.Runtime, Images: images, Logf: st.Infof,
+				})
+				if err != nil {
+					return err
+				}
 				opts := kube.ApplyOptions{RetryWebhookErrors: set.Name == "example"}
 				changes, err := client.Install(ctx, set, opts)
 				if err != nil {
 					return err // the runner names the step: "install example: …"
 				}
-				st.Result(changes.String() + ", ready")
+				st.Result(loaded.String() + " · " + changes.String() + ", ready")
 				return nil
 			},
 		})
 	}
-	list = append(list, steps.Parallel("Install add-ons and example", children...))
+	install := steps.Parallel("Install add-ons and example", children...)
+	list := []steps.Step{{
+		Name: install.Name,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			var err error
+			if client, err = kube.NewClient(env.Cluster.Kubeconfig); err != nil {
+				return err
+			}
+			if sets, err = Sets(env.Settings); err != nil {
+				return err
+			}
+			return install.Run(ctx, st)
+		},
+	}}
 
 	base := BaseURL(env.Settings.ListenAddress, env.Settings.HTTPPort)
 	if env.Settings.Example {

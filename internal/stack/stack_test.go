@@ -82,3 +82,18 @@ func TestSetsWithoutExampleAreOnlyTheAddons(t *testing.T) {
 	}
 	assert.Equal(t, []string{"ingress-nginx", "metrics-server"}, names)
 }
+
+func TestPreloadResultSaysWhatHappenedInAFewWords(t *testing.T) {
+	tests := []struct {
+		res  PreloadResult
+		want string
+	}{
+		{PreloadResult{}, "no images"},
+		{PreloadResult{Loaded: []string{"a"}}, "image: 1 loaded"},
+		{PreloadResult{Loaded: []string{"a", "b"}, Remote: []string{"c@sha256:00"}}, "images: 2 loaded, 1 to pull"},
+		{PreloadResult{Present: []string{"a", "b", "c"}}, "images: 3 already on the node"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.res.String())
+	}
+}
