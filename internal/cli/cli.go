@@ -190,6 +190,16 @@ type invocation struct {
 	verbose   bool
 }
 
+// resolveLoaded is resolve for commands that cannot go on without the config file: a file that
+// failed to load is their error (only `up` collects it with the other preflight problems).
+func resolveLoaded(c *ucli.Context) (invocation, error) {
+	inv, err := resolve(c)
+	if err == nil {
+		err = inv.configErr
+	}
+	return inv, err
+}
+
 // resolve combines defaults, the config file and flags, in that order of precedence (lowest first).
 func resolve(c *ucli.Context) (invocation, error) {
 	inv := invocation{quiet: flagBool(c, flagQuiet), verbose: flagBool(c, flagVerbose)}

@@ -153,12 +153,9 @@ func (a *app) runUp(c *ucli.Context, deleteFirst bool) error {
 }
 
 func (a *app) down(c *ucli.Context) error {
-	inv, err := resolve(c)
+	inv, err := resolveLoaded(c)
 	if err != nil {
 		return err
-	}
-	if inv.configErr != nil {
-		return inv.configErr
 	}
 	ctx, cancel := context.WithTimeout(c.Context, inv.settings.Timeout)
 	defer cancel()
@@ -183,12 +180,9 @@ type StatusReport struct {
 }
 
 func (a *app) status(c *ucli.Context) error {
-	inv, err := resolve(c)
+	inv, err := resolveLoaded(c)
 	if err != nil {
 		return err
-	}
-	if inv.configErr != nil {
-		return inv.configErr
 	}
 	ctx, cancel := context.WithTimeout(c.Context, inv.settings.Timeout)
 	defer cancel()
