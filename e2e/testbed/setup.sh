@@ -62,7 +62,7 @@ do_docker() {
     --bridge none --iptables=false --ip-masq=false --userland-proxy=true \
     --default-address-pool "base=$DOCKER_ADDRESS_POOL,size=24" \
     --add-runtime "kindstack-runc=$RUNTIME_WRAPPER" --default-runtime kindstack-runc \
-    >"$DOCKER_DIR/dockerd.log" 2>&1 &
+    </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 &
   local i
   for i in $(seq 120); do
     dockerd_answers && break
