@@ -35,8 +35,8 @@ testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-i
 	bash e2e/testbed/setup.sh all
 	bash e2e/testbed/standins.sh all
 
-standins-test: ## unit tests of the test bed's own Go code (stand-ins, tools)
-	cd e2e/standins && go test -count=1 ./...
+standins-test: testbed ## the test bed's own Go code: stand-ins' unit tests (with a real PostgreSQL) and their images
+	bash e2e/testbed/standins.sh check
 	cd e2e/testbed/tools && go vet ./...
 
 e2e: testbed standins-test ## e2e tier: kindstack against a real kind cluster on the test bed

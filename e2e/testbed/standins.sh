@@ -8,8 +8,8 @@
 #   images     the five images in the PRIVATE dockerd (start it with `setup.sh docker`)
 #   archives   `docker save` each image -> $TESTBED_DIR/images/standins/<name>.tar (for `kind load image-archive`)
 #   unit       go test ./... in e2e/standins (no cluster, no database)
-#   check      run the postgres image, test the backend store and the backend/frontend images against it,
-#              and check the controller binary keeps cap_net_bind_service in its image
+#   check      run the postgres image; run the stand-ins' unit suite (unit) with the backend store
+#              against it; test the backend/frontend images; check the controller keeps its capability
 #   list       print the image names
 #   all        binaries rootfs images
 #
@@ -291,7 +291,9 @@ do_check() {
     return 1
   fi
   local dsn="postgresql://postgres:postgres@$ip:$pgport/postgres"
-  (cd "$SRC" && KINDSTACK_TEST_POSTGRES_DSN=$dsn go test -count=1 -run TestPostgresStore -v ./internal/backend/ | tail -3)
+  # The stand-ins' own unit suite, with the real database for the backend's store.
+  (cd "$SRC" && go vet ./... && KINDSTACK_TEST_POSTGRES_DSN=$dsn go test -count=1 ./...) ||
+    { docker rm -f "${names[@]}" >/dev/null 2>&1; return 1; }
 
   docker run -d --name kindstack-standin-backend --network host -e DATABASE_URI=$ip:$pgport \
     -e DATABASE_USERNAME=postgres -e DATABASE_PASSWORD=postgres -e FLASK_RUN_PORT=$beport "$IMG_BACKEND" >/dev/null

@@ -16,7 +16,7 @@ func TestPostgresStore(t *testing.T) {
 	dsn := os.Getenv("KINDSTACK_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("KINDSTACK_TEST_POSTGRES_DSN is not set: the postgres store cannot be tested (run e2e/testbed/standins.sh test)")
+			t.Fatal("KINDSTACK_TEST_POSTGRES_DSN is not set: the postgres store cannot be tested (run e2e/testbed/standins.sh check)")
 		}
 		t.Skip("SKIPPED LOUDLY: KINDSTACK_TEST_POSTGRES_DSN is not set; the postgres store is not tested against a real database")
 	}
