@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,7 +92,7 @@ func (f fakeRuntime) run(ctx context.Context, name string, args ...string) ([]by
 	if !ok {
 		return nil, errors.New("exec: \"" + name + "\": executable file not found in $PATH")
 	}
-	if len(args) > 0 && args[0] == "info" {
+	if len(args) > 0 && (args[0] == "info" || args[0] == "version") { // asks the engine
 		if !f.engineUp {
 			return []byte("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"), errors.New("exit status 1")
 		}
@@ -172,11 +174,51 @@ func TestPingCatchesAClientWithoutEngine(t *testing.T) {
 	t.Parallel()
 	_, err := Ping(context.Background(), fakeRuntime{installed: dockerOnly}.run, Runtime{Name: "docker", Binary: "docker"})
 	require.Error(t, err)
-	assert.Equal(t, "docker is installed but its engine does not answer (`docker info`: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?)", err.Error())
+	assert.Equal(t, "docker is installed but its engine does not answer (`docker version`: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?)", err.Error())
 
 	v, err := Ping(context.Background(), fakeRuntime{installed: dockerOnly, engineUp: true}.run, Runtime{Name: "docker", Binary: "docker"})
 	require.NoError(t, err)
 	assert.Equal(t, "28.2.2", v)
+}
+
+// TestPingNamesAnUnreachableDockerEngine runs every real docker client on PATH (Debian's 20.10
+// prints only a template error for `info --format` here; newer ones do not): with DOCKER_HOST at a
+// socket nobody serves, the user must read docker's own "cannot connect" sentence.
+func TestPingNamesAnUnreachableDockerEngine(t *testing.T) {
+	clients := dockerClients(os.Getenv("PATH"))
+	if len(clients) == 0 {
+		t.Skip("SKIPPED LOUDLY: no docker client on PATH; Ping's message for an unreachable engine is not checked against a real client")
+	}
+	sock := filepath.Join(t.TempDir(), "nobody.sock")
+	t.Setenv("DOCKER_HOST", "unix://"+sock)
+	t.Setenv("HOME", t.TempDir()) // a user without ~/.docker
+	for _, bin := range clients {
+		t.Run(bin, func(t *testing.T) {
+			_, err := Ping(context.Background(), ExecCommand, Runtime{Name: "docker", Binary: bin})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "docker is installed but its engine does not answer")
+			assert.Contains(t, err.Error(), "Cannot connect to the Docker daemon at unix://"+sock)
+		})
+	}
+}
+
+// dockerClients lists each distinct docker executable in the directories of path.
+func dockerClients(path string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, dir := range filepath.SplitList(path) {
+		bin := filepath.Join(dir, "docker")
+		real, err := filepath.EvalSymlinks(bin)
+		if err != nil || seen[real] {
+			continue
+		}
+		if fi, err := os.Stat(real); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			continue
+		}
+		seen[real] = true
+		out = append(out, bin)
+	}
+	return out
 }
 
 func TestPreflightReportsEveryProblemAtOnce(t *testing.T) {

@@ -94,22 +94,27 @@ func versionAnswers(ctx context.Context, run CommandRunner, bin, prefix string) 
 	return len(lines) == 1 && (prefix == "" || strings.HasPrefix(lines[0], prefix))
 }
 
-// Ping runs the runtime for real (`docker info`), so an installed client without a reachable engine
-// is caught before kind tries to create anything. It returns the engine's version.
+// Ping asks the runtime's engine for its version, so an installed client without a reachable
+// engine is caught before kind tries to create anything. It returns the engine's version.
 func Ping(ctx context.Context, run CommandRunner, rt Runtime) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	format := "{{.ServerVersion}}"
-	if rt.Name == "podman" {
-		format = "{{.Version.Version}}"
+	// Docker's `version` says "Cannot connect to the Docker daemon at …" when the engine is away;
+	// its `info --format` may print only a template error about a nil field instead.
+	args := []string{"version", "--format", "{{.Server.Version}}"}
+	switch rt.Name {
+	case "podman":
+		args = []string{"info", "--format", "{{.Version.Version}}"}
+	case "nerdctl", "finch", "nerdctl.lima":
+		args = []string{"info", "--format", "{{.ServerVersion}}"}
 	}
-	out, err := run(ctx, rt.Binary, "info", "--format", format)
+	out, err := run(ctx, rt.Binary, args...)
 	if err != nil {
 		msg := lastLine(out)
 		if msg == "" {
 			msg = err.Error()
 		}
-		return "", fmt.Errorf("%s is installed but its engine does not answer (`%s info`: %s)", rt.Name, rt.Binary, msg)
+		return "", fmt.Errorf("%s is installed but its engine does not answer (`%s %s`: %s)", rt.Name, rt.Binary, args[0], msg)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
