@@ -17,6 +17,15 @@ BIN_DIR=$TESTBED_DIR/bin/$GO_VERSION
 
 log() { printf '[testbed %s] %s\n' "$(date +%T)" "$*" >&2; }
 
+# debian_mirror prints the Debian mirror for debootstrap: $DEBIAN_MIRROR, else the first one apt is
+# configured with (a missing /etc/apt/sources.list is normal with deb822 sources), else deb.debian.org.
+debian_mirror() {
+  local m
+  m=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+    grep -v snapshot | head -1 | tr -d ' ' || true)
+  echo "${DEBIAN_MIRROR:-${m:-http://deb.debian.org/debian}}"
+}
+
 # need_packages installs the Debian packages that provide the given commands, once.
 # Arguments are command:package pairs.
 need_packages() {

@@ -88,12 +88,6 @@ do_stop() {
 # ---------------------------------------------------------------------------------------------
 # debootstrapped base rootfs
 
-debian_mirror() {
-  local m
-  m=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1 | tr -d ' ')
-  echo "${DEBIAN_MIRROR:-${m:-http://deb.debian.org/debian}}"
-}
-
 do_rootfs() {
   if [ -f "$BASE_ROOTFS_TARBALL" ]; then
     RESULT="cached $BASE_ROOTFS_TARBALL"

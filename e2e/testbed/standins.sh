@@ -70,8 +70,7 @@ do_rootfs() {
   else
     need_packages debootstrap:debootstrap
     local mirror
-    mirror=${DEBIAN_MIRROR:-$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v snapshot | head -1)}
-    mirror=${mirror:-http://deb.debian.org/debian}
+    mirror=$(debian_mirror)
     log "debootstrap $DEBIAN_SUITE with $POSTGRES_PACKAGES from $mirror (about 1-6 min)"
     rm -rf "$POSTGRES_ROOTFS.tmp"
     mkdir -p "$WORK"
