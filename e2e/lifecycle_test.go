@@ -325,6 +325,10 @@ func testDown(t *testing.T, w *world) {
 
 	_, rep := w.status(t)
 	assert.False(t, rep.Cluster.Exists, "status after down: cluster gone")
+	r = w.run(t, time.Minute, w.config, "status")
+	assert.Equal(t, 1, r.code, "%s", r)
+	assert.Equal(t, "kindstack: cluster \""+w.name+"\" does not exist; run `kindstack up` to create it\n", r.stderr,
+		"status of a missing cluster: one sentence that says what to run")
 
 	data, err := os.ReadFile(w.kubeconfig)
 	require.NoError(t, err)

@@ -210,6 +210,8 @@ func (a *app) status(c *ucli.Context) error {
 	switch {
 	case lookErr != nil:
 		return fmt.Errorf("status of cluster %q: %w", inv.settings.Name, lookErr)
+	case !st.Exists:
+		return errors.New(st.Problem) // it names the cluster and says what to run
 	case !rep.Ready && st.Problem != "":
 		return fmt.Errorf("cluster %q is not ready: %s", st.Name, st.Problem)
 	case !rep.Ready:
