@@ -39,15 +39,34 @@ stage() {
 # ---------------------------------------------------------------------------------------------
 # private Docker engine
 
-RUNTIME_WRAPPER=$HERE/runc-nosysresource
+# The engine runs the wrapper from the cache, not from this checkout: an engine left running must
+# not depend on a clone that CI (or the user) has since removed.
+RUNTIME_WRAPPER=$DOCKER_DIR/runc-nosysresource
 
 dockerd_answers() { DOCKER_HOST=unix://$DOCKER_SOCK docker version >/dev/null 2>&1; }
 
+# engine_wrapper prints the path the running engine has for the kindstack-runc runtime.
+engine_wrapper() {
+  DOCKER_HOST=unix://$DOCKER_SOCK docker info --format '{{with index .Runtimes "kindstack-runc"}}{{.Path}}{{end}}' 2>/dev/null || true
+}
+
 do_docker() {
   need_packages dockerd:docker.io jq:jq
+  mkdir -p "$DOCKER_DIR"
+  cmp -s "$HERE/runc-nosysresource" "$RUNTIME_WRAPPER" || install -m 0755 "$HERE/runc-nosysresource" "$RUNTIME_WRAPPER"
   if dockerd_answers; then
-    RESULT="already running (pid $(cat "$DOCKER_DIR/dockerd.pid" 2>/dev/null || echo ?))"
-    return 0
+    local path
+    path=$(engine_wrapper)
+    if [ "$path" = "$RUNTIME_WRAPPER" ]; then
+      RESULT="already running (pid $(cat "$DOCKER_DIR/dockerd.pid" 2>/dev/null || echo ?))"
+      return 0
+    fi
+    log "restarting the private dockerd: its runtime wrapper is ${path:-missing}, want $RUNTIME_WRAPPER"
+    do_stop
+    if dockerd_answers; then
+      echo "testbed: cannot stop the private dockerd on $DOCKER_SOCK (no live pid in $DOCKER_DIR/dockerd.pid)" >&2
+      return 1
+    fi
   fi
   mkdir -p "$DOCKER_DIR/data" "$DOCKER_DIR/exec"
   rm -f "$DOCKER_SOCK"
