@@ -291,8 +291,7 @@ do_check() {
   fi
   local dsn="postgresql://postgres:postgres@$ip:$pgport/postgres"
   # The stand-ins' own unit suite, with the real database for the backend's store.
-  (cd "$SRC" && go vet ./... && KINDSTACK_TEST_POSTGRES_DSN=$dsn go test -count=1 ./...) ||
-    { docker rm -f "${names[@]}" >/dev/null 2>&1; return 1; }
+  KINDSTACK_TEST_POSTGRES_DSN=$dsn do_unit || { docker rm -f "${names[@]}" >/dev/null 2>&1; return 1; }
 
   docker run -d --name kindstack-standin-backend --network host -e DATABASE_URI=$ip:$pgport \
     -e DATABASE_USERNAME=postgres -e DATABASE_PASSWORD=postgres -e FLASK_RUN_PORT=$beport "$IMG_BACKEND" >/dev/null
