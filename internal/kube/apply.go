@@ -40,12 +40,16 @@ const (
 // StageOf returns the stage an object is applied in.
 func StageOf(u *unstructured.Unstructured) Stage {
 	gvk := u.GroupVersionKind()
+	return stageOfKind(gvk.Group, gvk.Kind)
+}
+
+func stageOfKind(group, kind string) Stage {
 	switch {
-	case gvk.Group == "" && gvk.Kind == "Namespace",
-		gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition",
-		gvk.Group == "rbac.authorization.k8s.io" && (gvk.Kind == "ClusterRole" || gvk.Kind == "ClusterRoleBinding"):
+	case group == "" && kind == "Namespace",
+		group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition",
+		group == "rbac.authorization.k8s.io" && (kind == "ClusterRole" || kind == "ClusterRoleBinding"):
 		return StageClusterDefinitions
-	case strings.HasSuffix(gvk.Kind, "Class"):
+	case strings.HasSuffix(kind, "Class"):
 		return StageClasses
 	default:
 		return StageRest

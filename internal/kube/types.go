@@ -10,10 +10,10 @@ import (
 
 // Ref names one object the way a person reads it: Kind/namespace/name.
 type Ref struct {
-	Group     string
-	Kind      string
-	Namespace string
-	Name      string
+	Group     string `json:"group,omitempty"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 }
 
 // RefOf returns the Ref of an object.

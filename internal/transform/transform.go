@@ -1,5 +1,6 @@
 // Package transform holds the small, named changes kindstack makes to decoded manifests before
-// applying them: image overrides (with their pull policy), node selectors and extra container args.
+// applying them: image overrides (with their pull policy), node selectors, extra container args and
+// the labels that mark an object as kindstack's.
 //
 // A transform is a Func applied to one object; Apply runs several over a set of objects. Each Func
 // ignores objects it is not about, so a list of transforms can be run over everything at once.
@@ -38,6 +39,22 @@ type Target struct {
 
 func (t Target) matches(u *unstructured.Unstructured) bool {
 	return u.GetKind() == t.Kind && u.GetNamespace() == t.Namespace && u.GetName() == t.Name
+}
+
+// Labels merges labels into every object's metadata.labels (not into pod templates), e.g. to mark
+// what kindstack applied so it can find and prune it later. Existing keys with other values are overwritten.
+func Labels(labels map[string]string) Func {
+	return func(u *unstructured.Unstructured) error {
+		merged := u.GetLabels()
+		if merged == nil {
+			merged = map[string]string{}
+		}
+		for k, v := range labels {
+			merged[k] = v
+		}
+		u.SetLabels(merged)
+		return nil
+	}
 }
 
 // NodeSelector merges labels into the pod template's nodeSelector of the target workload, e.g. to

@@ -169,3 +169,26 @@ spec: {template: {spec: {containers: [{name: web, image: nginx}]}}}`)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"mirror.local/nginx:1"}, images)
 }
+
+func TestLabelsMarkObjectsButNotPodTemplates(t *testing.T) {
+	dep := object(t, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: app, labels: {app: web, app.kubernetes.io/managed-by: helm}}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: web:v1}]}
+`)
+	ns := object(t, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+`)
+	require.NoError(t, Apply([]*unstructured.Unstructured{dep, ns}, Labels(map[string]string{"app.kubernetes.io/managed-by": "kindstack", "kindstack.dev/component": "app"})))
+	assert.Equal(t, map[string]string{"app": "web", "app.kubernetes.io/managed-by": "kindstack", "kindstack.dev/component": "app"}, dep.GetLabels())
+	assert.Equal(t, map[string]string{"app.kubernetes.io/managed-by": "kindstack", "kindstack.dev/component": "app"}, ns.GetLabels())
+	tmpl, _, err := unstructured.NestedStringMap(dep.Object, "spec", "template", "metadata", "labels")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"app": "web"}, tmpl, "pod templates (and so selectors) are left as they are")
+}
