@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/kindstack/kindstack/internal/cli"
-	"github.com/kindstack/kindstack/internal/stack"
 )
 
 func main() {
@@ -22,14 +21,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	app := cli.New(cli.Options{
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		// Everything after the cluster (addons, example, smoke test) comes from internal/stack.
-		StepsAfterCluster: stack.Steps,
-		StatusComponents:  stack.Components,
-		ValidateSettings:  stack.Validate,
-	})
+	app := cli.New(cli.Options{Stdout: os.Stdout, Stderr: os.Stderr})
 	err := app.RunContext(ctx, os.Args)
 	stop()
 	os.Exit(exitCode(os.Stderr, err))

@@ -2,8 +2,10 @@ package addons
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
+	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/transform"
 )
@@ -45,6 +48,14 @@ func container(t *testing.T, u *unstructured.Unstructured, name string) map[stri
 	return nil
 }
 
+// build builds a component the way the pipeline does, with the ingress node of a kind cluster.
+func build(t *testing.T, c component.Component, images transform.ImageMap) kube.Set {
+	t.Helper()
+	set, err := c.Build(component.Params{Images: images, IngressNode: map[string]string{"ingress-ready": "true"}})
+	require.NoError(t, err)
+	return set
+}
+
 func gateNames(set kube.Set) []string {
 	var names []string
 	for _, g := range set.Gates {
@@ -55,8 +66,7 @@ func gateNames(set kube.Set) []string {
 
 func TestIngressNginxRunsOnTheMappedNodeWithHostPorts(t *testing.T) {
 	t.Parallel()
-	set, err := IngressNginx(Options{})
-	require.NoError(t, err)
+	set := build(t, IngressNginx(), nil)
 	assert.Equal(t, "ingress-nginx", set.Name)
 
 	ctrl := find(t, set, "Deployment", "ingress-nginx", "ingress-nginx-controller")
@@ -86,8 +96,7 @@ func TestIngressNginxRunsOnTheMappedNodeWithHostPorts(t *testing.T) {
 
 func TestIngressNginxClassWebhookAndGates(t *testing.T) {
 	t.Parallel()
-	set, err := IngressNginx(Options{})
-	require.NoError(t, err)
+	set := build(t, IngressNginx(), nil)
 
 	class := find(t, set, "IngressClass", "", "nginx")
 	controller, _, _ := unstructured.NestedString(class.Object, "spec", "controller")
@@ -106,8 +115,7 @@ func TestIngressNginxClassWebhookAndGates(t *testing.T) {
 
 func TestIngressNginxCertificateJobsStayAndAreWaitedOn(t *testing.T) {
 	t.Parallel()
-	set, err := IngressNginx(Options{})
-	require.NoError(t, err)
+	set := build(t, IngressNginx(), nil)
 	assert.Nil(t, set.Skip, "every ingress-nginx object is waited on")
 	for _, name := range []string{"ingress-nginx-admission-create", "ingress-nginx-admission-patch"} {
 		job := find(t, set, "Job", "ingress-nginx", name)
@@ -120,8 +128,7 @@ func TestIngressNginxCertificateJobsStayAndAreWaitedOn(t *testing.T) {
 
 func TestMetricsServerTrustsKindKubeletsAndHasGates(t *testing.T) {
 	t.Parallel()
-	set, err := MetricsServer(Options{})
-	require.NoError(t, err)
+	set := build(t, MetricsServer(), nil)
 	assert.Equal(t, "metrics-server", set.Name)
 
 	dep := find(t, set, "Deployment", "kube-system", "metrics-server")
@@ -173,12 +180,20 @@ func TestImages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := Images(Options{Images: tt.images})
+			var got []string
+			var errs []error
+			for _, c := range []component.Component{IngressNginx(), MetricsServer()} {
+				images, err := c.Images(component.Params{Images: tt.images})
+				errs = append(errs, err)
+				got = append(got, images...)
+			}
+			err := errors.Join(errs...)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}
 			require.NoError(t, err)
+			sort.Strings(got)
 			assert.Equal(t, tt.want, got)
 		})
 	}
@@ -186,10 +201,9 @@ func TestImages(t *testing.T) {
 
 func TestOverriddenImagesAreNotPulledAgain(t *testing.T) {
 	t.Parallel()
-	set, err := MetricsServer(Options{Images: transform.ImageMap{
+	set := build(t, MetricsServer(), transform.ImageMap{
 		"registry.k8s.io/metrics-server/metrics-server:v0.8.0": "localhost/metrics-server:dev",
-	}})
-	require.NoError(t, err)
+	})
 	c := container(t, find(t, set, "Deployment", "kube-system", "metrics-server"), "metrics-server")
 	assert.Equal(t, "localhost/metrics-server:dev", c["image"])
 	assert.Equal(t, "IfNotPresent", c["imagePullPolicy"])

@@ -40,6 +40,9 @@ type Manager struct {
 	CgroupV2    func() bool
 	NewProvider func(rt Runtime, logger log.Logger) Provider
 	NewClient   func(kubeconfig []byte) (kubernetes.Interface, error)
+	// Nodes lists a cluster's nodes for image loading; Save streams images out of the host's runtime.
+	Nodes func(rt Runtime, cluster string) ([]ImageNode, error)
+	Save  SaveFunc
 }
 
 // NewManager returns a Manager wired to the real host: environment, container runtime CLI,
@@ -65,6 +68,8 @@ func NewManager(version string) *Manager {
 			cfg.Timeout = 15 * time.Second
 			return kubernetes.NewForConfig(cfg)
 		},
+		Nodes: KindNodes,
+		Save:  SaveWithRuntime,
 	}
 }
 
@@ -73,6 +78,30 @@ func (m *Manager) getenv(k string) string {
 		return os.Getenv(k)
 	}
 	return m.Getenv(k)
+}
+
+// engine finds the container runtime kind will drive and checks that its engine answers; it
+// returns the engine's version. warn receives kind's message for an unknown provider override.
+func (m *Manager) engine(ctx context.Context, warn func(string)) (Runtime, string, error) {
+	rt, err := DetectRuntime(ctx, m.getenv, m.Run, warn)
+	if err != nil {
+		return rt, "", err
+	}
+	version, err := Ping(ctx, m.Run, rt)
+	return rt, version, err
+}
+
+// connect reads a cluster's kubeconfig (host address) from kind and builds a client from it.
+func (m *Manager) connect(provider Provider, name string) ([]byte, kubernetes.Interface, error) {
+	kc, err := provider.KubeConfig(name, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the cluster's kubeconfig: %w", err)
+	}
+	client, err := m.NewClient([]byte(kc))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot connect to the cluster: %w", err)
+	}
+	return []byte(kc), client, nil
 }
 
 // Logf receives progress details (shown with -v).
@@ -135,13 +164,9 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 }
 
 func (m *Manager) reuse(ctx context.Context, provider Provider, want Spec) ([]byte, error) {
-	kc, err := provider.KubeConfig(want.Name, false)
+	kc, client, err := m.connect(provider, want.Name)
 	if err != nil {
-		return nil, fmt.Errorf("read kubeconfig of existing cluster %q: %w", want.Name, err)
-	}
-	client, err := m.NewClient([]byte(kc))
-	if err != nil {
-		return nil, fmt.Errorf("connect to existing cluster %q: %w", want.Name, err)
+		return nil, fmt.Errorf("existing cluster %q: %w", want.Name, err)
 	}
 	stored, err := ReadStoredSpec(ctx, client)
 	if err != nil {
@@ -155,7 +180,7 @@ func (m *Manager) reuse(ctx context.Context, provider Provider, want Spec) ([]by
 		return nil, fmt.Errorf("cluster %q exists with a different spec (%s); run `kindstack recreate` to replace it, or drop the changed settings",
 			want.Name, strings.Join(diff, "; "))
 	}
-	return []byte(kc), nil
+	return kc, nil
 }
 
 func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOptions) ([]byte, error) {
@@ -223,13 +248,9 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 // afterCreate checks the node really is Ready (kind's wait returns success on timeout) and stores
 // the spec the cluster was created with.
 func (m *Manager) afterCreate(ctx context.Context, provider Provider, spec Spec, wait time.Duration) ([]byte, error) {
-	kc, err := provider.KubeConfig(spec.Name, false)
+	kc, client, err := m.connect(provider, spec.Name)
 	if err != nil {
-		return nil, fmt.Errorf("read kubeconfig of new cluster %q: %w", spec.Name, err)
-	}
-	client, err := m.NewClient([]byte(kc))
-	if err != nil {
-		return nil, fmt.Errorf("connect to new cluster %q: %w", spec.Name, err)
+		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
 	}
 	if err := WaitNodesReady(ctx, client, wait); err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
@@ -237,7 +258,7 @@ func (m *Manager) afterCreate(ctx context.Context, provider Provider, spec Spec,
 	if err := WriteStoredSpec(ctx, client, StoredSpec{Spec: spec, Version: m.Version}); err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
 	}
-	return []byte(kc), nil
+	return kc, nil
 }
 
 // DeleteOptions are the inputs of Delete.
@@ -253,10 +274,7 @@ func (m *Manager) Delete(ctx context.Context, opts DeleteOptions) (bool, error) 
 	if err := ValidateName(opts.Name); err != nil {
 		return false, err
 	}
-	rt, err := DetectRuntime(ctx, m.getenv, m.Run, orNop(opts.Logf).msg)
-	if err == nil {
-		_, err = Ping(ctx, m.Run, rt)
-	}
+	rt, _, err := m.engine(ctx, orNop(opts.Logf).msg)
 	if err != nil {
 		return false, err
 	}
@@ -314,10 +332,7 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	if err := ValidateName(name); err != nil {
 		return st, err
 	}
-	rt, err := DetectRuntime(ctx, m.getenv, m.Run, nil)
-	if err == nil {
-		_, err = Ping(ctx, m.Run, rt)
-	}
+	rt, _, err := m.engine(ctx, nil)
 	if err != nil {
 		return st, err
 	}
@@ -332,17 +347,12 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 		return st, nil
 	}
 	st.Exists, st.Context = true, ContextName(name)
-	kc, err := provider.KubeConfig(name, false)
+	kc, client, err := m.connect(provider, name)
 	if err != nil {
-		st.Problem = fmt.Sprintf("cannot read the cluster's kubeconfig: %v", err)
+		st.Problem = err.Error()
 		return st, nil
 	}
-	st.Kubeconfig = []byte(kc)
-	client, err := m.NewClient([]byte(kc))
-	if err != nil {
-		st.Problem = fmt.Sprintf("cannot connect to the cluster: %v", err)
-		return st, nil
-	}
+	st.Kubeconfig = kc
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		st.Problem = fmt.Sprintf("the API server does not answer: %v", err)

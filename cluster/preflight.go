@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/kindstack/kindstack/internal/config"
 )
 
 // MaxNameLength is kind's limit: a node's hostname is the name plus "-control-plane" and hostnames
@@ -116,11 +114,8 @@ func (m *Manager) Preflight(ctx context.Context, opts PreflightOptions) (Preflig
 		problems = append(problems, fmt.Errorf("--http-port and --https-port are both %d; they must differ", spec.HTTPPort))
 	}
 
-	rt, err := DetectRuntime(ctx, m.getenv, m.Run, func(msg string) { report.Warnings = append(report.Warnings, msg) })
-	if err == nil {
-		report.Runtime = rt
-		report.EngineVersion, err = Ping(ctx, m.Run, rt)
-	}
+	rt, version, err := m.engine(ctx, func(msg string) { report.Warnings = append(report.Warnings, msg) })
+	report.Runtime, report.EngineVersion = rt, version
 	if err != nil {
 		problems = append(problems, err)
 	} else if nameErr == nil {
@@ -144,7 +139,7 @@ func (m *Manager) Preflight(ctx context.Context, opts PreflightOptions) (Preflig
 	if report.EngineVersion != "" && !report.Exists && !m.CgroupV2() && imageNeedsCgroupV2(spec.NodeImage) {
 		report.Warnings = append(report.Warnings, fmt.Sprintf(
 			"this host uses cgroup v1, and the kubelet of Kubernetes 1.35 and newer refuses to start on cgroup v1; "+
-				"if the cluster does not come up, use a 1.34 node image: --image %s", config.CgroupV1NodeImage))
+				"if the cluster does not come up, use a 1.34 node image: --image %s", CgroupV1NodeImage))
 	}
 	if len(problems) > 0 {
 		return report, &PreflightError{Problems: problems}

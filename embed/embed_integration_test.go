@@ -14,22 +14,21 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kindstack/kindstack/addons"
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/e2e/testbed/testenv"
+	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
-	"github.com/kindstack/kindstack/internal/testenv"
+	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/workloads"
 )
 
 // installedSets are the sets kindstack installs, built exactly as `up` builds them.
 func installedSets(t *testing.T) []kube.Set {
 	t.Helper()
-	ingress, err := addons.IngressNginx(addons.Options{})
+	sets, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(config.Defaults())
 	require.NoError(t, err)
-	metrics, err := addons.MetricsServer(addons.Options{})
-	require.NoError(t, err)
-	example, err := workloads.Example(workloads.Options{})
-	require.NoError(t, err)
-	return []kube.Set{ingress, metrics, example}
+	require.Len(t, sets, 3)
+	return sets
 }
 
 // The real API server accepts every object we wrote, as transformed for installation: schema,
@@ -95,15 +94,11 @@ func TestGatesSayWhyNotReady(t *testing.T) {
 	ctx := t.Context()
 	require.NoError(t, testenv.StartNode(ctx, cs, testenv.NodeOptions{
 		Name:   "kindstack-control-plane",
-		Labels: map[string]string{addons.IngressReadyLabel: "true"},
+		Labels: map[string]string{cluster.IngressReadyLabel: "true"},
 	}))
 
-	ingress, err := addons.IngressNginx(addons.Options{})
-	require.NoError(t, err)
-	metrics, err := addons.MetricsServer(addons.Options{})
-	require.NoError(t, err)
-	example, err := workloads.Example(workloads.Options{})
-	require.NoError(t, err)
+	sets := installedSets(t)
+	ingress, metrics, example := sets[0], sets[1], sets[2]
 	tests := []struct {
 		set  kube.Set
 		want map[string]string // gate name -> part of its reason

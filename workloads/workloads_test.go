@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/transform"
 )
 
 func example(t *testing.T) kube.Set {
 	t.Helper()
-	set, err := Example(Options{})
+	set, err := Example().Build(component.Params{})
 	require.NoError(t, err)
 	return set
 }
@@ -186,11 +187,11 @@ func TestCredentialsComeFromTheSecret(t *testing.T) {
 
 func TestExampleImages(t *testing.T) {
 	t.Parallel()
-	images, err := Images(Options{})
+	images, err := Example().Images(component.Params{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"lyzhang1999/backend:latest", "lyzhang1999/frontend:latest", "postgres:17-alpine"}, images)
 
-	images, err = Images(Options{Images: transform.ImageMap{"docker.io/lyzhang1999/backend": "localhost/backend:dev"}})
+	images, err = Example().Images(component.Params{Images: transform.ImageMap{"docker.io/lyzhang1999/backend": "localhost/backend:dev"}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"localhost/backend:dev", "lyzhang1999/frontend:latest", "postgres:17-alpine"}, images)
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The integration tier's control plane binaries. internal/testenv starts the processes itself;
+# The integration tier's control plane binaries. e2e/testbed/testenv starts the processes itself;
 # this script only says where the binaries are and builds/installs the missing ones.
 #   controlplane.sh paths     print K8S_BIN_DIR=... and ETCD=... (ETCD empty when none is found)
 #   controlplane.sh prepare   build kube-apiserver, kube-controller-manager, kube-scheduler (cached)

@@ -1,20 +1,20 @@
 // Package cli is kindstack's command line: the urfave/cli app, its flags, how flags, the config
-// file and defaults combine, and the up/down/recreate/status/version commands built from steps.
+// file and defaults combine into Settings, and how results are rendered as text or JSON. What the
+// commands do is package pipeline's.
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
-	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/internal/steps"
 )
 
@@ -31,42 +31,17 @@ func (e *UsageError) Unwrap() error { return e.Err }
 
 func usagef(format string, args ...any) error { return &UsageError{Err: fmt.Errorf(format, args...)} }
 
-// UpEnv is what `up` knows while it runs. Steps returned by Options.StepsAfterCluster receive a
-// pointer at composition time and read it when they run: by then Cluster is filled in.
-type UpEnv struct {
-	Settings config.Settings
-	Runtime  cluster.Runtime      // set by the preflight step: the container runtime kind drives
-	Cluster  cluster.EnsureResult // set by the cluster step
-	URLs     []string             // later steps add what they expose; printed in the summary
-}
-
-// ComponentStatus is one addon or workload in `status`.
-type ComponentStatus struct {
-	Name   string `json:"name"`
-	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"` // why not ready, one sentence
-}
-
 // Options wire the app to its surroundings; nil fields get the real ones.
 type Options struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	// Manager drives kind; nil means cluster.NewManager(Version).
-	Manager *cluster.Manager
-	// StepsAfterCluster returns the `up` steps that run once the cluster exists (addons, example,
-	// smoke test). They run in order after "Preflight" and "Cluster <name>".
-	StepsAfterCluster func(env *UpEnv) []steps.Step
-	// ValidateSettings checks settings the later steps read (e.g. the images map); a failure is
-	// reported by preflight together with every other problem, before anything changes.
-	ValidateSettings func(s config.Settings) error
-	// StatusComponents reports each addon and workload for `status`; called only when the cluster
-	// exists and answers.
-	StatusComponents func(ctx context.Context, c cluster.Status, s config.Settings) []ComponentStatus
+	// Pipeline runs the commands; nil means pipeline.New(Version, Getenv).
+	Pipeline *pipeline.Pipeline
 }
 
 type app struct {
 	opts Options
-	mgr  *cluster.Manager
+	pl   *pipeline.Pipeline
 }
 
 // New builds the kindstack command line app. It never exits the process: errors are returned
@@ -81,10 +56,9 @@ func New(opts Options) *ucli.App {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
-	a := &app{opts: opts, mgr: opts.Manager}
-	if a.mgr == nil {
-		a.mgr = cluster.NewManager(Version)
-		a.mgr.Getenv = opts.Getenv
+	a := &app{opts: opts, pl: opts.Pipeline}
+	if a.pl == nil {
+		a.pl = pipeline.New(Version, opts.Getenv)
 	}
 	onUsage := func(_ *ucli.Context, err error, _ bool) error { return &UsageError{Err: err} }
 	cmd := func(c *ucli.Command) *ucli.Command {
@@ -255,31 +229,8 @@ func resolve(c *ucli.Context) (invocation, error) {
 	return inv, nil
 }
 
-func specOf(s config.Settings) cluster.Spec {
-	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort}
-}
-
 func (a *app) runner(inv invocation) *steps.Runner {
 	return steps.NewRunner(a.opts.Stderr, steps.Options{Quiet: inv.quiet, Verbose: inv.verbose, Getenv: a.opts.Getenv})
-}
-
-// TimingJSON is one step's duration in JSON summaries.
-type TimingJSON struct {
-	Step    string  `json:"step"`
-	Seconds float64 `json:"seconds"`
-	Error   string  `json:"error,omitempty"`
-}
-
-func timingsJSON(ts []steps.Timing) []TimingJSON {
-	out := make([]TimingJSON, 0, len(ts))
-	for _, t := range ts {
-		tj := TimingJSON{Step: t.Step, Seconds: float64(t.Duration.Round(time.Millisecond)) / float64(time.Second)}
-		if t.Err != nil {
-			tj.Error = t.Err.Error()
-		}
-		out = append(out, tj)
-	}
-	return out
 }
 
 func (a *app) printJSON(v any) error {
@@ -304,7 +255,7 @@ func (a *app) version(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: config.DefaultNodeImage}
+	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: cluster.DefaultNodeImage}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		vi.Go = bi.GoVersion
 		for _, d := range bi.Deps {

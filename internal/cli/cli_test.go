@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/config"
-	"github.com/kindstack/kindstack/internal/steps"
 )
 
 // resolveArgs runs the real flag definitions and returns what `up` would run with.
@@ -83,8 +83,8 @@ func TestPrecedenceFlagsOverFileOverDefaults(t *testing.T) {
 		{"flag over env", "from-env", []string{"up", "--name", "from-flag"}, func(t *testing.T, s config.Settings) {
 			assert.Equal(t, "from-flag", s.Name)
 		}},
-		{"image and retain flags", "", []string{"up", "--image", config.CgroupV1NodeImage, "--retain"}, func(t *testing.T, s config.Settings) {
-			assert.Equal(t, config.CgroupV1NodeImage, s.NodeImage)
+		{"image and retain flags", "", []string{"up", "--image", cluster.CgroupV1NodeImage, "--retain"}, func(t *testing.T, s config.Settings) {
+			assert.Equal(t, cluster.CgroupV1NodeImage, s.NodeImage)
 			assert.True(t, s.Retain)
 		}},
 	}
@@ -130,24 +130,4 @@ func TestBadConfigFileIsKeptForPreflight(t *testing.T) {
 	require.Error(t, inv.configErr)
 	assert.Contains(t, inv.configErr.Error(), `line 3: field "httpPort": want an integer, got the string "eighty"`)
 	assert.Equal(t, 81, inv.settings.HTTPPort)
-}
-
-func TestUpIsPreflightThenClusterThenTheHookSteps(t *testing.T) {
-	t.Parallel()
-	var gotEnv *UpEnv
-	a := &app{opts: Options{StepsAfterCluster: func(env *UpEnv) []steps.Step {
-		gotEnv = env
-		return []steps.Step{{Name: "Install add-ons"}, {Name: "Smoke test"}}
-	}}}
-	env := &UpEnv{Settings: config.Defaults()}
-	names := func(list []steps.Step) []string {
-		var out []string
-		for _, s := range list {
-			out = append(out, s.Name)
-		}
-		return out
-	}
-	assert.Equal(t, []string{"Preflight", "Cluster kindstack", "Install add-ons", "Smoke test"}, names(a.upSteps(invocation{}, env, false)))
-	assert.Same(t, env, gotEnv, "later steps read the env the cluster step fills in")
-	assert.Equal(t, []string{"Preflight", "Delete cluster kindstack", "Cluster kindstack", "Install add-ons", "Smoke test"}, names(a.upSteps(invocation{}, env, true)), "recreate = down + up, after preflight")
 }

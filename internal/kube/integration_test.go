@@ -19,12 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 
+	"github.com/kindstack/kindstack/e2e/testbed/testenv"
 	"github.com/kindstack/kindstack/internal/kube"
-	"github.com/kindstack/kindstack/internal/testenv"
 )
 
 // One real control plane (etcd + kube-apiserver + kube-controller-manager + kube-scheduler) serves
@@ -88,7 +89,74 @@ func TestEngine(t *testing.T) {
 			t.Parallel()
 			testConcurrentInstalls(t, c)
 		})
+		t.Run("prune deletes what the inventory lists and kindstack manages, nothing else", func(t *testing.T) {
+			t.Parallel()
+			testInventoryAndPrune(t, c)
+		})
 	})
+}
+
+func testInventoryAndPrune(t *testing.T, c *kube.Client) {
+	ctx := t.Context()
+	managed := `{app.kubernetes.io/managed-by: kindstack, kindstack.dev/component: pruned}`
+	objs := decode(t, "prune", `
+apiVersion: v1
+kind: Namespace
+metadata: {name: prune-me, labels: `+managed+`}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ours, namespace: prune-me, labels: `+managed+`}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: prune-me, labels: `+managed+`}
+spec: {controller: example.com/prune}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: prune-keep}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: someone-elses, namespace: prune-keep}
+`)
+	_, err := c.Apply(ctx, objs, kube.ApplyOptions{})
+	require.NoError(t, err)
+	ours, notOurs := objs[:3], objs[3:]
+	require.NoError(t, c.RecordInventory(ctx, "pruned", kube.RefsOf(objs)))
+	require.NoError(t, c.RecordInventory(ctx, "kept", kube.RefsOf(ours[2:])))
+
+	inv, err := c.ReadInventory(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, kube.RefsOf(objs), inv["pruned"], "the inventory reads back as recorded")
+	assert.Equal(t, kube.RefsOf(ours[2:]), inv["kept"])
+
+	// Everything of "pruned" is unwanted, except the IngressClass that "kept" still wants.
+	unwanted := inv.Unwanted(kube.RefsOf(ours[2:]))
+	res, err := c.Prune(ctx, unwanted)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, kube.RefsOf(ours[:2]), res.Deleted)
+	assert.ElementsMatch(t, kube.RefsOf(notOurs), res.LeftAlone, "objects without kindstack's label are never touched")
+
+	cs := c.Kubernetes()
+	_, err = cs.CoreV1().Namespaces().Get(ctx, "prune-me", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the namespace is gone when Prune returns: %v", err)
+	_, err = cs.CoreV1().ConfigMaps("prune-keep").Get(ctx, "someone-elses", metav1.GetOptions{})
+	assert.NoError(t, err, "an object kindstack did not label is left alone")
+	_, err = cs.NetworkingV1().IngressClasses().Get(ctx, "prune-me", metav1.GetOptions{})
+	assert.NoError(t, err, "an object still wanted is kept")
+
+	again, err := c.Prune(ctx, unwanted)
+	require.NoError(t, err, "pruning twice is fine")
+	assert.ElementsMatch(t, kube.RefsOf(ours[:2]), again.Absent)
+
+	require.NoError(t, c.ForgetInventory(ctx, "pruned"))
+	require.NoError(t, c.ForgetInventory(ctx, "pruned"), "forgetting twice is fine")
+	inv, err = c.ReadInventory(ctx)
+	require.NoError(t, err)
+	assert.NotContains(t, inv, "pruned")
+	assert.Contains(t, inv, "kept")
 }
 
 func decode(t *testing.T, name, yaml string) []*unstructured.Unstructured {

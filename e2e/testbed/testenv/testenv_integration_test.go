@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kindstack/kindstack/internal/testenv"
+	"github.com/kindstack/kindstack/e2e/testbed/testenv"
 )
 
 // The control plane answers as a real cluster: its version is the test bed's, and a pod bound to

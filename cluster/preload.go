@@ -1,4 +1,4 @@
-package stack
+package cluster
 
 import (
 	"context"
@@ -11,17 +11,27 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
-
-	"github.com/kindstack/kindstack/cluster"
 )
+
+// ImageNode is one node's image store, as Preload sees it.
+type ImageNode interface {
+	String() string
+	// ImageID returns the ID of the image the node holds under that reference, or an error if none.
+	ImageID(image string) (string, error)
+	// Import reads an image archive (what `docker save` writes) into the node's containerd.
+	Import(archive io.Reader) error
+}
+
+// SaveFunc streams `<runtime> save images...`: read the archive, then call wait for save's own verdict.
+type SaveFunc func(ctx context.Context, rt Runtime, images []string) (archive io.ReadCloser, wait func() error, err error)
 
 // PreloadOptions are the inputs of Preload.
 type PreloadOptions struct {
 	Cluster string
-	Runtime cluster.Runtime
+	Runtime Runtime
 	// Images are the references the install will run (after the images map).
 	Images []string
-	Logf   func(format string, args ...any)
+	Logf   Logf
 }
 
 // PreloadResult says what Preload did with each image.
@@ -57,14 +67,10 @@ func (r PreloadResult) String() string {
 // registry for them. Images the nodes already hold are skipped. References pinned by digest are
 // left to the registry: an image archive does not keep the registry's manifest digest, so a
 // loaded copy could never satisfy them.
-func Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
+func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	var res PreloadResult
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	provider := kindcluster.NewProvider(opts.Runtime.ProviderOption())
-	nodeList, err := provider.ListInternalNodes(opts.Cluster)
+	logf := orNop(opts.Logf)
+	nodeList, err := m.Nodes(opts.Runtime, opts.Cluster)
 	if err != nil {
 		return res, fmt.Errorf("list nodes of %s: %w", opts.Cluster, err)
 	}
@@ -73,24 +79,24 @@ func Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	}
 
 	var toSave []string
-	missingOn := map[string][]nodes.Node{}
+	lacking := map[string]bool{} // node name → it misses at least one image of toSave
 	for _, image := range dedupe(opts.Images) {
 		if strings.Contains(image, "@") {
 			res.Remote = append(res.Remote, image)
 			continue
 		}
-		id, err := hostImageID(ctx, opts.Runtime.Binary, image)
+		id, err := m.hostImageID(ctx, opts.Runtime, image)
 		if err != nil {
 			res.Remote = append(res.Remote, image)
 			continue
 		}
+		missing := false
 		for _, n := range nodeList {
-			if nodeID, err := nodeutils.ImageID(n, image); err == nil && nodeID == id {
-				continue
+			if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
+				lacking[n.String()], missing = true, true
 			}
-			missingOn[image] = append(missingOn[image], n)
 		}
-		if len(missingOn[image]) == 0 {
+		if !missing {
 			res.Present = append(res.Present, image)
 			continue
 		}
@@ -105,11 +111,11 @@ func Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	logf("streaming %s from %s", strings.Join(toSave, ", "), opts.Runtime.Name)
 	var errs []error
 	for _, n := range nodeList {
-		if !lacksAny(n, toSave, missingOn) {
+		if !lacking[n.String()] {
 			continue
 		}
 		logf("importing images into node %s", n.String())
-		if err := stream(ctx, opts.Runtime, toSave, n); err != nil {
+		if err := m.stream(ctx, opts.Runtime, toSave, n); err != nil {
 			errs = append(errs, fmt.Errorf("load images into node %s: %w", n.String(), err))
 		}
 	}
@@ -120,46 +126,70 @@ func Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	return res, nil
 }
 
-// stream pipes `<runtime> save images...` into the node's image import.
-func stream(ctx context.Context, rt cluster.Runtime, images []string, n nodes.Node) error {
-	save := exec.CommandContext(ctx, rt.Binary, append([]string{"save"}, images...)...)
-	var stderr strings.Builder
-	save.Stderr = &stderr
-	out, err := save.StdoutPipe()
+// stream pipes the runtime's save of images into the node's import.
+func (m *Manager) stream(ctx context.Context, rt Runtime, images []string, n ImageNode) error {
+	archive, wait, err := m.Save(ctx, rt, images)
 	if err != nil {
 		return err
 	}
-	if err := save.Start(); err != nil {
-		return fmt.Errorf("%s save: %w", rt.Name, err)
-	}
-	importErr := nodeutils.LoadImageArchive(n, out)
-	// Drain what the import left unread, so save can finish and report its own error.
-	_, _ = io.Copy(io.Discard, out)
-	if err := save.Wait(); err != nil {
-		return fmt.Errorf("%s save: %s: %w", rt.Name, strings.TrimSpace(stderr.String()), err)
+	importErr := n.Import(archive)
+	// Drain what the import left unread, so save can finish and report its own error, which names
+	// the real cause when an image is missing.
+	_, _ = io.Copy(io.Discard, archive)
+	if err := wait(); err != nil {
+		return err
 	}
 	return importErr
 }
 
-func lacksAny(n nodes.Node, images []string, missingOn map[string][]nodes.Node) bool {
-	for _, image := range images {
-		for _, m := range missingOn[image] {
-			if m.String() == n.String() {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // hostImageID returns the image ID the host's runtime has for image, or an error if it has none.
-func hostImageID(ctx context.Context, binary, image string) (string, error) {
-	out, err := exec.CommandContext(ctx, binary, "image", "inspect", "-f", "{{ .Id }}", image).Output()
+func (m *Manager) hostImageID(ctx context.Context, rt Runtime, image string) (string, error) {
+	out, err := m.Run(ctx, rt.Binary, "image", "inspect", "-f", "{{ .Id }}", image)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// SaveWithRuntime is the real SaveFunc: the runtime's CLI writes the archive to a pipe.
+func SaveWithRuntime(ctx context.Context, rt Runtime, images []string) (io.ReadCloser, func() error, error) {
+	save := exec.CommandContext(ctx, rt.Binary, append([]string{"save"}, images...)...)
+	var stderr strings.Builder
+	save.Stderr = &stderr
+	out, err := save.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := save.Start(); err != nil {
+		return nil, nil, fmt.Errorf("%s save: %w", rt.Name, err)
+	}
+	wait := func() error {
+		if err := save.Wait(); err != nil {
+			return fmt.Errorf("%s save: %s: %w", rt.Name, strings.TrimSpace(stderr.String()), err)
+		}
+		return nil
+	}
+	return out, wait, nil
+}
+
+// KindNodes is the real node lister: the cluster's nodes as kind knows them.
+func KindNodes(rt Runtime, cluster string) ([]ImageNode, error) {
+	list, err := kindcluster.NewProvider(rt.ProviderOption()).ListInternalNodes(cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ImageNode, 0, len(list))
+	for _, n := range list {
+		out = append(out, kindNode{n})
+	}
+	return out, nil
+}
+
+// kindNode reaches a node's containerd the way `kind load` does.
+type kindNode struct{ nodes.Node }
+
+func (n kindNode) ImageID(image string) (string, error) { return nodeutils.ImageID(n.Node, image) }
+func (n kindNode) Import(archive io.Reader) error       { return nodeutils.LoadImageArchive(n.Node, archive) }
 
 func dedupe(in []string) []string {
 	seen := map[string]bool{}

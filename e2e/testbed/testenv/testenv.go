@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -341,8 +340,8 @@ func (cp *ControlPlane) run(name, bin string, args ...string) (*process, error) 
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = cp.Dir
-	// Kill the component if the test binary dies without calling Stop (a panic or go test's timeout).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	// Kill the component if the test binary dies without calling Stop (where the OS can).
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -364,7 +363,7 @@ func (p *process) stop() {
 		return
 	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	terminate(p.cmd.Process)
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):

@@ -1,0 +1,32 @@
+package addons
+
+import (
+	"github.com/kindstack/kindstack/embed"
+	"github.com/kindstack/kindstack/internal/component"
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/transform"
+)
+
+// MetricsServer is metrics-server, pinned by digest (see embed.MetricsServer). Ready means the
+// Deployment is available, the APIService v1beta1.metrics.k8s.io is Available, and node metrics
+// are actually served.
+func MetricsServer() component.Component {
+	return component.Component{
+		Name:      "metrics-server",
+		Manifests: []string{embed.MetricsServer},
+		Transforms: func(p component.Params) []transform.Func {
+			return []transform.Func{
+				transform.Images(p.Images),
+				// kind's kubelet serving certificates are self-signed: without this, every scrape
+				// fails with "x509: cannot validate certificate ... doesn't contain any IP SANs".
+				transform.AppendArgs(transform.Target{Kind: "Deployment", Namespace: "kube-system", Name: "metrics-server"},
+					"metrics-server", "--kubelet-insecure-tls"),
+			}
+		},
+		Gates: []kube.Gate{
+			kube.APIServiceAvailable("v1beta1.metrics.k8s.io"),
+			NodeMetricsServed(),
+		},
+		Provides: []component.Capability{component.Metrics},
+	}
+}

@@ -1,0 +1,177 @@
+// Package component says what a kindstack component is: data. A component names its embedded
+// manifests, the transforms that apply kindstack's policy to them, its readiness gates, its apply
+// policy, the capabilities it provides once ready and the ones it needs first. The pipeline derives
+// order and concurrency from Provides and Needs; nothing anywhere is keyed on a component's name.
+//
+// Adding a component is one file that returns a Component (see package addons or workloads) and
+// one entry in the pipeline's catalogue.
+package component
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kindstack/kindstack/embed"
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/transform"
+)
+
+// Capability is something a component offers the others once it is ready.
+type Capability string
+
+const (
+	// Ingress: Ingress objects of class nginx are admitted (any admission webhook serves) and served
+	// on the host ports.
+	Ingress Capability = "ingress"
+	// Metrics: the metrics.k8s.io API serves node and pod metrics, so autoscalers can compute.
+	Metrics Capability = "metrics"
+)
+
+// Params are the settings that shape a component's objects.
+type Params struct {
+	// Images replaces upstream images (mirrors, images loaded into the cluster).
+	Images transform.ImageMap
+	// IngressNode selects the node whose ports 80/443 are mapped to the host.
+	IngressNode map[string]string
+}
+
+// Need is a capability a component waits for before it applies some of its objects.
+type Need struct {
+	Capability Capability
+	// Objects selects the objects applied only once the capability is ready.
+	Objects func(*unstructured.Unstructured) bool
+}
+
+// Component is one thing `up` installs and `status` reports.
+type Component struct {
+	// Name is what progress lines, errors, labels and the inventory call it.
+	Name string
+	// Manifests are embedded files (package embed), decoded in this order.
+	Manifests []string
+	// Transforms apply kindstack's policy to the decoded objects (images, node selectors, args).
+	Transforms func(Params) []transform.Func
+	// Gates are checked after every object is Current.
+	Gates []kube.Gate
+	// Skip selects objects that are applied but not waited on.
+	Skip func(*unstructured.Unstructured) bool
+	// Apply is how its objects are applied (e.g. retrying an admission webhook that is starting).
+	Apply kube.ApplyOptions
+	// Provides lists what the component offers once it is ready.
+	Provides []Capability
+	// Needs lists what it waits for, and which of its objects wait with it.
+	Needs []Need
+}
+
+// Build decodes the component's manifests, applies its transforms and labels every object as
+// kindstack's, for this component. The set's objects come in manifest order.
+func (c Component) Build(p Params) (kube.Set, error) {
+	var objs []*unstructured.Unstructured
+	for _, name := range c.Manifests {
+		data, err := embed.Read(name)
+		if err != nil {
+			return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		decoded, err := kube.Decode(name, data)
+		if err != nil {
+			return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		objs = append(objs, decoded...)
+	}
+	var fns []transform.Func
+	if c.Transforms != nil {
+		fns = c.Transforms(p)
+	}
+	fns = append(fns, transform.Labels(map[string]string{kube.ManagedByLabel: kube.ManagedBy, kube.ComponentLabel: c.Name}))
+	if err := transform.Apply(objs, fns...); err != nil {
+		return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	return kube.Set{Name: c.Name, Objects: objs, Skip: c.Skip, Gates: c.Gates}, nil
+}
+
+// Images returns every image the component runs with p, sorted.
+func (c Component) Images(p Params) ([]string, error) {
+	set, err := c.Build(p)
+	if err != nil {
+		return nil, err
+	}
+	return transform.ContainerImages(set.Objects)
+}
+
+// Deferred reports whether obj waits for one of the component's needs, and for which.
+func (c Component) Deferred(obj *unstructured.Unstructured) (Capability, bool) {
+	for _, n := range c.Needs {
+		if n.Objects != nil && n.Objects(obj) {
+			return n.Capability, true
+		}
+	}
+	return "", false
+}
+
+// Check verifies that a list of components can be installed together: names are unique, every
+// need is provided by another component of the list, and no needs form a cycle.
+func Check(comps []Component) error {
+	providers := map[Capability]string{}
+	var errs []error
+	seen := map[string]bool{}
+	for _, c := range comps {
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("component %q is listed twice", c.Name))
+		}
+		seen[c.Name] = true
+		for _, p := range c.Provides {
+			if other, dup := providers[p]; dup {
+				errs = append(errs, fmt.Errorf("components %q and %q both provide %s", other, c.Name, p))
+			}
+			providers[p] = c.Name
+		}
+	}
+	for _, c := range comps {
+		for _, n := range c.Needs {
+			provider, ok := providers[n.Capability]
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("%s needs %s, which no installed component provides", c.Name, n.Capability))
+			case provider == c.Name:
+				errs = append(errs, fmt.Errorf("%s needs %s, which it provides itself", c.Name, n.Capability))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return checkCycles(comps, providers)
+}
+
+// checkCycles walks the needs graph depth first; a component met again on the current path closes a cycle.
+func checkCycles(comps []Component, providers map[Capability]string) error {
+	byName := map[string]Component{}
+	for _, c := range comps {
+		byName[c.Name] = c
+	}
+	done := map[string]bool{}
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		if i := slices.Index(path, name); i >= 0 {
+			return fmt.Errorf("components wait for each other: %v", append(path[i:], name))
+		}
+		if done[name] {
+			return nil
+		}
+		for _, n := range byName[name].Needs {
+			if err := visit(providers[n.Capability], append(path, name)); err != nil {
+				return err
+			}
+		}
+		done[name] = true
+		return nil
+	}
+	for _, c := range comps {
+		if err := visit(c.Name, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/component"
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/internal/transform"
+)
+
+// readiness is one capability's outcome, announced once by the component that provides it.
+type readiness struct {
+	provider string
+	once     sync.Once
+	done     chan struct{}
+	err      error
+}
+
+func (r *readiness) announce(err error) {
+	r.once.Do(func() {
+		r.err = err
+		close(r.done)
+	})
+}
+
+// wait blocks until the capability is ready, its provider failed, or ctx ends.
+func (r *readiness) wait(ctx context.Context, c component.Capability) error {
+	select {
+	case <-r.done:
+		if r.err != nil {
+			return fmt.Errorf("not installed: it needs %s, and %s failed", c, r.provider)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("still waiting for %s from %s: %w", c, r.provider, context.Cause(ctx))
+	}
+}
+
+// installAll runs every planned component at once; each one waits only for the capabilities it
+// needs, so the order follows from the components' data. A component that fails announces it to
+// every component waiting on it, which then fail at once instead of waiting out the budget.
+func (p *Pipeline) installAll(run *upRun) steps.Step {
+	ready := map[component.Capability]*readiness{}
+	for _, c := range run.plan.components {
+		for _, capability := range c.Provides {
+			ready[capability] = &readiness{provider: c.Name, done: make(chan struct{})}
+		}
+	}
+	var children []steps.Step
+	for _, c := range run.plan.components {
+		children = append(children, steps.Step{
+			Name: "Install " + c.Name,
+			Run: func(ctx context.Context, st *steps.Status) error {
+				err := p.install(ctx, st, run, c, ready)
+				for _, capability := range c.Provides {
+					ready[capability].announce(err)
+				}
+				return err
+			},
+		})
+	}
+	return steps.Parallel("Install components", children...)
+}
+
+// install loads one component's images, applies its objects (those that need a capability once
+// it is ready), and waits until the component is ready. Its inventory is recorded before the
+// first apply, so an interrupted run still knows what it may have created.
+func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c component.Component, ready map[component.Capability]*readiness) error {
+	set := run.plan.sets[c.Name]
+	images, err := transform.ContainerImages(set.Objects)
+	if err != nil {
+		return err
+	}
+	loaded, err := p.Cluster.Preload(ctx, cluster.PreloadOptions{
+		Cluster: run.settings.Name, Runtime: run.runtime, Images: images, Logf: st.Infof,
+	})
+	if err != nil {
+		return err
+	}
+	if err := run.engine.RecordInventory(ctx, c.Name, kube.RefsOf(set.Objects)); err != nil {
+		return err
+	}
+
+	now, later := split(c, set.Objects)
+	changes, err := run.engine.Apply(ctx, now, c.Apply)
+	if err != nil {
+		return err
+	}
+	// Each group goes in as soon as its own capability is ready, whatever the others do.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(later))
+	for i, capability := range sortedKeys(later) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.Infof("waiting for %s before applying %d objects", capability, len(later[capability]))
+			if errs[i] = ready[capability].wait(ctx, capability); errs[i] != nil {
+				return
+			}
+			var more kube.ChangeSet
+			more, errs[i] = run.engine.Apply(ctx, later[capability], c.Apply)
+			mu.Lock()
+			changes = append(changes, more...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := run.engine.Wait(ctx, set); err != nil {
+		return err
+	}
+	st.Result(loaded.String() + " · " + changes.String() + ", ready")
+	return nil
+}
+
+// split separates the objects applied at once from those that wait for a capability, keeping order.
+func split(c component.Component, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, map[component.Capability][]*unstructured.Unstructured) {
+	var now []*unstructured.Unstructured
+	later := map[component.Capability][]*unstructured.Unstructured{}
+	for _, o := range objs {
+		if capability, deferred := c.Deferred(o); deferred {
+			later[capability] = append(later[capability], o)
+			continue
+		}
+		now = append(now, o)
+	}
+	return now, later
+}
+
+func sortedKeys[V any](m map[component.Capability]V) []component.Capability {
+	keys := make([]component.Capability, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func sortedCopy(in []string) []string {
+	out := slices.Clone(in)
+	sort.Strings(out)
+	return out
+}

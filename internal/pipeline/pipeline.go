@@ -1,0 +1,53 @@
+// Package pipeline owns what each kindstack command does, as one ordered list of named steps per
+// command: up.go tells the whole story of `up` (and `recreate`), down.go of `down`, status.go of
+// `status`. It composes the cluster (package cluster), the components (packages addons and
+// workloads, listed in catalogue.go) and the one apply/wait engine (internal/kube). It never
+// parses flags or renders output: internal/cli does both.
+package pipeline
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/workloads"
+)
+
+// Engine is what the pipeline needs of the apply/wait engine; *kube.Client is the real one.
+type Engine interface {
+	Apply(ctx context.Context, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.ChangeSet, error)
+	Wait(ctx context.Context, set kube.Set) error
+	Status(ctx context.Context, set kube.Set) []kube.ObjectStatus
+	ReadInventory(ctx context.Context) (kube.Inventory, error)
+	RecordInventory(ctx context.Context, component string, refs []kube.Ref) error
+	ForgetInventory(ctx context.Context, component string) error
+	Prune(ctx context.Context, refs []kube.Ref) (kube.PruneResult, error)
+}
+
+// Pipeline runs kindstack's commands. Every dependency is a field so tests can replace it.
+type Pipeline struct {
+	// Cluster drives kind: preflight, create/reuse/delete, image loading, status.
+	Cluster *cluster.Manager
+	// Connect builds the engine for a cluster from its kubeconfig.
+	Connect func(kubeconfig []byte) (Engine, error)
+	// Smoke proves the example works through the ingress.
+	Smoke func(ctx context.Context, opts workloads.SmokeOptions) error
+	// Catalogue lists every component kindstack knows, each with when it is wanted.
+	Catalogue []Entry
+}
+
+// New returns the real pipeline; version is kindstack's, stored with the cluster's spec.
+func New(version string, getenv func(string) string) *Pipeline {
+	mgr := cluster.NewManager(version)
+	if getenv != nil {
+		mgr.Getenv = getenv
+	}
+	return &Pipeline{
+		Cluster:   mgr,
+		Connect:   func(kubeconfig []byte) (Engine, error) { return kube.NewClient(kubeconfig) },
+		Smoke:     workloads.Smoke,
+		Catalogue: Catalogue(),
+	}
+}

@@ -1,0 +1,484 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/log"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/cli"
+	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/pipeline"
+	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/internal/transform"
+	"github.com/kindstack/kindstack/workloads"
+)
+
+// fakeKind stands in for kind's provider: clusters are names, creation either works or fails.
+type fakeKind struct {
+	mu        sync.Mutex
+	clusters  []string
+	createErr error
+	deleted   []string
+}
+
+func (k *fakeKind) Create(name string, _ ...kindcluster.CreateOption) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.createErr != nil {
+		return k.createErr
+	}
+	k.clusters = append(k.clusters, name)
+	return nil
+}
+
+func (k *fakeKind) Delete(name, _ string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.clusters = slices.DeleteFunc(k.clusters, func(c string) bool { return c == name })
+	k.deleted = append(k.deleted, name)
+	return nil
+}
+
+func (k *fakeKind) List() ([]string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.clusters), nil
+}
+
+func (k *fakeKind) KubeConfig(name string, _ bool) (string, error) {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: kind-%[1]s
+  cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}
+users:
+- name: kind-%[1]s
+  user: {token: t}
+contexts:
+- name: kind-%[1]s
+  context: {cluster: kind-%[1]s, user: kind-%[1]s}
+current-context: kind-%[1]s
+`, name), nil
+}
+
+// fakeNode is a node whose image store holds nothing.
+type fakeNode struct{}
+
+func (fakeNode) String() string                 { return "node" }
+func (fakeNode) ImageID(string) (string, error) { return "", errors.New("no such image") }
+func (fakeNode) Import(io.Reader) error         { return nil }
+
+// fakeEngine records what the pipeline asked of the cluster, in order.
+type fakeEngine struct {
+	mu        sync.Mutex
+	events    []string
+	inventory kube.Inventory
+	pruned    []kube.Ref
+	waitErr   map[string]error // set name -> Wait error
+}
+
+func (e *fakeEngine) log(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, fmt.Sprintf(format, args...))
+}
+
+func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured, _ kube.ApplyOptions) (kube.ChangeSet, error) {
+	var cs kube.ChangeSet
+	for _, o := range objs {
+		e.log("apply %s", kube.RefOf(o))
+		cs = append(cs, kube.Change{Ref: kube.RefOf(o), Action: kube.Created})
+	}
+	return cs, nil
+}
+
+func (e *fakeEngine) Wait(_ context.Context, set kube.Set) error {
+	e.log("ready %s", set.Name)
+	return e.waitErr[set.Name]
+}
+
+func (e *fakeEngine) Status(_ context.Context, set kube.Set) []kube.ObjectStatus {
+	return []kube.ObjectStatus{{Name: set.Name, Ready: true}}
+}
+
+func (e *fakeEngine) ReadInventory(context.Context) (kube.Inventory, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := kube.Inventory{}
+	for k, v := range e.inventory {
+		out[k] = slices.Clone(v)
+	}
+	return out, nil
+}
+
+func (e *fakeEngine) RecordInventory(_ context.Context, comp string, refs []kube.Ref) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inventory[comp] = refs
+	return nil
+}
+
+func (e *fakeEngine) ForgetInventory(_ context.Context, comp string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.inventory, comp)
+	return nil
+}
+
+func (e *fakeEngine) Prune(_ context.Context, refs []kube.Ref) (kube.PruneResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pruned = append(e.pruned, refs...)
+	return kube.PruneResult{Deleted: refs}, nil
+}
+
+func (e *fakeEngine) index(event string) int { return slices.Index(e.events, event) }
+
+// machine is a user's machine: docker answers, kind is fake, the cluster's API is a fake clientset.
+type machine struct {
+	kind       *fakeKind
+	api        *fake.Clientset
+	engine     *fakeEngine
+	smoked     []string
+	kubeconfig string
+	pipeline   *pipeline.Pipeline
+}
+
+func readyNode() *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "kindstack-control-plane"},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+	}
+}
+
+func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
+	t.Helper()
+	m := &machine{kind: &fakeKind{}, engine: &fakeEngine{inventory: kube.Inventory{}}}
+	m.api = fake.NewClientset()
+	for _, n := range nodes {
+		_, err := m.api.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	home := t.TempDir()
+	m.kubeconfig = filepath.Join(home, ".kube", "config")
+	mgr := cluster.NewManager("test")
+	mgr.Getenv = func(k string) string {
+		if k == "HOME" {
+			return home
+		}
+		return ""
+	}
+	mgr.Run = func(_ context.Context, name string, args ...string) ([]byte, error) {
+		switch {
+		case name == "docker" && len(args) == 1 && args[0] == "-v":
+			return []byte("Docker version 28.2.2, build e6534b4\n"), nil
+		case name == "docker" && args[0] == "version":
+			return []byte("28.2.2\n"), nil
+		}
+		return []byte("Error: No such image"), errors.New("exit status 1")
+	}
+	mgr.Listen = func(string, string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	mgr.CgroupV2 = func() bool { return true }
+	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
+	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
+	mgr.Nodes = func(cluster.Runtime, string) ([]cluster.ImageNode, error) {
+		return []cluster.ImageNode{fakeNode{}}, nil
+	}
+	mgr.Save = func(context.Context, cluster.Runtime, []string) (io.ReadCloser, func() error, error) {
+		return nil, nil, errors.New("nothing to save: the host has no image")
+	}
+	m.pipeline = &pipeline.Pipeline{
+		Cluster:   mgr,
+		Connect:   func([]byte) (pipeline.Engine, error) { return m.engine, nil },
+		Catalogue: pipeline.Catalogue(),
+		Smoke: func(_ context.Context, opts workloads.SmokeOptions) error {
+			m.smoked = append(m.smoked, opts.BaseURL)
+			return nil
+		},
+	}
+	return m
+}
+
+func settings() config.Settings {
+	s := config.Defaults()
+	s.HTTPPort, s.HTTPSPort = 18080, 18443
+	return s
+}
+
+func quiet() *steps.Runner { return steps.NewRunner(io.Discard, steps.Options{}) }
+
+func stepNames(sum pipeline.UpSummary) []string {
+	var out []string
+	for _, t := range sum.Timings {
+		out = append(out, t.Step)
+	}
+	return out
+}
+
+func TestUpCreatesStoresMergesThenInstallsInTheOrderNeedsGive(t *testing.T) {
+	m := newMachine(t, readyNode())
+	var progress bytes.Buffer
+	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err, progress.String())
+
+	assert.True(t, sum.Ready)
+	assert.True(t, sum.Created)
+	assert.Equal(t, []string{"kindstack"}, m.kind.clusters, "the cluster was created")
+	assert.Equal(t, []string{
+		"Preflight", "Cluster kindstack", "Prune", "Install components",
+		"Install components/Install ingress-nginx", "Install components/Install metrics-server", "Install components/Install example",
+		"Smoke test through the ingress",
+	}, stepNames(sum))
+
+	stored, err := cluster.ReadStoredSpec(context.Background(), m.api)
+	require.NoError(t, err)
+	require.NotNil(t, stored, "the spec is stored in the new cluster")
+	assert.Equal(t, 18080, stored.Spec.HTTPPort)
+	assert.Equal(t, "test", stored.Version)
+
+	kc, err := os.ReadFile(m.kubeconfig)
+	require.NoError(t, err, "the context is merged into the user's kubeconfig")
+	assert.Contains(t, string(kc), "current-context: kind-kindstack")
+	assert.Equal(t, "kind-kindstack", sum.Context)
+	assert.Equal(t, m.kubeconfig, sum.Kubeconfig)
+
+	// The example's Ingress goes in only after ingress-nginx is ready, its autoscalers only after
+	// metrics-server is; the rest of it does not wait.
+	e := m.engine
+	ingressReady, metricsReady := e.index("ready ingress-nginx"), e.index("ready metrics-server")
+	require.NotEqual(t, -1, ingressReady, e.events)
+	require.NotEqual(t, -1, metricsReady, e.events)
+	assert.Greater(t, e.index("apply Ingress/example/frontend-ingress"), ingressReady, e.events)
+	assert.Greater(t, e.index("apply HorizontalPodAutoscaler/example/backend"), metricsReady, e.events)
+	assert.NotEqual(t, -1, e.index("apply Deployment/example/backend"), e.events)
+
+	assert.ElementsMatch(t, []string{"ingress-nginx", "metrics-server", "example"}, keys(e.inventory), "every component's objects are recorded")
+	assert.Contains(t, e.inventory["example"], kube.Ref{Kind: "Namespace", Name: "example"})
+	assert.Equal(t, []string{"http://localhost:18080"}, m.smoked)
+	assert.Equal(t, []string{"http://localhost:18080/", "http://localhost:18080/api/healthy"}, sum.URLs)
+	assert.Contains(t, progress.String(), "✓ Install example · images: 3 to pull · 12 created, ready")
+	assert.Contains(t, progress.String(), "✓ Prune · nothing to prune")
+}
+
+func keys(inv kube.Inventory) []string {
+	var out []string
+	for k := range inv {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestUpDeletesAClusterThatNeverBecameReady(t *testing.T) {
+	notReady := readyNode()
+	notReady.Status.Conditions[0] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", Message: "cni not initialized"}
+	m := newMachine(t, notReady)
+	s := settings()
+	s.Timeout = 2 * time.Second
+	sum, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
+	require.Error(t, err)
+	assert.False(t, sum.Ready)
+	assert.Equal(t, []string{"kindstack"}, m.kind.deleted, "the half-made cluster is deleted")
+	assert.Empty(t, m.kind.clusters)
+	assert.Contains(t, err.Error(), "KubeletNotReady: cni not initialized", "the error says why the node is not Ready")
+	assert.Contains(t, err.Error(), "the cluster was deleted; --retain keeps it for debugging")
+	assert.NotContains(t, err.Error(), "is kept", "no cluster is left to keep")
+	assert.Empty(t, m.engine.events, "nothing is installed")
+	_, statErr := os.Stat(m.kubeconfig)
+	assert.True(t, os.IsNotExist(statErr), "the user's kubeconfig is not written for a cluster that is gone")
+}
+
+func TestAFailedProviderFailsItsDependantsAtOnce(t *testing.T) {
+	m := newMachine(t, readyNode())
+	m.engine.waitErr = map[string]error{"ingress-nginx": errors.New("wait for ingress-nginx: Deployment/ingress-nginx/ingress-nginx-controller not ready")}
+	sum, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.Error(t, err)
+	assert.False(t, sum.Ready)
+	assert.Contains(t, err.Error(), "install ingress-nginx: wait for ingress-nginx")
+	assert.Contains(t, err.Error(), "install example: not installed: it needs ingress, and ingress-nginx failed")
+	assert.NotContains(t, err.Error(), "install metrics-server", "an independent component still becomes ready")
+	assert.Equal(t, -1, m.engine.index("apply Ingress/example/frontend-ingress"), "the Ingress is never applied")
+	assert.Contains(t, err.Error(), "cluster \"kindstack\" is kept: `kindstack status --name kindstack`")
+	assert.Empty(t, m.smoked, "no smoke test after a failed install")
+	assert.Empty(t, m.kind.deleted, "a failed install keeps the cluster")
+}
+
+func TestUpPrunesWhatIsNoLongerWantedAndNothingElse(t *testing.T) {
+	m := newMachine(t, readyNode())
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	exampleRefs := slices.Clone(m.engine.inventory["example"])
+	require.NotEmpty(t, exampleRefs)
+	// An object an earlier version shipped with ingress-nginx, and one moved between components.
+	stale := kube.Ref{Kind: "ConfigMap", Namespace: "ingress-nginx", Name: "ingress-nginx-old-settings"}
+	m.engine.inventory["ingress-nginx"] = append(m.engine.inventory["ingress-nginx"], stale)
+	m.engine.inventory["example"] = append(m.engine.inventory["example"], kube.Ref{Group: "networking.k8s.io", Kind: "IngressClass", Name: "nginx"})
+	m.engine.events = nil
+
+	s := settings()
+	s.Example = false
+	var progress bytes.Buffer
+	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
+	require.NoError(t, err)
+	assert.False(t, sum.Created, "the cluster is reused")
+	assert.ElementsMatch(t, append(exampleRefs, stale), m.engine.pruned, "the example's objects and the stale one are pruned; the IngressClass ingress-nginx still ships is kept")
+	assert.ElementsMatch(t, []string{"ingress-nginx", "metrics-server"}, keys(m.engine.inventory), "the example is forgotten")
+	assert.Contains(t, progress.String(), "✓ Prune · example removed · 13 deleted")
+	assert.NotContains(t, stepNames(sum), "Smoke test through the ingress")
+	for _, ev := range m.engine.events {
+		assert.NotContains(t, ev, "example", "nothing of the example is applied")
+	}
+}
+
+func TestPreflightRejectsAnImagesKeyThatMatchesNothingBeforeAnyChange(t *testing.T) {
+	m := newMachine(t, readyNode())
+	s := settings()
+	s.Images = map[string]string{"lyzhang1999/frontnd:latest": "mirror.example.com/frontend:latest"}
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "lyzhang1999/frontnd:latest matches no image kindstack installs")
+	assert.Contains(t, err.Error(), "lyzhang1999/frontend:latest", "the message lists the images that can be replaced")
+	assert.Empty(t, m.kind.clusters, "nothing was created")
+
+	s.Images = map[string]string{"lyzhang1999/frontend:latest": "mirror.example.com/frontend:latest"}
+	_, err = m.pipeline.Sets(s)
+	assert.NoError(t, err)
+}
+
+// The e2e test bed's config must keep replacing every image kindstack installs: an image it
+// misses would be pulled, which cannot work offline.
+func TestAirgapConfigReplacesEveryImage(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "e2e", "testdata", "airgap.yaml"))
+	require.NoError(t, err)
+	var file struct {
+		Images map[string]string `json:"images"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &file))
+	s := config.Defaults()
+	s.Images = file.Images
+	sets, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(s)
+	require.NoError(t, err)
+	require.Len(t, sets, 3)
+	for _, set := range sets {
+		used, err := transform.ContainerImages(set.Objects)
+		require.NoError(t, err)
+		for _, img := range used {
+			assert.True(t, strings.HasPrefix(img, "kindstack.test/"), "%s runs %s, which the test bed does not build", set.Name, img)
+		}
+	}
+}
+
+func TestBaseURLIsWhatABrowserOnThisMachineOpens(t *testing.T) {
+	tests := []struct {
+		listen string
+		port   int
+		want   string
+	}{
+		{"127.0.0.1", 80, "http://localhost"},
+		{"", 80, "http://localhost"},
+		{"0.0.0.0", 8080, "http://localhost:8080"},
+		{"::1", 8080, "http://localhost:8080"},
+		{"::", 80, "http://localhost"},
+		{"192.168.1.20", 80, "http://192.168.1.20"},
+		{"192.168.1.20", 8080, "http://192.168.1.20:8080"},
+		{"fd00::1", 8080, "http://[fd00::1]:8080"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, pipeline.BaseURL(tt.listen, tt.port), "listen %q port %d", tt.listen, tt.port)
+	}
+}
+
+// runCLI runs the command line against the machine, as main does, and returns stdout and the error.
+func runCLI(t *testing.T, m *machine, args ...string) (map[string]any, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	app := cli.New(cli.Options{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Pipeline: m.pipeline})
+	err := app.RunContext(context.Background(), append([]string{"kindstack"}, args...))
+	var out map[string]any
+	if strings.HasPrefix(strings.TrimSpace(stdout.String()), "{") {
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), stdout.String())
+	}
+	return out, stdout.String(), err
+}
+
+func TestJSONShapesOfUpStatusAndDown(t *testing.T) {
+	m := newMachine(t, readyNode())
+
+	up, _, err := runCLI(t, m, "up", "-o", "json", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	for _, key := range []string{"name", "ready", "created", "context", "kubeconfig", "urls", "seconds", "timings"} {
+		assert.Contains(t, up, key, "up -o json")
+	}
+	assert.Equal(t, true, up["ready"])
+	assert.NotContains(t, up, "error")
+
+	status, _, err := runCLI(t, m, "status", "-o", "json")
+	require.NoError(t, err)
+	assert.Equal(t, true, status["ready"])
+	assert.Len(t, status["components"], 3)
+	assert.Equal(t, true, status["cluster"].(map[string]any)["exists"])
+	assert.NotContains(t, status, "leftovers", "nothing is left over")
+
+	down, _, err := runCLI(t, m, "down", "-o", "json")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"name": "kindstack", "deleted": true}, without(down, "timings"))
+
+	down, _, err = runCLI(t, m, "down", "-o", "json")
+	require.NoError(t, err, "down of a missing cluster succeeds")
+	assert.Equal(t, false, down["deleted"], "nothing existed, so nothing was deleted")
+
+	status, _, err = runCLI(t, m, "status", "-o", "json")
+	require.Error(t, err, "status of a missing cluster fails (exit 1)")
+	assert.Equal(t, `cluster "kindstack" does not exist; run `+"`kindstack up`"+` to create it`, err.Error())
+	var usage *cli.UsageError
+	assert.False(t, errors.As(err, &usage), "a missing cluster is not a usage error")
+	assert.Equal(t, false, status["cluster"].(map[string]any)["exists"])
+	assert.Equal(t, false, status["ready"])
+}
+
+func without(m map[string]any, key string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestFailedUpPrintsItsSummaryAndExitsWithTheError(t *testing.T) {
+	m := newMachine(t)
+	m.kind.createErr = errors.New(`command "docker run --name kindstack-control-plane" failed with error: exit status 125`)
+	up, _, err := runCLI(t, m, "up", "-o", "json", "--http-port", "18080", "--https-port", "18443")
+	require.Error(t, err)
+	assert.Equal(t, false, up["ready"])
+	assert.Contains(t, up["error"], "create cluster \"kindstack\": command \"docker run")
+	assert.Equal(t, []any{}, up["urls"])
+
+	_, _, err = runCLI(t, m, "up", "--bogus")
+	var usage *cli.UsageError
+	assert.True(t, errors.As(err, &usage), "an unknown flag is a usage error (exit 2): %v", err)
+}

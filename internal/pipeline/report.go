@@ -1,0 +1,65 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/steps"
+)
+
+// UpSummary is `up -o json`: one object on stdout, also when `up` fails.
+type UpSummary struct {
+	Name       string       `json:"name"`
+	Ready      bool         `json:"ready"`
+	Created    bool         `json:"created"` // false: an existing cluster was reused
+	Context    string       `json:"context,omitempty"`
+	Kubeconfig string       `json:"kubeconfig,omitempty"` // file holding the context
+	URLs       []string     `json:"urls"`
+	Seconds    float64      `json:"seconds"`
+	Timings    []TimingJSON `json:"timings"`
+	Error      string       `json:"error,omitempty"`
+}
+
+// DownResult is `down -o json`.
+type DownResult struct {
+	Name    string       `json:"name"`
+	Deleted bool         `json:"deleted"` // a cluster existed and was deleted; false when there was none
+	Timings []TimingJSON `json:"timings"`
+}
+
+// StatusReport is `status -o json`: one stable object on stdout.
+type StatusReport struct {
+	Ready      bool              `json:"ready"` // cluster ready and every component ready
+	Cluster    cluster.Status    `json:"cluster"`
+	Components []ComponentStatus `json:"components"`
+	// Leftovers are objects an earlier run installed that these settings no longer want;
+	// the next `up` prunes them.
+	Leftovers []string `json:"leftovers,omitempty"`
+	Problem   string   `json:"problem,omitempty"` // why status could not look (e.g. no runtime)
+}
+
+// ComponentStatus is one component in `status`.
+type ComponentStatus struct {
+	Name   string `json:"name"`
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"` // why not ready, one sentence
+}
+
+// TimingJSON is one step's duration in JSON summaries.
+type TimingJSON struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+func timingsJSON(ts []steps.Timing) []TimingJSON {
+	out := make([]TimingJSON, 0, len(ts))
+	for _, t := range ts {
+		tj := TimingJSON{Step: t.Step, Seconds: float64(t.Duration.Round(time.Millisecond)) / float64(time.Second)}
+		if t.Err != nil {
+			tj.Error = t.Err.Error()
+		}
+		out = append(out, tj)
+	}
+	return out
+}

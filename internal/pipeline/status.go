@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kindstack/kindstack/internal/config"
+)
+
+// Status is `kindstack status`: the cluster and its nodes, then every wanted component (each
+// object and gate, by the same checks `up` waits on, evaluated once), then anything an earlier run
+// installed that these settings no longer want. It changes nothing. The error says why the
+// cluster is not ready (or does not exist); the report is complete either way.
+func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusReport, error) {
+	ctx, cancel := context.WithTimeout(parent, s.Timeout)
+	defer cancel()
+	rep := StatusReport{Components: []ComponentStatus{}}
+	st, err := p.Cluster.Status(ctx, s.Name)
+	rep.Cluster = st
+	if err != nil {
+		rep.Problem = err.Error()
+		return rep, fmt.Errorf("status of cluster %q: %w", s.Name, err)
+	}
+	if !st.Exists {
+		return rep, errors.New(st.Problem) // it names the cluster and says what to run
+	}
+	if st.Kubeconfig != nil {
+		rep.Components, rep.Leftovers = p.componentStatus(ctx, st.Kubeconfig, s)
+	}
+	rep.Ready = st.Ready
+	for _, c := range rep.Components {
+		rep.Ready = rep.Ready && c.Ready
+	}
+	switch {
+	case !rep.Ready && st.Problem != "":
+		return rep, fmt.Errorf("cluster %q is not ready: %s", st.Name, st.Problem)
+	case !rep.Ready:
+		return rep, fmt.Errorf("cluster %q is not ready: some components are not ready", st.Name)
+	}
+	return rep, nil
+}
+
+func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings) ([]ComponentStatus, []string) {
+	engine, err := p.Connect(kubeconfig)
+	if err != nil {
+		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil
+	}
+	pl, err := p.newPlan(s)
+	if err != nil {
+		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil
+	}
+	out := []ComponentStatus{}
+	for _, c := range pl.components {
+		cs := ComponentStatus{Name: c.Name, Ready: true}
+		var reasons []string
+		for _, obj := range engine.Status(ctx, pl.sets[c.Name]) {
+			if !obj.Ready {
+				cs.Ready = false
+				reasons = append(reasons, obj.Name+": "+obj.Reason)
+			}
+		}
+		cs.Reason = strings.Join(reasons, "; ")
+		out = append(out, cs)
+	}
+	var leftovers []string
+	inv, err := engine.ReadInventory(ctx)
+	if err != nil {
+		leftovers = append(leftovers, "cannot read the inventory: "+err.Error())
+	}
+	for _, r := range inv.Unwanted(pl.refs()) {
+		leftovers = append(leftovers, r.String())
+	}
+	return out, leftovers
+}

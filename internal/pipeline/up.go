@@ -1,0 +1,237 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/workloads"
+)
+
+// UpOptions are the inputs of Up.
+type UpOptions struct {
+	Settings config.Settings
+	// ConfigErr is a config file that failed to load; preflight reports it with every other problem.
+	ConfigErr error
+	// Recreate deletes the cluster first (`kindstack recreate`).
+	Recreate bool
+}
+
+// upRun is what one `up` learns as its steps run; each step fills in what the next ones read.
+type upRun struct {
+	settings config.Settings
+	plan     plan
+	runtime  cluster.Runtime      // preflight: the container runtime kind drives
+	cluster  cluster.EnsureResult // cluster step
+	engine   Engine               // cluster step: connected to the cluster
+	urls     []string             // smoke test: what the user can open
+}
+
+// Up is `kindstack up` and `kindstack recreate`. Its steps, in order:
+//
+//  1. Preflight: the settings (config file, images map, components) and the host (runtime, name,
+//     ports), every problem at once, before anything changes.
+//  2. Delete the cluster, for recreate only.
+//  3. Create the cluster, or reuse it when its stored spec matches; merge its kubeconfig context.
+//  4. Prune: delete what earlier runs installed and these settings no longer want.
+//  5. Install every component concurrently: each loads its images into the node, applies its
+//     objects, applies those that need another component's capability once that one is ready,
+//     and waits until it is really ready.
+//  6. Smoke-test the example through the ingress on the host port.
+//
+// The summary is filled in either way; a failure after the cluster exists keeps the cluster.
+func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (UpSummary, error) {
+	ctx, cancel := context.WithTimeout(parent, opts.Settings.Timeout)
+	defer cancel()
+	run := &upRun{settings: opts.Settings}
+	spec := specOf(opts.Settings)
+	list := []steps.Step{p.preflightStep(run, spec, opts.ConfigErr)}
+	if opts.Recreate {
+		list = append(list, p.deleteStep(opts.Settings, &DownResult{}))
+	}
+	list = append(list,
+		p.clusterStep(run, spec),
+		p.pruneStep(run),
+		p.installStep(run),
+	)
+	if opts.Settings.Example {
+		list = append(list, p.smokeStep(run))
+	}
+
+	start := time.Now()
+	timings, err := r.Run(ctx, list)
+	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+		err = fmt.Errorf("%w (the --timeout budget of %s ran out)", err, opts.Settings.Timeout)
+	}
+	if err != nil && run.engine != nil {
+		err = fmt.Errorf("%w\ncluster %q is kept: `kindstack status --name %s` says what is not ready, `kindstack up` retries, `kindstack down` removes it",
+			err, spec.Name, spec.Name)
+	}
+	sum := UpSummary{
+		Name: spec.Name, Ready: err == nil, Created: run.cluster.Created,
+		Context: run.cluster.Context, Kubeconfig: run.cluster.KubeconfigPath,
+		URLs: append([]string{}, run.urls...), Seconds: time.Since(start).Round(time.Millisecond).Seconds(),
+		Timings: timingsJSON(timings),
+	}
+	if err != nil {
+		sum.Error = err.Error()
+	}
+	return sum, err
+}
+
+func specOf(s config.Settings) cluster.Spec {
+	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort}
+}
+
+func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error) steps.Step {
+	return steps.Step{
+		Name: "Preflight",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			settingsErr := configErr
+			if settingsErr == nil {
+				pl, err := p.newPlan(run.settings)
+				if err != nil {
+					settingsErr = fmt.Errorf("settings: %w", err)
+				}
+				run.plan = pl
+			}
+			rep, err := p.Cluster.Preflight(ctx, cluster.PreflightOptions{Spec: spec, ConfigErr: settingsErr})
+			for _, w := range rep.Warnings {
+				st.Warnf("%s", w)
+			}
+			if err != nil {
+				return err
+			}
+			run.runtime = rep.Runtime
+			st.Result(strings.TrimSpace(rep.Runtime.Name + " " + rep.EngineVersion))
+			if y, err := cluster.KindConfigYAML(spec); err == nil {
+				st.Infof("kind config:\n%s", strings.TrimRight(string(y), "\n"))
+			}
+			return nil
+		},
+	}
+}
+
+func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
+	return steps.Step{
+		Name: "Cluster " + spec.Name,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			res, err := p.Cluster.Ensure(ctx, cluster.EnsureOptions{
+				Spec:       spec,
+				Runtime:    run.runtime,
+				Kubeconfig: run.settings.Kubeconfig,
+				Retain:     run.settings.Retain,
+				Logf:       st.Infof,
+				Warnf:      st.Warnf,
+			})
+			if err != nil {
+				return err
+			}
+			run.cluster = res
+			if run.engine, err = p.Connect(res.Kubeconfig); err != nil {
+				return fmt.Errorf("connect to cluster %q: %w", spec.Name, err)
+			}
+			if res.Created {
+				st.Result("created")
+			} else {
+				st.Result("exists, unchanged")
+			}
+			return nil
+		},
+	}
+}
+
+// pruneStep deletes every object an earlier run recorded that the plan no longer has (a component
+// switched off, or an object a component stopped shipping), then forgets components left empty.
+func (p *Pipeline) pruneStep(run *upRun) steps.Step {
+	return steps.Step{
+		Name: "Prune",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			inv, err := run.engine.ReadInventory(ctx)
+			if err != nil {
+				return err
+			}
+			unwanted := inv.Unwanted(run.plan.refs())
+			wanted := map[string]bool{}
+			for _, c := range run.plan.components {
+				wanted[c.Name] = true
+			}
+			var dropped []string
+			for name := range inv {
+				if !wanted[name] {
+					dropped = append(dropped, name)
+				}
+			}
+			if len(unwanted) == 0 && len(dropped) == 0 {
+				st.Result("nothing to prune")
+				return nil
+			}
+			for _, r := range unwanted {
+				st.Infof("pruning %s", r)
+			}
+			res, err := run.engine.Prune(ctx, unwanted)
+			if err != nil {
+				return err
+			}
+			for _, name := range dropped {
+				if err := run.engine.ForgetInventory(ctx, name); err != nil {
+					return err
+				}
+			}
+			msg := res.String()
+			if len(dropped) > 0 {
+				msg = strings.Join(sortedCopy(dropped), ", ") + " removed · " + msg
+			}
+			st.Result(msg)
+			return nil
+		},
+	}
+}
+
+func (p *Pipeline) installStep(run *upRun) steps.Step {
+	return steps.Step{
+		Name: "Install components",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			return p.installAll(run).Run(ctx, st)
+		},
+	}
+}
+
+func (p *Pipeline) smokeStep(run *upRun) steps.Step {
+	base := BaseURL(run.settings.ListenAddress, run.settings.HTTPPort)
+	return steps.Step{
+		Name: "Smoke test through the ingress",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			if err := p.Smoke(ctx, workloads.SmokeOptions{BaseURL: base, Infof: st.Infof}); err != nil {
+				return err
+			}
+			run.urls = append(run.urls, base+"/", base+"/api/healthy")
+			st.Result(base + " answers")
+			return nil
+		},
+	}
+}
+
+// BaseURL is where a browser on this machine reaches the ingress.
+func BaseURL(listenAddress string, port int) string {
+	host := "localhost"
+	switch ip := net.ParseIP(listenAddress); {
+	case listenAddress == "" || ip == nil || ip.IsUnspecified() || ip.IsLoopback():
+	default:
+		host = listenAddress
+		if ip.To4() == nil {
+			host = "[" + listenAddress + "]"
+		}
+	}
+	if port == 80 {
+		return "http://" + host
+	}
+	return "http://" + host + ":" + strconv.Itoa(port)
+}
