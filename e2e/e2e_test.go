@@ -205,7 +205,7 @@ func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs
 	return r
 }
 
-// upSummary mirrors `up -o json` (internal/cli.UpSummary).
+// upSummary mirrors `up -o json` (internal/pipeline.UpSummary).
 type upSummary struct {
 	Name       string   `json:"name"`
 	Ready      bool     `json:"ready"`
@@ -222,7 +222,7 @@ type upSummary struct {
 	Error string `json:"error"`
 }
 
-// statusReport mirrors `status -o json` (internal/cli.StatusReport).
+// statusReport mirrors `status -o json` (internal/pipeline.StatusReport).
 type statusReport struct {
 	Ready   bool `json:"ready"`
 	Cluster struct {
@@ -247,10 +247,10 @@ func decode[T any](tb testing.TB, r result) T {
 	return v
 }
 
-// up runs `up -o json` (or recreate) and logs its per-phase timings.
-func (w *world) up(tb testing.TB, command, config string, timeout time.Duration) (result, upSummary) {
+// up runs `up -o json` (or recreate) with any extra flags and logs its per-phase timings.
+func (w *world) up(tb testing.TB, command, config string, timeout time.Duration, flags ...string) (result, upSummary) {
 	tb.Helper()
-	r := w.run(tb, timeout+2*time.Minute, config, command, "-o", "json", "--timeout", timeout.String())
+	r := w.run(tb, timeout+2*time.Minute, config, append([]string{command, "-o", "json", "--timeout", timeout.String()}, flags...)...)
 	sum := decode[upSummary](tb, r)
 	for _, t := range sum.Timings {
 		tb.Logf("  timing %-45s %7.1fs %s", t.Step, t.Seconds, t.Error)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -52,6 +53,7 @@ func TestLifecycle(t *testing.T) {
 		{"up from nothing", testUpFromNothing},
 		{"up again changes nothing", testUpAgain},
 		{"status and repair", testStatusAndRepair},
+		{"up --no-example prunes the example, a full up brings it back", testPruneExample},
 		{"missing image fails with the pod's pull error", testMissingImage},
 		{"recreate", testRecreate},
 		{"down", testDown},
@@ -183,6 +185,11 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 var installLine = regexp.MustCompile(`✓ Install (ingress-nginx|metrics-server|example) · (.*) \(`)
 
 func testUpAgain(t *testing.T, w *world) {
+	// A row the user adds through the app survives every later up.
+	text := fmt.Sprintf("users-row-%d", time.Now().UnixNano())
+	status, body := httpDo(t, http.MethodPost, baseURL(w)+"/api/add", fmt.Sprintf(`{"text":%q}`, text))
+	require.Equal(t, http.StatusCreated, status, "POST /api/add: %s", body)
+
 	r, sum := w.up(t, "up", w.config, upTimeout)
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready)
@@ -196,6 +203,9 @@ func testUpAgain(t *testing.T, w *world) {
 		assert.NotContains(t, m[2], "configured", "Install %s", m[1])
 	}
 	t.Logf("second up took %.1fs (command %s)", sum.Seconds, r.duration.Round(time.Millisecond))
+	status, body = httpDo(t, http.MethodGet, baseURL(w)+"/api/fetch", "")
+	require.Equal(t, http.StatusOK, status, "GET /api/fetch: %s", body)
+	assert.Contains(t, body, text, "the user's row is still there after up")
 }
 
 func component(rep statusReport, name string) (bool, string, bool) {
@@ -343,4 +353,73 @@ func testDown(t *testing.T, w *world) {
 
 	r = w.run(t, 5*time.Minute, w.config, "down")
 	assert.Equal(t, 0, r.code, "down of a missing cluster succeeds\n%s", r)
+}
+
+// managedObjects lists, by "Kind/namespace/name", the identity of every object labelled as
+// kindstack's in the namespaces the add-ons use: its UID (not re-created) and its spec's generation
+// or, for objects whose status nobody writes, its resourceVersion (not re-configured).
+func managedObjects(t *testing.T, cs kubernetes.Interface) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=kindstack"}
+	out := map[string]string{}
+	for _, ns := range []string{"ingress-nginx", "kube-system"} {
+		deps, err := cs.AppsV1().Deployments(ns).List(ctx, sel)
+		require.NoError(t, err)
+		for _, d := range deps.Items {
+			out["Deployment/"+ns+"/"+d.Name] = fmt.Sprintf("%s generation %d", d.UID, d.Generation)
+		}
+		svcs, err := cs.CoreV1().Services(ns).List(ctx, sel)
+		require.NoError(t, err)
+		for _, s := range svcs.Items {
+			out["Service/"+ns+"/"+s.Name] = fmt.Sprintf("%s version %s", s.UID, s.ResourceVersion)
+		}
+	}
+	classes, err := cs.NetworkingV1().IngressClasses().List(ctx, sel)
+	require.NoError(t, err)
+	for _, c := range classes.Items {
+		out["IngressClass/"+c.Name] = fmt.Sprintf("%s version %s", c.UID, c.ResourceVersion)
+	}
+	return out
+}
+
+func testPruneExample(t *testing.T, w *world) {
+	cs := w.clientset(t)
+	ctx := context.Background()
+	before := managedObjects(t, cs)
+	require.Contains(t, before, "Deployment/ingress-nginx/ingress-nginx-controller", "the add-ons' objects carry kindstack's label")
+	require.Contains(t, before, "Deployment/kube-system/metrics-server")
+	// Something the user made next to kindstack's objects, in a namespace kindstack also uses.
+	_, err := cs.CoreV1().ConfigMaps("kube-system").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "users-own"}, Data: map[string]string{"keep": "me"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	r, sum := w.up(t, "up", w.config, upTimeout, "--no-example")
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.Regexp(t, `✓ Prune · example removed · \d+ deleted`, r.stderr, "the prune step says what it removed")
+	for _, m := range installLine.FindAllStringSubmatch(r.stderr, -1) {
+		assert.NotEqual(t, "example", m[1], "the example is not installed")
+		assert.Contains(t, m[2], "unchanged", "Install %s", m[1])
+		assert.NotContains(t, m[2], "configured", "Install %s", m[1])
+	}
+	_, err = cs.CoreV1().Namespaces().Get(ctx, "example", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "namespace example is gone when up returns: %v", err)
+	assert.Equal(t, before, managedObjects(t, cs), "every other object kindstack manages is unchanged")
+	cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "users-own", metav1.GetOptions{})
+	require.NoError(t, err, "an object kindstack did not create is never touched")
+	assert.Equal(t, "me", cm.Data["keep"])
+
+	// status with the full settings sees the example missing; a full up brings it back.
+	_, rep := w.status(t)
+	ready, _, _ := component(rep, "example")
+	assert.False(t, ready, "the example is not ready after it was pruned")
+	r, sum = w.up(t, "up", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assertDeploymentAvailable(t, cs, "backend")
+	assert.Contains(t, r.stderr, "✓ Prune · nothing to prune")
+	status, body := httpDo(t, http.MethodGet, baseURL(w)+"/api/healthy", "")
+	assert.Equal(t, http.StatusOK, status, "GET /api/healthy after the example came back: %s", body)
+	require.NoError(t, cs.CoreV1().ConfigMaps("kube-system").Delete(ctx, "users-own", metav1.DeleteOptions{}))
 }

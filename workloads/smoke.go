@@ -26,17 +26,17 @@ type SmokeOptions struct {
 	Infof func(format string, args ...any)
 }
 
-// Smoke checks the example app end to end through the ingress, as a browser would:
+// Smoke checks the example app end to end through the ingress, as a browser would, without
+// changing anything a user put in it:
 //
-//	GET    /api/healthy  200 {"healthy":true}   ingress -> backend
-//	DELETE /api/delete   200                    backend -> postgres (clears the app's table)
-//	POST   /api/add      201                    with a unique text
-//	GET    /api/fetch    200, lists that text   the write went through
-//	GET    /             200, the React page    ingress -> frontend
+//	GET /api/healthy  200 {"healthy":true}       ingress -> backend
+//	GET /api/fetch    200 {"texts":[...]}        backend -> postgres (a read of the app's table)
+//	GET /             200, the React page        ingress -> frontend
 //
-// Failures right after an install are normal (503 while endpoints fill, 404 until the Ingress is
-// synced), so Smoke repeats the whole round until it passes or ctx ends. The error then names the
-// request that failed last, its status and an excerpt of the body.
+// The app cannot delete one row, so the smoke test writes none: every `up` leaves the table as the
+// user left it. Failures right after an install are normal (503 while endpoints fill, 404 until
+// the Ingress is synced), so Smoke repeats the whole round until it passes or ctx ends. The error
+// then names the request that failed last, its status and an excerpt of the body.
 func Smoke(ctx context.Context, opts SmokeOptions) error {
 	base, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
@@ -54,7 +54,7 @@ func Smoke(ctx context.Context, opts SmokeOptions) error {
 
 	var last error
 	for attempt := 1; ; attempt++ {
-		err := r.once(ctx, "smoke-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+		err := r.once(ctx)
 		if err == nil {
 			return nil
 		}
@@ -78,8 +78,8 @@ type smokeRun struct {
 	base   string
 }
 
-func (r smokeRun) once(ctx context.Context, text string) error {
-	res, err := r.do(ctx, http.MethodGet, "/api/healthy", nil, http.StatusOK)
+func (r smokeRun) once(ctx context.Context) error {
+	res, err := r.get(ctx, "/api/healthy")
 	if err != nil {
 		return err
 	}
@@ -90,39 +90,20 @@ func (r smokeRun) once(ctx context.Context, text string) error {
 		return res.fail(`want {"healthy":true}`)
 	}
 
-	if _, err := r.do(ctx, http.MethodDelete, "/api/delete", nil, http.StatusOK); err != nil {
-		return err
-	}
-
-	payload, err := json.Marshal(map[string]string{"text": text})
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
-	if _, err := r.do(ctx, http.MethodPost, "/api/add", payload, http.StatusCreated); err != nil {
-		return err
-	}
-
-	res, err = r.do(ctx, http.MethodGet, "/api/fetch", nil, http.StatusOK)
+	res, err = r.get(ctx, "/api/fetch")
 	if err != nil {
 		return err
 	}
 	var fetched struct {
-		Texts []struct {
+		Texts *[]struct {
 			Text string `json:"text"`
 		} `json:"texts"`
 	}
-	if err := json.Unmarshal(res.body, &fetched); err != nil {
-		return res.fail(`want JSON {"texts":[...]}`)
-	}
-	found := false
-	for _, t := range fetched.Texts {
-		found = found || t.Text == text
-	}
-	if !found {
-		return res.fail(fmt.Sprintf("the text just added (%q) is not listed", text))
+	if json.Unmarshal(res.body, &fetched) != nil || fetched.Texts == nil {
+		return res.fail(`want JSON {"texts":[...]} (the backend read the database)`)
 	}
 
-	res, err = r.do(ctx, http.MethodGet, "/", nil, http.StatusOK)
+	res, err = r.get(ctx, "/")
 	if err != nil {
 		return err
 	}
@@ -143,19 +124,12 @@ func (res response) fail(problem string) error {
 	return &requestError{method: res.method, path: res.path, problem: fmt.Sprintf("%s, %s", res.status, problem), body: res.body}
 }
 
-// do sends one request and checks its status code.
-func (r smokeRun) do(ctx context.Context, method, path string, body []byte, want int) (response, error) {
-	res := response{method: method, path: path}
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, reader)
+// get sends one GET and wants 200.
+func (r smokeRun) get(ctx context.Context, path string) (response, error) {
+	res := response{method: http.MethodGet, path: path}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
 	if err != nil {
-		return res, &requestError{method: method, path: path, problem: err.Error()}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return res, &requestError{method: res.method, path: path, problem: err.Error()}
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
@@ -163,17 +137,17 @@ func (r smokeRun) do(ctx context.Context, method, path string, body []byte, want
 		if errors.As(err, &uerr) {
 			err = uerr.Err // the URL is already in the message
 		}
-		return res, &requestError{method: method, path: path, problem: err.Error()}
+		return res, &requestError{method: res.method, path: path, problem: err.Error()}
 	}
 	defer resp.Body.Close()
 	res.status = resp.Status
 	res.body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return res, &requestError{method: method, path: path, problem: fmt.Sprintf("%s, reading the body: %v", resp.Status, err)}
+		return res, &requestError{method: res.method, path: path, problem: fmt.Sprintf("%s, reading the body: %v", resp.Status, err)}
 	}
-	if resp.StatusCode != want {
-		return res, &requestError{method: method, path: path,
-			problem: fmt.Sprintf("got %s, want %d", resp.Status, want), body: res.body}
+	if resp.StatusCode != http.StatusOK {
+		return res, &requestError{method: res.method, path: path,
+			problem: fmt.Sprintf("got %s, want 200", resp.Status), body: res.body}
 	}
 	return res, nil
 }
