@@ -85,6 +85,9 @@ func (s ChangeSet) String() string {
 type Result struct {
 	Ready  bool
 	Reason string
+	// failed: kstatus says the object Failed (a Job out of retries, a Deployment past its
+	// progress deadline); waiting longer will not help.
+	failed bool
 }
 
 // Gate is a readiness check beyond kstatus, e.g. "the admission webhook is serving".

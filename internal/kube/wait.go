@@ -168,17 +168,23 @@ func kstatusResult(live *unstructured.Unstructured) Result {
 	if res.Message != "" {
 		reason += ": " + res.Message
 	}
-	return Result{Reason: reason}
+	return Result{Reason: reason, failed: res.Status == status.FailedStatus}
 }
 
 // Wait polls the set until every waited object is Current and every gate passes, or ctx ends.
 // When ctx ends first it returns one error (errors.Join): a first line saying whether the wait timed
 // out or was cancelled and how many were still pending, then one *NotReadyError per unready object
 // or gate with its reason and, for workloads, what their pods and events say.
+//
+// It does not wait for what can already tell it will never be ready: an object kstatus calls
+// Failed, a container in CrashLoopBackOff after a few restarts, an image that cannot be pulled as
+// named, a container that cannot be created. Then it returns at once, naming the object, the pod,
+// the container, the reason and the container's last log lines.
 func (c *Client) Wait(ctx context.Context, set Set) error {
 	start := time.Now()
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
+	hope := newHopelessness()
 	for {
 		ev := c.evaluate(ctx, set, false)
 		if ev.fatal != nil {
@@ -187,12 +193,31 @@ func (c *Client) Wait(ctx context.Context, set Set) error {
 		if ev.ready() {
 			return nil
 		}
+		if err := c.hopeless(ctx, ev, hope); err != nil {
+			return fmt.Errorf("wait for %s: %w", setName(set), err)
+		}
 		select {
 		case <-ctx.Done():
 			return c.waitError(ctx, set, time.Since(start))
 		case <-ticker.C:
 		}
 	}
+}
+
+// hopeless returns the first object of the evaluation that will never become ready, if any.
+func (c *Client) hopeless(ctx context.Context, ev evaluation, hope *hopelessness) error {
+	for _, o := range ev.objects {
+		if o.res.Ready || o.live == nil {
+			continue
+		}
+		if o.res.failed {
+			return &NotReadyError{Name: o.ref.String(), Reason: "failed: " + o.res.Reason, Details: c.diagnose(ctx, o.live)}
+		}
+		if err := hope.check(ctx, c, o.live); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitError takes a last look at the set, with a fresh short deadline since ctx has ended, and

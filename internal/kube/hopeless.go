@@ -1,0 +1,143 @@
+package kube
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Waiting out the budget is for things that are still progressing. These say "never" early.
+const (
+	// crashLoopRestarts is how many restarts make a CrashLoopBackOff hopeless (about a minute of
+	// the kubelet's 10 s, 20 s, 40 s back-off).
+	crashLoopRestarts = 3
+	// graceHopeless is how long a state that usually means "never" must last before the wait gives
+	// up: a Secret applied a moment later, a registry's answer that changes on the next try.
+	graceHopeless = 20 * time.Second
+	// logLines is how many of a failing container's last log lines an error quotes.
+	logLines = 10
+)
+
+// neverWaiting are container waiting reasons that no amount of waiting fixes.
+var neverWaiting = map[string]bool{"InvalidImageName": true, "ErrImageNeverPull": true}
+
+// lateWaiting are waiting reasons that mean "never" once they last graceHopeless.
+var lateWaiting = map[string]bool{"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true}
+
+// unpullable are parts of a registry's answer that mean the image cannot be pulled as named.
+var unpullable = []string{"not found", "manifest unknown", "unauthorized", "denied", "no such host", "invalid reference format", "does not exist"}
+
+// hopelessness remembers since when each troubled container has looked hopeless, across polls.
+type hopelessness struct {
+	since map[string]time.Time
+	now   func() time.Time
+}
+
+func newHopelessness() *hopelessness {
+	return &hopelessness{since: map[string]time.Time{}, now: time.Now}
+}
+
+// containerVerdict says whether one container will never become ready, and why. late reports a
+// state that counts only once it has lasted graceHopeless.
+func containerVerdict(cs corev1.ContainerStatus) (reason string, late bool, hopeless bool) {
+	w := cs.State.Waiting
+	if w == nil {
+		return "", false, false
+	}
+	msg := w.Reason
+	if w.Message != "" {
+		msg += ": " + clip(w.Message)
+	}
+	switch {
+	case neverWaiting[w.Reason]:
+		return msg, false, true
+	case lateWaiting[w.Reason]:
+		return msg, true, true
+	case w.Reason == "CrashLoopBackOff" && cs.RestartCount >= crashLoopRestarts:
+		return fmt.Sprintf("%s (restarted %d times)", msg, cs.RestartCount), false, true
+	case w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff":
+		lower := strings.ToLower(w.Message)
+		for _, p := range unpullable {
+			if strings.Contains(lower, p) {
+				return fmt.Sprintf("%s (image %s)", msg, cs.Image), true, true
+			}
+		}
+	}
+	return "", false, false
+}
+
+// check looks at a workload's pods and returns an error when one of them will never become
+// ready: it names the workload, the pod, the container, the reason, and the container's last log
+// lines. nil means "still worth waiting".
+func (h *hopelessness) check(ctx context.Context, c *Client, live *unstructured.Unstructured) error {
+	if !isWorkload(live) || live.GetNamespace() == "" {
+		return nil
+	}
+	sel, err := podSelector(live)
+	if err != nil {
+		return nil
+	}
+	pods, err := c.kube.CoreV1().Pods(live.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil // the regular wait reports an API that does not answer
+	}
+	now := h.now()
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+		for _, cs := range statuses {
+			key := p.Namespace + "/" + p.Name + "/" + cs.Name
+			reason, late, hopeless := containerVerdict(cs)
+			if !hopeless {
+				delete(h.since, key)
+				continue
+			}
+			first, seen := h.since[key]
+			if !seen {
+				h.since[key], first = now, now
+			}
+			if late && now.Sub(first) < graceHopeless {
+				continue
+			}
+			e := &NotReadyError{
+				Name:    RefOf(live).String(),
+				Reason:  fmt.Sprintf("will not become ready: pod %s container %s: %s", p.Name, cs.Name, reason),
+				Details: c.lastLogs(ctx, &p, cs),
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// lastLogs returns a container's last log lines, of its previous run when it has restarted.
+func (c *Client) lastLogs(ctx context.Context, p *corev1.Pod, cs corev1.ContainerStatus) []string {
+	if cs.State.Waiting != nil && cs.RestartCount == 0 && cs.LastTerminationState.Terminated == nil {
+		return nil // it never ran: there is nothing to read
+	}
+	tail := int64(logLines)
+	raw, err := c.kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
+		Container: cs.Name, TailLines: &tail, Previous: cs.RestartCount > 0,
+	}).DoRaw(ctx)
+	if err != nil {
+		return []string{fmt.Sprintf("(cannot read the logs of container %s: %v)", cs.Name, clip(err.Error()))}
+	}
+	lines := []string{fmt.Sprintf("last log lines of %s/%s:", p.Name, cs.Name)}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		lines = append(lines, "  "+clip(sc.Text()))
+	}
+	if len(lines) == 1 {
+		return []string{fmt.Sprintf("(container %s wrote no log lines)", cs.Name)}
+	}
+	return lines
+}

@@ -1,0 +1,103 @@
+package kube
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func waiting(reason, message string, restarts int32) corev1.ContainerStatus {
+	return corev1.ContainerStatus{Name: "app", Image: "registry.example/app:v1", RestartCount: restarts,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}}
+}
+
+func TestContainerVerdictSaysNeverOnlyWhenWaitingCannotHelp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		cs       corev1.ContainerStatus
+		hopeless bool
+		late     bool
+		want     string
+	}{
+		{"creating", waiting("ContainerCreating", "", 0), false, false, ""},
+		{"slow pull", corev1.ContainerStatus{Name: "app"}, false, false, ""},
+		{"invalid image name", waiting("InvalidImageName", `Failed to apply default image tag "Bad:Tag"`, 0), true, false, "InvalidImageName"},
+		{"crash loop, early", waiting("CrashLoopBackOff", "back-off 20s", 2), false, false, ""},
+		{"crash loop, a minute in", waiting("CrashLoopBackOff", "back-off 40s", 3), true, false, "CrashLoopBackOff: back-off 40s (restarted 3 times)"},
+		{"image not found", waiting("ErrImagePull", `rpc error: failed to resolve reference "registry.example/app:v1": registry.example/app:v1: not found`, 0), true, true, "(image registry.example/app:v1)"},
+		{"no such host", waiting("ImagePullBackOff", `dial tcp: lookup registry.example: no such host`, 0), true, true, "no such host"},
+		{"a timeout may pass", waiting("ImagePullBackOff", `dial tcp 10.0.0.1:443: i/o timeout`, 0), false, false, ""},
+		{"missing secret", waiting("CreateContainerConfigError", `secret "pg-credentials" not found`, 0), true, true, "CreateContainerConfigError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reason, late, hopeless := containerVerdict(tt.cs)
+			assert.Equal(t, tt.hopeless, hopeless)
+			assert.Equal(t, tt.late, late)
+			assert.Contains(t, reason, tt.want)
+		})
+	}
+}
+
+func deployment(t *testing.T) *unstructured.Unstructured {
+	t.Helper()
+	objs, err := Decode("test", []byte(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: app}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: registry.example/app:v1}]}
+`))
+	require.NoError(t, err)
+	return objs[0]
+}
+
+func podWith(cs corev1.ContainerStatus) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-7d4b9-x2x9z", Namespace: "app", Labels: map[string]string{"app": "web"}},
+		Status:     corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{cs}},
+	}
+}
+
+func TestHopelessNamesThePodContainerReasonAndLastLogs(t *testing.T) {
+	t.Parallel()
+	c := &Client{kube: fake.NewClientset(podWith(waiting("CrashLoopBackOff", "back-off 40s restarting failed container", 4)))}
+	err := newHopelessness().check(context.Background(), c, deployment(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Deployment/app/web not ready: will not become ready: pod web-7d4b9-x2x9z container app: CrashLoopBackOff")
+	assert.Contains(t, err.Error(), "last log lines of web-7d4b9-x2x9z/app:\n      fake logs", "the container's own words come with it")
+}
+
+func TestHopelessWaitsOutTheGraceOfAStateThatMayChange(t *testing.T) {
+	t.Parallel()
+	c := &Client{kube: fake.NewClientset(podWith(waiting("ErrImagePull", "manifest unknown", 0)))}
+	now := time.Unix(1000, 0)
+	h := newHopelessness()
+	h.now = func() time.Time { return now }
+	require.NoError(t, h.check(context.Background(), c, deployment(t)), "first sight: still within the grace")
+	now = now.Add(graceHopeless - time.Second)
+	require.NoError(t, h.check(context.Background(), c, deployment(t)))
+	now = now.Add(2 * time.Second)
+	err := h.check(context.Background(), c, deployment(t))
+	require.Error(t, err, "past the grace it is hopeless")
+	assert.Contains(t, err.Error(), "ErrImagePull: manifest unknown (image registry.example/app:v1)")
+	assert.NotContains(t, err.Error(), "log lines", "a container that never ran has no logs to show")
+}
+
+func TestHopelessLeavesProgressingPodsAlone(t *testing.T) {
+	t.Parallel()
+	c := &Client{kube: fake.NewClientset(podWith(waiting("ContainerCreating", "", 0)))}
+	assert.NoError(t, newHopelessness().check(context.Background(), c, deployment(t)))
+}
