@@ -37,7 +37,7 @@ func TestInterruptedCreateDeletesTheHalfCreatedCluster(t *testing.T) {
 	t.Parallel()
 	for _, retain := range []bool{false, true} {
 		p := &stuckProvider{release: make(chan struct{})}
-		m := testManager(nil, fakeRuntime{}, nil, nil)
+		m := testManager(t, nil, fakeRuntime{}, nil, nil)
 		m.NewProvider = func(Runtime, log.Logger) Provider { return p }
 		kubeconfig := t.TempDir() + "/config"
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

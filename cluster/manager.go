@@ -33,7 +33,10 @@ type Provider interface {
 // field so tests can replace it; NewManager fills in the real ones.
 type Manager struct {
 	// Version is kindstack's version, stored next to the applied spec.
-	Version     string
+	Version string
+	// LockDir holds the per-cluster locks; StateDir the creating markers and records (state.go).
+	LockDir     string
+	StateDir    string
 	Getenv      func(string) string
 	Run         CommandRunner
 	Listen      func(network, address string) (net.Listener, error)
@@ -43,6 +46,8 @@ type Manager struct {
 	// Nodes lists a cluster's nodes for image loading; Save streams images out of the host's runtime.
 	Nodes func(rt Runtime, cluster string) ([]ImageNode, error)
 	Save  SaveFunc
+	// APIReady asks a cluster's API server once whether it is ready (/readyz); nil skips the check.
+	APIReady func(ctx context.Context, kubeconfig []byte) error
 }
 
 // NewManager returns a Manager wired to the real host: environment, container runtime CLI,
@@ -50,6 +55,8 @@ type Manager struct {
 func NewManager(version string) *Manager {
 	return &Manager{
 		Version:  version,
+		LockDir:  DefaultLockDir(os.Getenv),
+		StateDir: DefaultStateDir(),
 		Getenv:   os.Getenv,
 		Run:      ExecCommand,
 		Listen:   net.Listen,
@@ -68,8 +75,9 @@ func NewManager(version string) *Manager {
 			cfg.Timeout = 15 * time.Second
 			return kubernetes.NewForConfig(cfg)
 		},
-		Nodes: KindNodes,
-		Save:  SaveWithRuntime,
+		Nodes:    KindNodes,
+		Save:     SaveWithRuntime,
+		APIReady: APIReadyz,
 	}
 }
 
@@ -113,6 +121,7 @@ type EnsureOptions struct {
 	Runtime    Runtime       // from Preflight
 	Kubeconfig string        // explicit kubeconfig path; "" = kind's rule ($KUBECONFIG, ~/.kube/config)
 	Retain     bool          // keep a cluster that failed (or was interrupted) while being created
+	Restart    bool          // start the node containers of an existing cluster that are stopped or paused
 	ReadyWait  time.Duration // how long the control-plane node may take to become Ready; 0 = 5m
 	Logf       Logf
 	Warnf      Logf
@@ -127,8 +136,10 @@ type EnsureResult struct {
 }
 
 // Ensure creates the cluster, or reuses it when it exists and its stored spec matches. A cluster
-// that exists with a different spec (or none) is an error saying what differs and to run
-// `kindstack recreate`. The user's kubeconfig gets only the kind-<name> entries.
+// that exists with a different spec is an error saying what differs and to run `kindstack
+// recreate`; one kindstack did not create is left alone. One an interrupted kindstack left
+// half-created is deleted and created again. The user's kubeconfig gets only the kind-<name>
+// entries. The caller holds the cluster's lock (Lock).
 func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult, error) {
 	logf, warnf := orNop(opts.Logf), orNop(opts.Warnf)
 	name := opts.Spec.Name
@@ -139,8 +150,16 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 	if err != nil {
 		return res, fmt.Errorf("list kind clusters: %w", err)
 	}
-	if slices.Contains(names, name) {
-		kc, err := m.reuse(ctx, provider, opts.Spec)
+	exists := slices.Contains(names, name)
+	if pid, half := m.halfCreated(name); exists && half {
+		warnf("cluster %q was left half-created by an interrupted kindstack (pid %d); deleting it and creating it again", name, pid)
+		if err := m.deleteCluster(provider, name); err != nil {
+			return res, fmt.Errorf("delete half-created cluster %q: %w", name, err)
+		}
+		exists = false
+	}
+	if exists {
+		kc, err := m.reuse(ctx, provider, opts)
 		if err != nil {
 			return res, err
 		}
@@ -163,9 +182,20 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 	return res, nil
 }
 
-func (m *Manager) reuse(ctx context.Context, provider Provider, want Spec) ([]byte, error) {
+// reuseWait bounds how long an existing cluster's API and nodes may take to be ready again
+// (after a restart of its node containers, or of the machine).
+const reuseWait = 3 * time.Minute
+
+func (m *Manager) reuse(ctx context.Context, provider Provider, opts EnsureOptions) ([]byte, error) {
+	want := opts.Spec
+	if err := m.ensureRunning(ctx, opts.Runtime, want.Name, opts.Restart, orNop(opts.Logf)); err != nil {
+		return nil, err
+	}
 	kc, client, err := m.connect(provider, want.Name)
 	if err != nil {
+		return nil, fmt.Errorf("existing cluster %q: %w", want.Name, err)
+	}
+	if err := m.waitAPI(ctx, kc, reuseWait); err != nil {
 		return nil, fmt.Errorf("existing cluster %q: %w", want.Name, err)
 	}
 	stored, err := ReadStoredSpec(ctx, client)
@@ -173,12 +203,17 @@ func (m *Manager) reuse(ctx context.Context, provider Provider, want Spec) ([]by
 		return nil, fmt.Errorf("existing cluster %q: %w", want.Name, err)
 	}
 	if stored == nil {
-		return nil, fmt.Errorf("cluster %q exists but was not created by kindstack (no ConfigMap %s/%s); "+
-			"run `kindstack recreate --name %s` to replace it", want.Name, SpecNamespace, SpecConfigMap, want.Name)
+		return nil, fmt.Errorf("cluster %q exists but was not created by kindstack (no ConfigMap %s/%s), so kindstack leaves it alone: "+
+			"use another --name, or `kindstack recreate --force --name %s` to DELETE it and create kindstack's",
+			want.Name, SpecNamespace, SpecConfigMap, want.Name)
 	}
+
 	if diff := DiffSpec(stored.Spec, want); len(diff) > 0 {
 		return nil, fmt.Errorf("cluster %q exists with a different spec (%s); run `kindstack recreate` to replace it, or drop the changed settings",
 			want.Name, strings.Join(diff, "; "))
+	}
+	if err := WaitNodesReady(ctx, client, reuseWait); err != nil {
+		return nil, fmt.Errorf("existing cluster %q: %w", want.Name, err)
 	}
 	return kc, nil
 }
@@ -191,6 +226,9 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		wait = time.Until(dl)
+	}
+	if err := m.markCreating(name); err != nil {
+		return nil, fmt.Errorf("create cluster %q: %w", name, err)
 	}
 	// kind always writes a kubeconfig; give it a private file so it never touches the user's.
 	tmp, err := os.MkdirTemp("", "kindstack-kubeconfig-")
@@ -225,19 +263,26 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 		case <-done:
 		case <-time.After(time.Minute):
 		}
+		if delErr == nil {
+			delErr = m.forget(name)
+		}
 		if delErr != nil {
 			return nil, fmt.Errorf("create cluster %q: %w; deleting the half-created cluster failed too (run `kindstack down --name %s`): %w", name, ctx.Err(), name, delErr)
 		}
 		return nil, fmt.Errorf("create cluster %q: %w; the half-created cluster was deleted", name, ctx.Err())
 	}
 	if createErr != nil {
-		return nil, fmt.Errorf("create cluster %q: %w", name, createErr)
+		if !opts.Retain {
+			_ = m.forget(name) // kind deleted what it made
+		}
+		return nil, fmt.Errorf("create cluster %q: %w%s", name, createErr, commandOutput(createErr, opts.Retain))
 	}
 
 	kc, err := m.afterCreate(ctx, provider, opts.Spec, wait)
 	if err != nil {
 		if !opts.Retain {
 			_ = provider.Delete(name, kindKubeconfig)
+			_ = m.forget(name)
 			return nil, fmt.Errorf("%w (the cluster was deleted; --retain keeps it for debugging)", err)
 		}
 		return nil, err
@@ -255,8 +300,12 @@ func (m *Manager) afterCreate(ctx context.Context, provider Provider, spec Spec,
 	if err := WaitNodesReady(ctx, client, wait); err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
 	}
-	if err := WriteStoredSpec(ctx, client, StoredSpec{Spec: spec, Version: m.Version}); err != nil {
+	stored := StoredSpec{Spec: spec, Version: m.Version}
+	if err := WriteStoredSpec(ctx, client, stored); err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
+	}
+	if err := m.recordCreated(stored); err != nil {
+		return nil, fmt.Errorf("new cluster %q: record it in %s: %w", spec.Name, m.StateDir, err)
 	}
 	return kc, nil
 }
@@ -265,11 +314,15 @@ func (m *Manager) afterCreate(ctx context.Context, provider Provider, spec Spec,
 type DeleteOptions struct {
 	Name       string
 	Kubeconfig string // explicit path; "" = every path in $KUBECONFIG, else ~/.kube/config
-	Logf       Logf
+	// Force deletes a cluster kindstack did not create (or cannot tell).
+	Force bool
+	Logf  Logf
 }
 
 // Delete deletes the cluster and its kubeconfig entries. A cluster that is already gone is not an
-// error (like rm -f); it reports whether there was one.
+// error (like rm -f); it reports whether there was one. A cluster kindstack did not create is
+// refused unless Force: with KINDSTACK_CLUSTER_NAME exported, a colleague's cluster is one typo
+// away. The caller holds the cluster's lock (Lock).
 func (m *Manager) Delete(ctx context.Context, opts DeleteOptions) (bool, error) {
 	if err := ValidateName(opts.Name); err != nil {
 		return false, err
@@ -284,23 +337,64 @@ func (m *Manager) Delete(ctx context.Context, opts DeleteOptions) (bool, error) 
 		return false, fmt.Errorf("list kind clusters: %w", err)
 	}
 	existed := slices.Contains(names, opts.Name)
-	if existed {
-		tmp, err := os.MkdirTemp("", "kindstack-kubeconfig-")
-		if err != nil {
-			return false, fmt.Errorf("delete cluster %q: %w", opts.Name, err)
+	if existed && !opts.Force {
+		if err := m.owned(ctx, provider, opts.Name); err != nil {
+			return false, err
 		}
-		defer os.RemoveAll(tmp)
-		if err := provider.Delete(opts.Name, filepath.Join(tmp, "config")); err != nil {
+	}
+	if existed {
+		if err := m.deleteCluster(provider, opts.Name); err != nil {
 			return false, fmt.Errorf("delete cluster %q: %w", opts.Name, err)
 		}
 	}
-	var errs []error
+	errs := []error{m.forget(opts.Name)}
 	for _, p := range KubeconfigPaths(opts.Kubeconfig, m.getenv) {
 		if _, err := RemoveKubeconfig(p, opts.Name); err != nil {
 			errs = append(errs, fmt.Errorf("remove context %s from %s: %w", ContextName(opts.Name), p, err))
 		}
 	}
 	return existed, errors.Join(errs...)
+}
+
+// deleteCluster deletes the cluster's nodes; kind's kubeconfig edit goes to a private file.
+func (m *Manager) deleteCluster(provider Provider, name string) error {
+	tmp, err := os.MkdirTemp("", "kindstack-kubeconfig-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	return provider.Delete(name, filepath.Join(tmp, "config"))
+}
+
+// ownershipWait bounds the look into a cluster that decides whether kindstack created it.
+const ownershipWait = 10 * time.Second
+
+// owned returns nil when kindstack created the cluster: its stored spec says so, or, when its
+// API does not answer (a stopped node), this machine recorded creating it, or an interrupted
+// kindstack left it half-made. Otherwise the error says why it is refused and names --force.
+func (m *Manager) owned(ctx context.Context, provider Provider, name string) error {
+	if _, half := m.halfCreated(name); half {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ownershipWait)
+	defer cancel()
+	_, client, err := m.connect(provider, name)
+	var stored *StoredSpec
+	if err == nil {
+		stored, err = ReadStoredSpec(ctx, client)
+	}
+	switch {
+	case err == nil && stored != nil:
+		return nil
+	case err == nil:
+		return fmt.Errorf("cluster %q was not created by kindstack (it has no ConfigMap %s/%s), so kindstack leaves it alone; pass --force to delete it anyway",
+			name, SpecNamespace, SpecConfigMap)
+	}
+	if _, ok := m.recorded(name); ok {
+		return nil
+	}
+	return fmt.Errorf("cluster %q does not answer (%v) and this machine has no record of kindstack creating it, so kindstack leaves it alone; pass --force to delete it anyway",
+		name, err)
 }
 
 // NodeStatus is one node as `status` reports it.
@@ -322,6 +416,7 @@ type Status struct {
 	Spec        *Spec        `json:"spec,omitempty"`             // as stored at creation
 	ToolVersion string       `json:"kindstackVersion,omitempty"` // kindstack version that created it
 	Problem     string       `json:"problem,omitempty"`          // why it is not ready, one sentence
+	Busy        string       `json:"busy,omitempty"`             // another kindstack is changing it now
 	Kubeconfig  []byte       `json:"-"`                          // the cluster's kubeconfig, for component checks
 }
 
@@ -347,6 +442,19 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 		return st, nil
 	}
 	st.Exists, st.Context = true, ContextName(name)
+	if pid, held := m.LockHolder(name); held {
+		st.Busy = fmt.Sprintf("another kindstack (pid %d) is changing this cluster right now", pid)
+	}
+	// A stopped or paused node answers nothing; say so at once instead of waiting on its API.
+	if containers, err := m.nodeContainers(ctx, rt, name); err == nil {
+		if stopped := stoppedNodes(containers); len(stopped) > 0 {
+			for _, n := range stopped {
+				st.Nodes = append(st.Nodes, NodeStatus{Name: n.Name, Reason: "its container is " + n.State})
+			}
+			st.Problem = notRunningError(rt, name, stopped).Error()
+			return st, nil
+		}
+	}
 	kc, client, err := m.connect(provider, name)
 	if err != nil {
 		st.Problem = err.Error()
@@ -366,8 +474,15 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 			st.Problem = fmt.Sprintf("node %s is not Ready: %s", n.Name, n.Reason)
 		}
 	}
-	if stored, err := ReadStoredSpec(ctx, client); err == nil && stored != nil {
+	stored, err := ReadStoredSpec(ctx, client)
+	switch {
+	case err != nil:
+		st.Ready = false
+		st.Problem = err.Error()
+	case stored != nil:
 		st.Spec, st.ToolVersion = &stored.Spec, stored.Version
+	case st.Problem == "":
+		st.Problem = fmt.Sprintf("cluster %q was not created by kindstack (no ConfigMap %s/%s)", name, SpecNamespace, SpecConfigMap)
 	}
 	return st, nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -116,9 +117,11 @@ func (f *fakeProvider) KubeConfig(name string, _ bool) (string, error) {
 	return string(kindKubeconfig(name, "https://127.0.0.1:1")), nil
 }
 
-func testManager(env map[string]string, rt fakeRuntime, p *fakeProvider, client kubernetes.Interface) *Manager {
+func testManager(t *testing.T, env map[string]string, rt fakeRuntime, p *fakeProvider, client kubernetes.Interface) *Manager {
 	return &Manager{
 		Version:     "test",
+		LockDir:     t.TempDir(),
+		StateDir:    t.TempDir(),
 		Getenv:      func(k string) string { return env[k] },
 		Run:         rt.run,
 		Listen:      net.Listen,
@@ -228,7 +231,7 @@ func TestPreflightReportsEveryProblemAtOnce(t *testing.T) {
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
 
-	m := testManager(nil, fakeRuntime{installed: dockerOnly}, &fakeProvider{}, nil)
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly}, &fakeProvider{}, nil)
 	_, err = m.Preflight(context.Background(), PreflightOptions{
 		Spec:      Spec{Name: "Bad_Name", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: busy, HTTPSPort: freePort(t)},
 		ConfigErr: errors.New("config file k.yaml: line 3: unknown field \"nmae\"\nline 4: field \"httpPort\": want an integer"),
@@ -250,7 +253,7 @@ func TestPreflightPassesAndSkipsPortsOfAnExistingCluster(t *testing.T) {
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
 
-	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
 	rep, err := m.Preflight(context.Background(), PreflightOptions{
 		Spec: Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: busy, HTTPSPort: busy + 1},
 	})
@@ -262,7 +265,7 @@ func TestPreflightPassesAndSkipsPortsOfAnExistingCluster(t *testing.T) {
 
 func TestPreflightWarnsOnCgroupV1(t *testing.T) {
 	t.Parallel()
-	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
 	m.CgroupV2 = func() bool { return false }
 	spec := Spec{Name: "kindstack", ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)}
 
@@ -290,11 +293,11 @@ func TestDiffSpecSaysWhatDiffers(t *testing.T) {
 
 func TestEnsureRefusesAChangedSpec(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset()
+	client := fake.NewClientset(readyNode("kindstack-control-plane"))
 	stored := Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}
 	require.NoError(t, WriteStoredSpec(context.Background(), client, StoredSpec{Spec: stored, Version: "v0.1.0"}))
 	kubeconfig := t.TempDir() + "/config"
-	m := testManager(nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, client)
+	m := testManager(t, nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, client)
 
 	want := stored
 	want.HTTPPort = 8080
@@ -312,9 +315,90 @@ func TestEnsureRefusesAChangedSpec(t *testing.T) {
 
 func TestEnsureRefusesAClusterKindstackDidNotCreate(t *testing.T) {
 	t.Parallel()
-	m := testManager(nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset())
+	m := testManager(t, nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset())
 	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Kubeconfig: t.TempDir() + "/config"})
-	assert.ErrorContains(t, err, "was not created by kindstack (no ConfigMap kube-public/kindstack-spec); run `kindstack recreate --name kindstack`")
+	assert.ErrorContains(t, err, "was not created by kindstack (no ConfigMap kube-public/kindstack-spec), so kindstack leaves it alone: "+
+		"use another --name, or `kindstack recreate --force --name kindstack` to DELETE it")
+}
+
+func TestEnsureDeletesAndRecreatesAClusterAnInterruptedRunLeftHalfMade(t *testing.T) {
+	t.Parallel()
+	p := &fakeProvider{clusters: []string{"kindstack"}}
+	m := testManager(t, nil, fakeRuntime{}, p, fake.NewClientset())
+	require.NoError(t, m.markCreating("kindstack"))
+	var warnings []string
+	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Kubeconfig: t.TempDir() + "/config",
+		Warnf: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }})
+	assert.Equal(t, []string{"kindstack"}, p.deleted, "the half-made cluster is deleted first")
+	require.Len(t, warnings, 1)
+	assert.Contains(t, warnings[0], `cluster "kindstack" was left half-created by an interrupted kindstack (pid `)
+	assert.ErrorContains(t, err, "the unit tier never creates clusters", "then it is created again")
+}
+
+func TestEnsureSaysStoppedNodesAndRestartsThem(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(readyNode("kindstack-control-plane"))
+	spec := Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}
+	require.NoError(t, WriteStoredSpec(context.Background(), client, StoredSpec{Spec: spec}))
+	state := "exited"
+	var started []string
+	m := testManager(t, nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, client)
+	m.Run = func(_ context.Context, name string, args ...string) ([]byte, error) {
+		switch args[0] {
+		case "ps":
+			return []byte("kindstack-control-plane\t" + state + "\n"), nil
+		case "start":
+			started = append(started, args[1])
+			state = "running"
+			return nil, nil
+		}
+		return nil, errors.New("unexpected " + args[0])
+	}
+	rt := Runtime{Name: "docker", Binary: "docker"}
+	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: spec, Runtime: rt, Kubeconfig: t.TempDir() + "/config"})
+	require.Error(t, err)
+	assert.Equal(t, `cluster "kindstack" is not running: node container kindstack-control-plane is exited; `+
+		"run `kindstack up --restart --name kindstack`, or `docker start kindstack-control-plane`", err.Error())
+	assert.Empty(t, started, "nothing is started without --restart")
+
+	res, err := m.Ensure(context.Background(), EnsureOptions{Spec: spec, Runtime: rt, Restart: true, Kubeconfig: t.TempDir() + "/config"})
+	require.NoError(t, err)
+	assert.False(t, res.Created)
+	assert.Equal(t, []string{"kindstack-control-plane"}, started)
+}
+
+func readyNode(name string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+}
+
+func TestDeleteRefusesAClusterKindstackDidNotCreateUnlessForced(t *testing.T) {
+	t.Parallel()
+	p := &fakeProvider{clusters: []string{"colleague"}}
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, fake.NewClientset())
+	kubeconfig := t.TempDir() + "/config"
+	_, err := m.Delete(context.Background(), DeleteOptions{Name: "colleague", Kubeconfig: kubeconfig})
+	require.Error(t, err)
+	assert.Equal(t, `cluster "colleague" was not created by kindstack (it has no ConfigMap kube-public/kindstack-spec), so kindstack leaves it alone; pass --force to delete it anyway`, err.Error())
+	assert.Empty(t, p.deleted)
+
+	// Its API does not answer (a stopped node): only this machine's record can vouch for it.
+	m.NewClient = func([]byte) (kubernetes.Interface, error) { return nil, errors.New("connection refused") }
+	_, err = m.Delete(context.Background(), DeleteOptions{Name: "colleague", Kubeconfig: kubeconfig})
+	assert.ErrorContains(t, err, `cluster "colleague" does not answer`)
+	assert.ErrorContains(t, err, "pass --force to delete it anyway")
+	require.NoError(t, m.recordCreated(StoredSpec{Spec: Spec{Name: "colleague"}}))
+	existed, err := m.Delete(context.Background(), DeleteOptions{Name: "colleague", Kubeconfig: kubeconfig})
+	require.NoError(t, err, "recorded as kindstack's on this machine")
+	assert.True(t, existed)
+	_, recorded := m.recorded("colleague")
+	assert.False(t, recorded, "the record goes with the cluster")
+
+	p.clusters = []string{"colleague"}
+	existed, err = m.Delete(context.Background(), DeleteOptions{Name: "colleague", Kubeconfig: kubeconfig, Force: true})
+	require.NoError(t, err)
+	assert.True(t, existed, "--force deletes it")
+	assert.Equal(t, []string{"colleague", "colleague"}, p.deleted)
 }
 
 func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
@@ -323,7 +407,7 @@ func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
 	kubeconfig := t.TempDir() + "/config"
 	_, err := MergeKubeconfig(kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
 	require.NoError(t, err)
-	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, nil)
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, nil)
 
 	existed, err := m.Delete(context.Background(), DeleteOptions{Name: "kindstack", Kubeconfig: kubeconfig})
 	require.NoError(t, err)
@@ -332,6 +416,9 @@ func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
 	assert.NotContains(t, readFile(t, kubeconfig), "kind-kindstack", "a stale context is cleaned up anyway")
 
 	p.clusters = []string{"kindstack"}
+	client := fake.NewClientset()
+	require.NoError(t, WriteStoredSpec(context.Background(), client, StoredSpec{Spec: Spec{Name: "kindstack"}}))
+	m.NewClient = func([]byte) (kubernetes.Interface, error) { return client, nil }
 	existed, err = m.Delete(context.Background(), DeleteOptions{Name: "kindstack", Kubeconfig: kubeconfig})
 	require.NoError(t, err)
 	assert.True(t, existed)
@@ -340,7 +427,7 @@ func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	m := testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
 	st, err := m.Status(context.Background(), "kindstack")
 	require.NoError(t, err)
 	assert.False(t, st.Exists)
@@ -349,14 +436,14 @@ func TestStatus(t *testing.T) {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kindstack-control-plane"}, Status: corev1.NodeStatus{
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", Message: "container runtime network not ready"}},
 	}}
-	m = testManager(nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset(node))
+	m = testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset(node))
 	st, err = m.Status(context.Background(), "kindstack")
 	require.NoError(t, err)
 	assert.True(t, st.Exists)
 	assert.False(t, st.Ready)
 	assert.Equal(t, "node kindstack-control-plane is not Ready: KubeletNotReady: container runtime network not ready", st.Problem)
 
-	_, err = testManager(nil, fakeRuntime{}, &fakeProvider{}, nil).Status(context.Background(), "kindstack")
+	_, err = testManager(t, nil, fakeRuntime{}, &fakeProvider{}, nil).Status(context.Background(), "kindstack")
 	assert.ErrorContains(t, err, "no container runtime found")
 }
 

@@ -86,7 +86,7 @@ func New(opts Options) *ucli.App {
 			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
 				Flags: upFlags(), Action: a.up}),
 			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone)",
-				Action: a.down}),
+				Flags: downFlags(), Action: a.down}),
 			cmd(&ucli.Command{Name: "recreate", Usage: "delete the cluster, then up",
 				Flags: upFlags(), Action: a.recreate}),
 			cmd(&ucli.Command{Name: "status", Usage: "show the cluster, its nodes and components: ready or why not (exit 1 when not ready)",
@@ -111,6 +111,9 @@ const (
 	flagHTTPSPort     = "https-port"
 	flagRetain        = "retain"
 	flagNoExample     = "no-example"
+	flagNoWait        = "no-wait"
+	flagForce         = "force"
+	flagRestart       = "restart"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -136,8 +139,21 @@ func upFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: flagHTTPPort, Usage: "host port for HTTP into the ingress", DefaultText: fmt.Sprint(d.HTTPPort)},
 		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
-		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app"},
+		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
+		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
+		noWaitFlag(),
+		forceFlag("recreate: delete the cluster even if kindstack did not create it"),
 	}
+}
+
+func noWaitFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: flagNoWait, Usage: "fail at once when another kindstack is changing the cluster, instead of waiting for it"}
+}
+
+func forceFlag(usage string) ucli.Flag { return &ucli.BoolFlag{Name: flagForce, Usage: usage} }
+
+func downFlags() []ucli.Flag {
+	return []ucli.Flag{noWaitFlag(), forceFlag("delete the cluster even if kindstack did not create it")}
 }
 
 // setIn returns the innermost context where the flag was given (command line or env), if any.
@@ -217,6 +233,12 @@ func resolve(c *ucli.Context) (invocation, error) {
 		s.Timeout = cc.Duration(flagTimeout)
 		if s.Timeout <= 0 {
 			return inv, usagef("invalid value %s for --timeout: want a positive duration such as 10m", s.Timeout)
+		}
+		s.StatusTimeout = s.Timeout
+	}
+	for name, dst := range map[string]*bool{flagNoWait: &s.NoWait, flagForce: &s.Force, flagRestart: &s.Restart} {
+		if cc, ok := setIn(c, name); ok {
+			*dst = cc.Bool(name)
 		}
 	}
 	if cc, ok := setIn(c, flagRetain); ok {

@@ -54,6 +54,14 @@ type Settings struct {
 	Example       bool
 	Retain        bool
 	Images        map[string]string
+	// StatusTimeout is status's own budget: it only looks, and a paused node must not hold it.
+	StatusTimeout time.Duration
+	// NoWait fails at once when another kindstack is changing the cluster, instead of waiting.
+	NoWait bool
+	// Force lets down and recreate delete a cluster kindstack did not create.
+	Force bool
+	// Restart starts the stopped or paused node containers of an existing cluster.
+	Restart bool
 }
 
 // Defaults is the one place every setting gets its default value.
@@ -65,6 +73,7 @@ func Defaults() Settings {
 		HTTPPort:      80,
 		HTTPSPort:     443,
 		Timeout:       15 * time.Minute,
+		StatusTimeout: 30 * time.Second,
 		Example:       true,
 		Retain:        false,
 	}

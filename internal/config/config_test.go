@@ -29,7 +29,7 @@ images:
 	got := Defaults().Apply(st)
 	assert.Equal(t, Settings{
 		Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0",
-		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, Example: false, Retain: true,
+		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Example: false, Retain: true,
 		Images: map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
 	}, got)
 }

@@ -43,6 +43,7 @@ func New(version string, getenv func(string) string) *Pipeline {
 	mgr := cluster.NewManager(version)
 	if getenv != nil {
 		mgr.Getenv = getenv
+		mgr.LockDir = cluster.DefaultLockDir(getenv)
 	}
 	return &Pipeline{
 		Cluster:   mgr,

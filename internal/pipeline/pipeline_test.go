@@ -203,6 +203,8 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 	}
 	mgr.Listen = func(string, string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 	mgr.CgroupV2 = func() bool { return true }
+	mgr.StateDir, mgr.LockDir = t.TempDir(), t.TempDir()
+	mgr.APIReady = nil // the fake clientset has no /readyz
 	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
 	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
 	mgr.Nodes = func(cluster.Runtime, string) ([]cluster.ImageNode, error) {

@@ -9,12 +9,13 @@ import (
 	"github.com/kindstack/kindstack/internal/config"
 )
 
-// Status is `kindstack status`: the cluster and its nodes, then every wanted component (each
+// Status is `kindstack status`, within its own short budget (it never takes the cluster's lock,
+// and a stopped or paused node is reported from its container's state): the cluster and its nodes, then every wanted component (each
 // object and gate, by the same checks `up` waits on, evaluated once), then anything an earlier run
 // installed that these settings no longer want. It changes nothing. The error says why the
 // cluster is not ready (or does not exist); the report is complete either way.
 func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusReport, error) {
-	ctx, cancel := context.WithTimeout(parent, s.Timeout)
+	ctx, cancel := context.WithTimeout(parent, s.StatusTimeout)
 	defer cancel()
 	rep := StatusReport{Components: []ComponentStatus{}}
 	st, err := p.Cluster.Status(ctx, s.Name)

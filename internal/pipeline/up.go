@@ -36,6 +36,8 @@ type upRun struct {
 
 // Up is `kindstack up` and `kindstack recreate`. Its steps, in order:
 //
+// It holds the cluster's lock throughout, so two commands never change one cluster at once.
+//
 //  1. Preflight: the settings (config file, images map, components) and the host (runtime, name,
 //     ports), every problem at once, before anything changes.
 //  2. Delete the cluster, for recreate only.
@@ -66,6 +68,11 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	}
 
 	start := time.Now()
+	unlock, err := p.lock(ctx, r, opts.Settings)
+	if err != nil {
+		return UpSummary{Name: spec.Name, URLs: []string{}, Timings: []TimingJSON{}, Error: err.Error()}, err
+	}
+	defer unlock()
 	timings, err := r.Run(ctx, list)
 	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 		err = fmt.Errorf("%w (the --timeout budget of %s ran out)", err, opts.Settings.Timeout)
@@ -128,6 +135,7 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 				Runtime:    run.runtime,
 				Kubeconfig: run.settings.Kubeconfig,
 				Retain:     run.settings.Retain,
+				Restart:    run.settings.Restart,
 				Logf:       st.Infof,
 				Warnf:      st.Warnf,
 			})

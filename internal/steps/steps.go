@@ -99,6 +99,11 @@ func (s *Status) Infof(format string, args ...any) {
 	s.r.line(s.indent + "   " + s.r.paint(dim, "· "+fmt.Sprintf(format, args...)))
 }
 
+// Warnf prints a warning line outside any step, e.g. while waiting before the first one.
+func (r *Runner) Warnf(format string, args ...any) {
+	r.line(" " + r.paint(yellow, "! "+fmt.Sprintf(format, args...)))
+}
+
 // Warnf prints a warning line; it is shown even with -q because it needs the user's attention.
 func (s *Status) Warnf(format string, args ...any) {
 	s.r.line(s.indent + " " + s.r.paint(yellow, "! "+fmt.Sprintf(format, args...)))

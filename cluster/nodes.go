@@ -1,0 +1,154 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+)
+
+// NodeContainer is one node's container as the runtime reports it.
+type NodeContainer struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // running, exited, paused, created, ...
+}
+
+// kindClusterLabel is the label kind puts on every node container of a cluster.
+const kindClusterLabel = "io.x-k8s.kind.cluster"
+
+// nodeContainers lists the cluster's node containers and their state. An error means the
+// runtime could not say; callers then go on as if the nodes ran.
+func (m *Manager) nodeContainers(ctx context.Context, rt Runtime, cluster string) ([]NodeContainer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := m.Run(ctx, rt.Binary, "ps", "-a", "--filter", "label="+kindClusterLabel+"="+cluster, "--format", "{{.Names}}\t{{.State}}")
+	if err != nil {
+		return nil, fmt.Errorf("%s ps: %s: %w", rt.Name, lastLine(out), err)
+	}
+	var list []NodeContainer
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, state, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if ok && name != "" {
+			list = append(list, NodeContainer{Name: name, State: strings.ToLower(strings.TrimSpace(state))})
+		}
+	}
+	return list, nil
+}
+
+// stoppedNodes returns the node containers that are not running, as "name (state)".
+func stoppedNodes(list []NodeContainer) []NodeContainer {
+	var out []NodeContainer
+	for _, n := range list {
+		if n.State != "running" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// notRunningError says which node containers do not run and what to type.
+func notRunningError(rt Runtime, cluster string, stopped []NodeContainer) error {
+	var parts, names []string
+	for _, n := range stopped {
+		parts = append(parts, fmt.Sprintf("%s is %s", n.Name, n.State))
+		names = append(names, n.Name)
+	}
+	verb := "start"
+	if len(stopped) > 0 && stopped[0].State == "paused" {
+		verb = "unpause"
+	}
+	return fmt.Errorf("cluster %q is not running: node container %s; run `kindstack up --restart --name %s`, or `%s %s %s`",
+		cluster, strings.Join(parts, ", "), cluster, rt.Binary, verb, strings.Join(names, " "))
+}
+
+// ensureRunning checks the cluster's node containers run. Stopped or paused ones are an error
+// naming the next command, or, with restart, are started (unpaused) here.
+func (m *Manager) ensureRunning(ctx context.Context, rt Runtime, cluster string, restart bool, logf Logf) error {
+	list, err := m.nodeContainers(ctx, rt, cluster)
+	if err != nil {
+		logf("cannot list node containers (%v); going on", err)
+		return nil
+	}
+	stopped := stoppedNodes(list)
+	if len(stopped) == 0 {
+		return nil
+	}
+	if !restart {
+		return notRunningError(rt, cluster, stopped)
+	}
+	for _, n := range stopped {
+		verb := "start"
+		if n.State == "paused" {
+			verb = "unpause"
+		}
+		logf("%s node container %s (was %s)", verb, n.Name, n.State)
+		if out, err := m.Run(ctx, rt.Binary, verb, n.Name); err != nil {
+			return fmt.Errorf("%s node container %s: %s: %w", verb, n.Name, lastLine(out), err)
+		}
+	}
+	return nil
+}
+
+// waitAPI polls the API server's /readyz until it answers ok, or wait or ctx ends.
+func (m *Manager) waitAPI(ctx context.Context, kubeconfig []byte, wait time.Duration) error {
+	if m.APIReady == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		err := m.APIReady(ctx, kubeconfig)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the API server is not ready after %s: %w", roundWait(wait), err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// APIReadyz asks the API server's /readyz once.
+func APIReadyz(ctx context.Context, kubeconfig []byte) error {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("GET /readyz: %w", err)
+	}
+	if strings.TrimSpace(string(body)) != "ok" {
+		return fmt.Errorf("GET /readyz: %s", strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// commandOutput returns the tail of a failed node command's output (kind keeps it in a
+// RunError and prints only "exit status 1"), and how to keep the node for a look.
+func commandOutput(err error, retained bool) string {
+	runErr := kindexec.RunErrorForError(err)
+	if runErr == nil || len(runErr.Output) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(runErr.Output), "\n"), "\n")
+	const keep = 15
+	if len(lines) > keep {
+		lines = lines[len(lines)-keep:]
+	}
+	hint := "run `kindstack up --retain` to keep the failed node for a look (docker exec into it)"
+	if retained {
+		hint = "the failed node is kept (--retain)"
+	}
+	return "\nlast lines of its output:\n  " + strings.Join(lines, "\n  ") + "\n" + hint
+}

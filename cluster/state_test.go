@@ -1,0 +1,84 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLockIsExclusivePerClusterAndSaysWhoHoldsIt(t *testing.T) {
+	t.Parallel()
+	m := &Manager{LockDir: t.TempDir()}
+	ctx := context.Background()
+	unlock, err := m.Lock(ctx, LockOptions{Name: "kindstack"})
+	require.NoError(t, err)
+	pid, held := m.LockHolder("kindstack")
+	assert.True(t, held)
+	assert.Equal(t, os.Getpid(), pid)
+
+	_, err = m.Lock(ctx, LockOptions{Name: "kindstack", NoWait: true})
+	require.Error(t, err)
+	assert.Equal(t, "another kindstack (pid "+strconv.Itoa(os.Getpid())+`) is changing cluster "kindstack"; wait for it to finish, or run again without --no-wait`, err.Error())
+
+	other, err := m.Lock(ctx, LockOptions{Name: "other", NoWait: true})
+	require.NoError(t, err, "another cluster's lock is independent")
+	other()
+
+	var waited []int
+	got := make(chan error, 1)
+	go func() {
+		u, err := m.Lock(ctx, LockOptions{Name: "kindstack", Waiting: func(holder int) { waited = append(waited, holder) }})
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(600 * time.Millisecond)
+	unlock()
+	select {
+	case err := <-got:
+		require.NoError(t, err, "the waiting command gets the lock once it is released")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting command never got the lock")
+	}
+	assert.Equal(t, []int{os.Getpid()}, waited, "it said once whom it waits for")
+	_, held = m.LockHolder("kindstack")
+	assert.False(t, held)
+
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	u, err := m.Lock(ctx, LockOptions{Name: "busy"})
+	require.NoError(t, err)
+	defer u()
+	_, err = m.Lock(cctx, LockOptions{Name: "busy"})
+	assert.ErrorContains(t, err, `waiting for another kindstack (pid `)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestCreatingMarkerAndRecord(t *testing.T) {
+	t.Parallel()
+	m := &Manager{StateDir: t.TempDir()}
+	_, half := m.halfCreated("kindstack")
+	assert.False(t, half)
+	require.NoError(t, m.markCreating("kindstack"))
+	pid, half := m.halfCreated("kindstack")
+	assert.True(t, half)
+	assert.Equal(t, os.Getpid(), pid)
+
+	require.NoError(t, m.recordCreated(StoredSpec{Spec: Spec{Name: "kindstack", HTTPPort: 8080}, Version: "v1"}))
+	_, half = m.halfCreated("kindstack")
+	assert.False(t, half, "a finished create is no longer half-made")
+	spec, ok := m.recorded("kindstack")
+	require.True(t, ok)
+	assert.Equal(t, 8080, spec.HTTPPort)
+
+	require.NoError(t, m.forget("kindstack"))
+	_, ok = m.recorded("kindstack")
+	assert.False(t, ok)
+	require.NoError(t, m.forget("kindstack"), "forgetting twice is fine")
+}
