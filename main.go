@@ -15,15 +15,25 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		// After the first Ctrl-C the command cleans up; a second one kills it the default way.
-		<-ctx.Done()
-		stop()
+		// The first Ctrl-C cancels the command, which cleans up; from then on a second one kills
+		// it the default way.
+		sig, ok := <-signals
+		if !ok {
+			return
+		}
+		signal.Stop(signals)
+		fmt.Fprintf(os.Stderr, "\nkindstack: %v: cleaning up, press Ctrl-C again to force\n", sig)
+		cancel()
 	}()
 	app := cli.New(cli.Options{Stdout: os.Stdout, Stderr: os.Stderr})
 	err := app.RunContext(ctx, os.Args)
-	stop()
+	signal.Stop(signals)
+	close(signals)
+	cancel()
 	os.Exit(exitCode(os.Stderr, err))
 }
 

@@ -132,6 +132,11 @@ func RemoveKubeconfig(path, name string) (bool, error) {
 // editKubeconfig reads path (an empty document if missing), applies edit, and writes the file back
 // atomically only if *changed, under kubectl's lock file convention (path + ".lock").
 func editKubeconfig(path string, edit func(doc *yaml.Node), changed *bool) error {
+	// A kubeconfig that is a symlink (dotfile managers) is written through the link, as kubectl
+	// and kind do: the link stays a link.
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create kubeconfig directory: %w", err)
 	}

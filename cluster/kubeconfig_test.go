@@ -180,3 +180,28 @@ func readFile(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func TestASymlinkedKubeconfigStaysALink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "dotfiles", "kubeconfig")
+	require.NoError(t, os.MkdirAll(filepath.Dir(target), 0o700))
+	require.NoError(t, os.WriteFile(target, []byte(foreignKubeconfig()), 0o600))
+	link := filepath.Join(dir, ".kube", "config")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o700))
+	require.NoError(t, os.Symlink(target, link))
+
+	_, err := MergeKubeconfig(link, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
+	require.NoError(t, err)
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode()&os.ModeSymlink != 0, "the kubeconfig is still a symlink")
+	assert.Contains(t, readFile(t, target), "kind-kindstack", "the entry went into the link's target")
+
+	_, err = RemoveKubeconfig(link, "kindstack")
+	require.NoError(t, err)
+	fi, err = os.Lstat(link)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode()&os.ModeSymlink != 0)
+	assert.NotContains(t, readFile(t, target), "kind-kindstack")
+}

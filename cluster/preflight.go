@@ -62,6 +62,9 @@ type PreflightOptions struct {
 	Spec Spec
 	// ConfigErr is a config file that failed to load; it is reported with every other problem.
 	ConfigErr error
+	// Replacing: the existing cluster of this name is deleted first (recreate), so the ports it
+	// holds will be free, and every other wanted port must be free now, before the delete.
+	Replacing bool
 }
 
 // PreflightReport is what Preflight learnt, for the steps that follow.
@@ -126,9 +129,17 @@ func (m *Manager) Preflight(ctx context.Context, opts PreflightOptions) (Preflig
 		report.Exists = slices.Contains(names, spec.Name)
 	}
 
-	// An existing cluster holds its own ports; checking them would only find ourselves.
-	if addrOK && !report.Exists {
+	// An existing cluster holds its own ports; checking them would only find ourselves. One that
+	// recreate replaces frees the ports it holds, and nothing else.
+	var held *Spec
+	if report.Exists && opts.Replacing {
+		held = m.knownSpec(ctx, report.Runtime, spec.Name)
+	}
+	if addrOK && (!report.Exists || opts.Replacing) {
 		for _, pc := range []PortCheck{{spec.HTTPPort, "--http-port"}, {spec.HTTPSPort, "--https-port"}} {
+			if held != nil && held.ListenAddress == spec.ListenAddress && (pc.Port == held.HTTPPort || pc.Port == held.HTTPSPort) {
+				continue
+			}
 			if err := CheckPort(m.Listen, spec.ListenAddress, pc); err != nil {
 				problems = append(problems, err)
 			}
@@ -157,4 +168,20 @@ func imageNeedsCgroupV2(image string) bool {
 	}
 	minor, _ := strconv.Atoi(m[1])
 	return minor >= 35
+}
+
+// knownSpec returns the spec an existing cluster was created with: from the cluster itself, else
+// from this machine's record; nil when neither says.
+func (m *Manager) knownSpec(ctx context.Context, rt Runtime, name string) *Spec {
+	ctx, cancel := context.WithTimeout(ctx, ownershipWait)
+	defer cancel()
+	if _, client, err := m.connect(m.NewProvider(rt, nil), name); err == nil {
+		if stored, err := ReadStoredSpec(ctx, client); err == nil && stored != nil {
+			return &stored.Spec
+		}
+	}
+	if spec, ok := m.recorded(name); ok {
+		return spec
+	}
+	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	kinderrors "sigs.k8s.io/kind/pkg/errors"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	"sigs.k8s.io/kind/pkg/log"
 )
 
@@ -263,6 +265,33 @@ func TestPreflightPassesAndSkipsPortsOfAnExistingCluster(t *testing.T) {
 	assert.Equal(t, "28.2.2", rep.EngineVersion)
 }
 
+// recreate deletes the old cluster only after preflight: new ports must be free now, the old
+// cluster's own ports will be.
+func TestPreflightForRecreateChecksTheNewPortsBeforeTheDelete(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0") // the old cluster's HTTP port
+	require.NoError(t, err)
+	defer held.Close()
+	other, err := net.Listen("tcp", "127.0.0.1:0") // someone else's server
+	require.NoError(t, err)
+	defer other.Close()
+	heldPort, otherPort := held.Addr().(*net.TCPAddr).Port, other.Addr().(*net.TCPAddr).Port
+	free := freePort(t)
+
+	client := fake.NewClientset()
+	require.NoError(t, WriteStoredSpec(context.Background(), client, StoredSpec{Spec: Spec{Name: "kindstack", ListenAddress: "127.0.0.1", HTTPPort: heldPort, HTTPSPort: free}}))
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, client)
+
+	_, err = m.Preflight(context.Background(), PreflightOptions{Replacing: true,
+		Spec: Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: heldPort, HTTPSPort: free}})
+	assert.NoError(t, err, "the same ports: the old cluster frees them")
+
+	_, err = m.Preflight(context.Background(), PreflightOptions{Replacing: true,
+		Spec: Spec{Name: "kindstack", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: otherPort, HTTPSPort: free}})
+	require.Error(t, err, "a new port another program holds is found before anything is deleted")
+	assert.Contains(t, err.Error(), "port "+strconv.Itoa(otherPort)+" on 127.0.0.1 is already in use by another program")
+}
+
 func TestPreflightWarnsOnCgroupV1(t *testing.T) {
 	t.Parallel()
 	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
@@ -456,4 +485,31 @@ func TestWaitNodesReadyTimesOutWithTheReason(t *testing.T) {
 
 	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	assert.NoError(t, WaitNodesReady(context.Background(), fake.NewClientset(node), time.Second))
+}
+
+// createFails fails kind's create the way a failed node command does.
+type createFails struct{ fakeProvider }
+
+func (p *createFails) Create(string, ...kindcluster.CreateOption) error {
+	run := &kindexec.RunError{
+		Command: []string{"docker", "exec", "--privileged", "kindstack-control-plane", "kubeadm", "init"},
+		Output:  []byte("[init] Using Kubernetes version: v1.35.8\n[preflight] Running pre-flight checks\nerror execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR SystemVerification]: cgroups v1 support is unsupported\n"),
+		Inner:   errors.New("exit status 1"),
+	}
+	return kinderrors.Wrap(run, "failed to init node with kubeadm")
+}
+
+func TestAFailedCreateShowsTheCommandsOutput(t *testing.T) {
+	t.Parallel()
+	p := &createFails{}
+	m := testManager(t, nil, fakeRuntime{}, &p.fakeProvider, nil)
+	m.NewProvider = func(Runtime, log.Logger) Provider { return p }
+	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Kubeconfig: t.TempDir() + "/config"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `create cluster "kindstack": failed to init node with kubeadm: command "docker exec --privileged kindstack-control-plane kubeadm init" failed with error: exit status 1`)
+	assert.Contains(t, err.Error(), "last lines of its output:\n  [init] Using Kubernetes version: v1.35.8")
+	assert.Contains(t, err.Error(), "[ERROR SystemVerification]: cgroups v1 support is unsupported", "the reason kubeadm gave is shown")
+	assert.Contains(t, err.Error(), "`kindstack up --retain` to keep the failed node")
+	_, half := m.halfCreated("kindstack")
+	assert.False(t, half, "kind removed what it made, and so does the marker")
 }

@@ -40,7 +40,7 @@ type upRun struct {
 //
 //  1. Preflight: the settings (config file, images map, components) and the host (runtime, name,
 //     ports), every problem at once, before anything changes.
-//  2. Delete the cluster, for recreate only.
+//  2. Delete the cluster, for recreate only (preflight already checked the new spec's ports).
 //  3. Create the cluster, or reuse it when its stored spec matches; merge its kubeconfig context.
 //  4. Prune: delete what earlier runs installed and these settings no longer want.
 //  5. Install every component concurrently: each loads its images into the node, applies its
@@ -54,7 +54,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	defer cancel()
 	run := &upRun{settings: opts.Settings}
 	spec := specOf(opts.Settings)
-	list := []steps.Step{p.preflightStep(run, spec, opts.ConfigErr)}
+	list := []steps.Step{p.preflightStep(run, spec, opts.ConfigErr, opts.Recreate)}
 	if opts.Recreate {
 		list = append(list, p.deleteStep(opts.Settings, &DownResult{}))
 	}
@@ -97,7 +97,7 @@ func specOf(s config.Settings) cluster.Spec {
 	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort}
 }
 
-func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error) steps.Step {
+func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error, replacing bool) steps.Step {
 	return steps.Step{
 		Name: "Preflight",
 		Run: func(ctx context.Context, st *steps.Status) error {
@@ -109,7 +109,7 @@ func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error)
 				}
 				run.plan = pl
 			}
-			rep, err := p.Cluster.Preflight(ctx, cluster.PreflightOptions{Spec: spec, ConfigErr: settingsErr})
+			rep, err := p.Cluster.Preflight(ctx, cluster.PreflightOptions{Spec: spec, ConfigErr: settingsErr, Replacing: replacing})
 			for _, w := range rep.Warnings {
 				st.Warnf("%s", w)
 			}
