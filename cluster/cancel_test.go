@@ -18,6 +18,7 @@ import (
 type stuckProvider struct {
 	fakeProvider
 	mu      sync.Mutex
+	once    sync.Once
 	release chan struct{}
 }
 
@@ -29,7 +30,7 @@ func (p *stuckProvider) Create(string, ...kindcluster.CreateOption) error {
 func (p *stuckProvider) Delete(name, kubeconfig string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	close(p.release)
+	p.once.Do(func() { close(p.release) })
 	return p.fakeProvider.Delete(name, kubeconfig)
 }
 
@@ -49,7 +50,7 @@ func TestInterruptedCreateDeletesTheHalfCreatedCluster(t *testing.T) {
 			assert.Empty(t, p.deleted)
 			assert.Contains(t, err.Error(), "the half-created cluster is kept (--retain): remove it with `kindstack down --name kindstack`")
 		} else {
-			assert.Equal(t, []string{"kindstack"}, p.deleted)
+			assert.Equal(t, []string{"kindstack", "kindstack"}, p.deleted, "deleted, and deleted again once kind's create returned")
 			assert.Contains(t, err.Error(), "the half-created cluster was deleted")
 		}
 		assert.NoFileExists(t, kubeconfig)

@@ -263,6 +263,11 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 		case <-done:
 		case <-time.After(time.Minute):
 		}
+		// kind may have started a node container after that delete listed the nodes: once its
+		// create has returned, delete again so nothing is left behind.
+		if delErr == nil {
+			delErr = provider.Delete(name, kindKubeconfig)
+		}
 		if delErr == nil {
 			delErr = m.forget(name)
 		}

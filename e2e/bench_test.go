@@ -16,17 +16,17 @@ import (
 )
 
 // nodeImage is the node image kindstack would use with the test's config.
-func nodeImage(b *testing.B, w *world) string {
-	b.Helper()
+func nodeImage(tb testing.TB, w *world) string {
+	tb.Helper()
 	if w.config == "" {
 		return config.Defaults().NodeImage
 	}
 	data, err := os.ReadFile(w.config)
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	var stack struct {
 		NodeImage string `json:"nodeImage"`
 	}
-	require.NoError(b, yaml.Unmarshal(data, &stack))
+	require.NoError(tb, yaml.Unmarshal(data, &stack))
 	if stack.NodeImage == "" {
 		return config.Defaults().NodeImage
 	}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,17 +173,23 @@ func (r result) String() string {
 		strings.Join(r.args, " "), r.code, r.duration.Round(time.Millisecond), r.stdout, r.stderr)
 }
 
-// run executes the built binary with the world's HOME and KUBECONFIG. cmdArgs start with the command.
-func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs ...string) result {
-	tb.Helper()
+// args are the command line of one command in this world: its cluster name, config and ports.
+func (w *world) args(config string, cmdArgs ...string) []string {
 	args := append([]string{}, cmdArgs...)
 	args = append(args, "--name", w.name)
 	if config != "" {
 		args = append(args, "--config", config)
 	}
-	if cmdArgs[0] == "up" || cmdArgs[0] == "recreate" {
+	if (cmdArgs[0] == "up" || cmdArgs[0] == "recreate") && !slices.Contains(cmdArgs, "--http-port") {
 		args = append(args, "--http-port", strconv.Itoa(w.httpPort), "--https-port", strconv.Itoa(w.httpsPort))
 	}
+	return args
+}
+
+// run executes the built binary with the world's HOME and KUBECONFIG. cmdArgs start with the command.
+func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs ...string) result {
+	tb.Helper()
+	args := w.args(config, cmdArgs...)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, built.path, args...)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,11 +51,16 @@ func TestLifecycle(t *testing.T) {
 		name string
 		fn   func(t *testing.T, w *world)
 	}{
-		{"up from nothing", testUpFromNothing},
+		{"Ctrl-C during create leaves nothing behind", testInterruptDuringCreate},
+		{"SIGKILL during create leaves a half-made cluster", testKillDuringCreate},
+		{"up from nothing recovers the half-made cluster", testUpFromNothing},
 		{"up again changes nothing", testUpAgain},
+		{"two up at once both succeed", testTwoUpsAtOnce},
 		{"status and repair", testStatusAndRepair},
 		{"up --no-example prunes the example, a full up brings it back", testPruneExample},
 		{"missing image fails with the pod's pull error", testMissingImage},
+		{"a stopped node: status says so, up --restart brings it back", testStoppedNode},
+		{"up and down at once", testUpAndDownAtOnce},
 		{"recreate", testRecreate},
 		{"down", testDown},
 	}
@@ -68,11 +74,13 @@ func TestLifecycle(t *testing.T) {
 func baseURL(w *world) string { return "http://127.0.0.1:" + strconv.Itoa(w.httpPort) }
 
 func testUpFromNothing(t *testing.T, w *world) {
-	r, sum := w.up(t, "up", w.config, upTimeout)
+	// --no-wait: the killed run's lock must not be stale.
+	r, sum := w.up(t, "up", w.config, upTimeout, "--no-wait")
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready, "JSON ready")
 	assert.True(t, sum.Created, "JSON created: the cluster did not exist")
 	assert.Equal(t, "kind-"+w.name, sum.Context)
+	assert.Contains(t, r.stderr, "was left half-created by an interrupted kindstack", "up says it replaces the killed run's cluster")
 	assertStackWorks(t, w)
 }
 
@@ -410,10 +418,24 @@ func testPruneExample(t *testing.T, w *world) {
 	require.NoError(t, err, "an object kindstack did not create is never touched")
 	assert.Equal(t, "me", cm.Data["keep"])
 
-	// status with the full settings sees the example missing; a full up brings it back.
+	// status with the full settings sees the example missing.
 	_, rep := w.status(t)
 	ready, _, _ := component(rep, "example")
 	assert.False(t, ready, "the example is not ready after it was pruned")
+
+	// Ctrl-C while the example installs keeps the cluster and says how to go on.
+	interrupted := w.start(t, w.config, "up")
+	interrupted.waitLine(t, "✓ Install metrics-server", 3*time.Minute)
+	sent := time.Now()
+	require.NoError(t, interrupted.cmd.Process.Signal(syscall.SIGINT))
+	assert.Equal(t, 1, interrupted.wait(t, 2*time.Minute), interrupted.output())
+	t.Logf("fault: SIGINT during the example's install reported in %s", time.Since(sent).Round(100*time.Millisecond))
+	assert.Contains(t, interrupted.output(), "cleaning up, press Ctrl-C again to force")
+	assert.Contains(t, interrupted.output(), "✗ Install example · interrupted")
+	assert.Contains(t, interrupted.output(), "is kept: `kindstack status --name "+w.name+"` says what is not ready, `kindstack up` retries")
+	assert.NotEmpty(t, w.nodeContainers(t, w.name), "the cluster is kept")
+
+	// A full up brings it back.
 	r, sum = w.up(t, "up", w.config, upTimeout)
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready)

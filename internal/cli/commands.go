@@ -80,6 +80,9 @@ func (a *app) printStatus(rep pipeline.StatusReport) {
 		return
 	}
 	fmt.Fprintf(w, "cluster %s: %s (runtime %s, context %s)\n", st.Name, mark(st.Ready), st.Runtime, st.Context)
+	if st.Busy != "" {
+		fmt.Fprintf(w, "  %s\n", st.Busy)
+	}
 	for _, n := range st.Nodes {
 		line := fmt.Sprintf("  node %s: %s", n.Name, mark(n.Ready))
 		if n.Reason != "" {
