@@ -447,8 +447,17 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 		return st, nil
 	}
 	st.Exists, st.Context = true, ContextName(name)
-	if pid, held := m.LockHolder(name); held {
+	pid, held := m.LockHolder(name)
+	if held {
 		st.Busy = fmt.Sprintf("another kindstack (pid %d) is changing this cluster right now", pid)
+	}
+	if creator, half := m.halfCreated(name); half {
+		if held {
+			st.Busy = fmt.Sprintf("another kindstack (pid %d) is creating this cluster right now", pid)
+		} else {
+			st.Problem = fmt.Sprintf("cluster %q was left half-created by an interrupted kindstack (pid %d); `kindstack up` deletes it and creates it again", name, creator)
+			return st, nil
+		}
 	}
 	// A stopped or paused node answers nothing; say so at once instead of waiting on its API.
 	if containers, err := m.nodeContainers(ctx, rt, name); err == nil {

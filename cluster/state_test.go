@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 func TestLockIsExclusivePerClusterAndSaysWhoHoldsIt(t *testing.T) {
@@ -81,4 +83,22 @@ func TestCreatingMarkerAndRecord(t *testing.T) {
 	_, ok = m.recorded("kindstack")
 	assert.False(t, ok)
 	require.NoError(t, m.forget("kindstack"), "forgetting twice is fine")
+}
+
+func TestStatusTellsAHalfCreatedClusterFromOneBeingCreated(t *testing.T) {
+	t.Parallel()
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
+	require.NoError(t, m.markCreating("kindstack"))
+	st, err := m.Status(context.Background(), "kindstack")
+	require.NoError(t, err)
+	assert.False(t, st.Ready)
+	assert.Contains(t, st.Problem, "was left half-created by an interrupted kindstack")
+
+	unlock, err := m.Lock(context.Background(), LockOptions{Name: "kindstack"})
+	require.NoError(t, err)
+	defer unlock()
+	m.NewClient = func([]byte) (kubernetes.Interface, error) { return fake.NewClientset(), nil }
+	st, err = m.Status(context.Background(), "kindstack")
+	require.NoError(t, err)
+	assert.Equal(t, "another kindstack (pid "+strconv.Itoa(os.Getpid())+") is creating this cluster right now", st.Busy)
 }
