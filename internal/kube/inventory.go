@@ -150,8 +150,12 @@ func (r PruneResult) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// pruneInterval is how often Prune looks whether deleted objects are gone.
-const pruneInterval = 500 * time.Millisecond
+// pruneInterval is how often Prune looks whether deleted objects are gone; pruneWait bounds how
+// long one stage may take to be gone (a namespace that cannot finish terminating says why).
+const (
+	pruneInterval = 500 * time.Millisecond
+	pruneWait     = 3 * time.Minute
+)
 
 // Prune deletes the objects in reverse apply order (the rest, then *Class kinds, then Namespaces,
 // CRDs and cluster-scoped RBAC), waiting for each stage to be gone before the next. An object is
@@ -232,6 +236,8 @@ func deleteManaged(ctx context.Context, ri dynamic.ResourceInterface, r Ref) (pr
 // waitGone polls until none of refs exists. When ctx ends first, the error names each object
 // still there and what holds it (its finalizers).
 func (c *Client) waitGone(ctx context.Context, refs []Ref) error {
+	ctx, cancel := context.WithTimeout(ctx, pruneWait)
+	defer cancel()
 	pending := slices.Clone(refs)
 	for {
 		var still []Ref
@@ -252,7 +258,7 @@ func (c *Client) waitGone(ctx context.Context, refs []Ref) error {
 			if err != nil {
 				holds = append(holds, fmt.Sprintf("%s: cannot read it: %v", r, err))
 			} else {
-				holds = append(holds, fmt.Sprintf("%s: still there (finalizers: %s)", r, strings.Join(live.GetFinalizers(), ", ")))
+				holds = append(holds, fmt.Sprintf("%s: still there (finalizers: %s)%s", r, strings.Join(live.GetFinalizers(), ", "), terminationTrouble(live)))
 			}
 		}
 		if len(still) == 0 {
@@ -274,4 +280,22 @@ func (c *Client) resourceFor(r Ref) (dynamic.ResourceInterface, error) {
 		return nil, err
 	}
 	return c.resource(m, r.Namespace), nil
+}
+
+// terminationTrouble returns what a terminating object's true conditions say, e.g. a namespace
+// whose deletion waits for an aggregated API that does not answer (NamespaceDeletionDiscoveryFailure).
+func terminationTrouble(live *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(live.Object, "status", "conditions")
+	var out []string
+	for _, raw := range conds {
+		c, ok := raw.(map[string]any)
+		if !ok || c["status"] != "True" {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%v: %v", c["type"], clip(fmt.Sprint(c["message"]))))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, "; ")
 }

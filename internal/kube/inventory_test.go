@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func TestUnwantedIsWhatWasRecordedAndIsNoLongerWanted(t *testing.T) {
@@ -26,4 +27,15 @@ func TestPruneResultSaysWhatHappenedInAFewWords(t *testing.T) {
 	assert.Equal(t, "nothing to prune", PruneResult{}.String())
 	assert.Equal(t, "2 deleted, 1 already gone, 1 left alone (not kindstack's)",
 		PruneResult{Deleted: []Ref{r, r}, Absent: []Ref{r}, LeftAlone: []Ref{r}}.String())
+}
+
+func TestTerminationTroubleQuotesTheNamespacesConditions(t *testing.T) {
+	t.Parallel()
+	ns := &unstructured.Unstructured{Object: map[string]any{"status": map[string]any{"conditions": []any{
+		map[string]any{"type": "NamespaceDeletionDiscoveryFailure", "status": "True", "message": "Discovery failed for some groups, 1 failing: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: stale GroupVersion discovery"},
+		map[string]any{"type": "NamespaceDeletionContentFailure", "status": "False", "message": "All content successfully deleted"},
+	}}}}
+	assert.Equal(t, "; NamespaceDeletionDiscoveryFailure: Discovery failed for some groups, 1 failing: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: stale GroupVersion discovery",
+		terminationTrouble(ns))
+	assert.Empty(t, terminationTrouble(&unstructured.Unstructured{Object: map[string]any{}}))
 }
