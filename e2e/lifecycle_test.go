@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -423,22 +424,28 @@ func testPruneExample(t *testing.T, w *world) {
 	ready, _, _ := component(rep, "example")
 	assert.False(t, ready, "the example is not ready after it was pruned")
 
-	// Ctrl-C while the example installs keeps the cluster and says how to go on.
-	interrupted := w.start(t, w.config, "up")
-	interrupted.waitLine(t, "✓ Install metrics-server", 3*time.Minute)
+	// Ctrl-C while the example's images stream into the node keeps the cluster and says how to
+	// go on. Its images are removed from the node first, so the next up has to load them again.
+	node := w.name + "-control-plane"
+	out, err := exec.Command(w.runtime, "exec", node, "sh", "-c",
+		`ctr -n k8s.io images ls -q | grep -E 'backend|frontend|postgres' | xargs -r ctr -n k8s.io images rm`).CombinedOutput()
+	require.NoError(t, err, "remove the example's images from the node: %s", out)
+	interrupted := w.start(t, w.config, "up", "-v")
+	interrupted.waitLine(t, "importing images into node", 3*time.Minute)
 	sent := time.Now()
 	require.NoError(t, interrupted.cmd.Process.Signal(syscall.SIGINT))
 	assert.Equal(t, 1, interrupted.wait(t, 2*time.Minute), interrupted.output())
-	t.Logf("fault: SIGINT during the example's install reported in %s", time.Since(sent).Round(100*time.Millisecond))
+	t.Logf("fault: SIGINT during the example's image loading reported in %s", time.Since(sent).Round(100*time.Millisecond))
 	assert.Contains(t, interrupted.output(), "cleaning up, press Ctrl-C again to force")
 	assert.Contains(t, interrupted.output(), "✗ Install example · interrupted")
 	assert.Contains(t, interrupted.output(), "is kept: `kindstack status --name "+w.name+"` says what is not ready, `kindstack up` retries")
 	assert.NotEmpty(t, w.nodeContainers(t, w.name), "the cluster is kept")
 
-	// A full up brings it back.
+	// A full up brings it back, loading the images the interrupted one did not finish.
 	r, sum = w.up(t, "up", w.config, upTimeout)
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready)
+	assert.Regexp(t, `✓ Install example · images: \d loaded`, r.stderr, "the example's images are loaded again")
 	assertDeploymentAvailable(t, cs, "backend")
 	assert.Contains(t, r.stderr, "✓ Prune · nothing to prune")
 	status, body := httpDo(t, http.MethodGet, baseURL(w)+"/api/healthy", "")
