@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -45,6 +46,11 @@ func NewClientFromConfig(cfg *rest.Config) (*Client, error) {
 	}
 	if cfg.Burst == 0 {
 		cfg.Burst = 200
+	}
+	// No request may hang on an API server that stopped answering (a paused node): every wait
+	// polls, so a bounded request only costs one more poll.
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
