@@ -153,7 +153,7 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 	exists := slices.Contains(names, name)
 	if pid, half := m.halfCreated(name); exists && half {
 		warnf("cluster %q was left half-created by an interrupted kindstack (pid %d); deleting it and creating it again", name, pid)
-		if err := m.deleteCluster(provider, name); err != nil {
+		if err := m.deleteUntilGone(ctx, provider, name); err != nil {
 			return res, fmt.Errorf("delete half-created cluster %q: %w", name, err)
 		}
 		exists = false
@@ -369,6 +369,41 @@ func (m *Manager) deleteCluster(provider Provider, name string) error {
 	}
 	defer os.RemoveAll(tmp)
 	return provider.Delete(name, filepath.Join(tmp, "config"))
+}
+
+// goneChecks is how many looks, goneInterval apart, must find a deleted cluster absent before it
+// counts as gone: a killed kindstack's `docker run` lives on and may create a node after the delete.
+const (
+	goneChecks   = 3
+	goneInterval = time.Second
+	goneWait     = time.Minute
+)
+
+// deleteUntilGone deletes the cluster, again and again, until it stays gone.
+func (m *Manager) deleteUntilGone(ctx context.Context, provider Provider, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, goneWait)
+	defer cancel()
+	absent := 0
+	for absent < goneChecks {
+		names, err := provider.List()
+		if err != nil {
+			return err
+		}
+		if slices.Contains(names, name) {
+			absent = 0
+			if err := m.deleteCluster(provider, name); err != nil {
+				return err
+			}
+		} else {
+			absent++
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("its nodes keep coming back: %w", context.Cause(ctx))
+		case <-time.After(goneInterval):
+		}
+	}
+	return nil
 }
 
 // ownershipWait bounds the look into a cluster that decides whether kindstack created it.

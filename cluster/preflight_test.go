@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -350,15 +351,33 @@ func TestEnsureRefusesAClusterKindstackDidNotCreate(t *testing.T) {
 		"use another --name, or `kindstack recreate --force --name kindstack` to DELETE it")
 }
 
+// orphanedProvider is a cluster whose killed creator's `docker run` still runs: after the first
+// delete its node comes back once.
+type orphanedProvider struct {
+	fakeProvider
+	comebacks int
+}
+
+func (p *orphanedProvider) Delete(name, kubeconfig string) error {
+	p.deleted = append(p.deleted, name)
+	if p.comebacks > 0 {
+		p.comebacks-- // the orphan creates the node again right after this delete
+		return nil
+	}
+	p.clusters = slices.DeleteFunc(p.clusters, func(c string) bool { return c == name })
+	return nil
+}
+
 func TestEnsureDeletesAndRecreatesAClusterAnInterruptedRunLeftHalfMade(t *testing.T) {
 	t.Parallel()
-	p := &fakeProvider{clusters: []string{"kindstack"}}
-	m := testManager(t, nil, fakeRuntime{}, p, fake.NewClientset())
+	p := &orphanedProvider{fakeProvider: fakeProvider{clusters: []string{"kindstack"}}, comebacks: 1}
+	m := testManager(t, nil, fakeRuntime{}, &p.fakeProvider, fake.NewClientset())
+	m.NewProvider = func(Runtime, log.Logger) Provider { return p }
 	require.NoError(t, m.markCreating("kindstack"))
 	var warnings []string
 	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Kubeconfig: t.TempDir() + "/config",
 		Warnf: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }})
-	assert.Equal(t, []string{"kindstack"}, p.deleted, "the half-made cluster is deleted first")
+	assert.Equal(t, []string{"kindstack", "kindstack"}, p.deleted, "the half-made cluster is deleted until it stays gone")
 	require.Len(t, warnings, 1)
 	assert.Contains(t, warnings[0], `cluster "kindstack" was left half-created by an interrupted kindstack (pid `)
 	assert.ErrorContains(t, err, "the unit tier never creates clusters", "then it is created again")
