@@ -277,8 +277,8 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 		return nil, fmt.Errorf("create cluster %q: %w; the half-created cluster was deleted", name, ctx.Err())
 	}
 	if createErr != nil {
-		if !opts.Retain {
-			_ = m.forget(name) // kind deleted what it made
+		if names, err := provider.List(); !opts.Retain && err == nil && !slices.Contains(names, name) {
+			_ = m.forget(name) // kind deleted what it made; whatever is left keeps its marker
 		}
 		return nil, fmt.Errorf("create cluster %q: %w%s", name, createErr, commandOutput(createErr, opts.Retain))
 	}
