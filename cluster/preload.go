@@ -136,8 +136,12 @@ func (m *Manager) stream(ctx context.Context, rt Runtime, images []string, n Ima
 	// Drain what the import left unread, so save can finish and report its own error, which names
 	// the real cause when an image is missing.
 	_, _ = io.Copy(io.Discard, archive)
-	if err := wait(); err != nil {
-		return err
+	saveErr := wait()
+	if err := ctx.Err(); err != nil {
+		return err // save was killed because the command ends; its "signal: killed" says less
+	}
+	if saveErr != nil {
+		return saveErr
 	}
 	return importErr
 }

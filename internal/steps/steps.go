@@ -181,16 +181,20 @@ func (r *Runner) startSpinner(name string) (stop func()) {
 	}
 }
 
-func (r *Runner) finish(indent, name, result string, d time.Duration, err error) {
+// finish prints a step's ✓/✗ line. A step that failed once ctx had ended failed because of it,
+// whatever its own error says (a killed `docker save`, a cut connection): it reads "interrupted"
+// or "timed out".
+func (r *Runner) finish(ctx context.Context, indent, name, result string, d time.Duration, err error) {
 	if r.quiet {
 		return
 	}
 	mark, code := "✓", green
 	if err != nil {
 		mark, code = "✗", red
-		if errors.Is(err, context.Canceled) {
+		switch cause := ctx.Err(); {
+		case errors.Is(err, context.Canceled), errors.Is(cause, context.Canceled):
 			result = "interrupted"
-		} else if errors.Is(err, context.DeadlineExceeded) {
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(cause, context.DeadlineExceeded):
 			result = "timed out"
 		}
 	}
@@ -231,7 +235,7 @@ func (r *Runner) Run(ctx context.Context, steps []Step) ([]Timing, error) {
 		status.mu.Lock()
 		result := status.result
 		status.mu.Unlock()
-		r.finish("", st.Name, result, d, err)
+		r.finish(ctx, "", st.Name, result, d, err)
 		if err != nil {
 			return timings, err
 		}
@@ -264,7 +268,7 @@ func Parallel(name string, children ...Step) Step {
 				st.mu.Lock()
 				res := st.result
 				st.mu.Unlock()
-				parent.r.finish("  ", c.Name, res, d, err)
+				parent.r.finish(ctx, "  ", c.Name, res, d, err)
 			}()
 		}
 		wg.Wait()

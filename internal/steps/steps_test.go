@@ -116,6 +116,18 @@ func TestInterruptedStepSaysSo(t *testing.T) {
 	}}})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Regexp(t, `^ ✗ Cluster · interrupted \(`, buf.String())
+
+	// A child that fails with its own words once the command is interrupted (a killed
+	// subprocess) is interrupted too.
+	buf.Reset()
+	ctx, cancel = context.WithCancel(context.Background())
+	_, err = NewRunner(&buf, Options{}).Run(ctx, []Step{Parallel("Install", Step{Name: "Install example", Run: func(ctx context.Context, s *Status) error {
+		cancel()
+		return errors.New("docker save: signal: killed")
+	}})})
+	require.Error(t, err)
+	assert.Contains(t, buf.String(), "   ✗ Install example · interrupted (")
+	assert.Contains(t, buf.String(), " ✗ Install · interrupted (")
 }
 
 func TestColourAndSpinnerRules(t *testing.T) {
