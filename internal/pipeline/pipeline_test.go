@@ -342,6 +342,12 @@ func TestUpPrunesWhatIsNoLongerWantedAndNothingElse(t *testing.T) {
 
 	s := settings()
 	s.Example = false
+	rep, err := m.pipeline.Status(context.Background(), s)
+	require.NoError(t, err, "left-over objects do not make the cluster unready")
+	assert.Contains(t, rep.Leftovers, "Namespace/example", "status lists what the next up prunes")
+	assert.Contains(t, rep.Leftovers, "ConfigMap/ingress-nginx/ingress-nginx-old-settings")
+	assert.NotContains(t, rep.Leftovers, "IngressClass/nginx", "an object still wanted is no leftover")
+
 	var progress bytes.Buffer
 	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
 	require.NoError(t, err)
