@@ -94,11 +94,12 @@ func (fakeNode) Import(io.Reader) error         { return nil }
 
 // fakeEngine records what the pipeline asked of the cluster, in order.
 type fakeEngine struct {
-	mu        sync.Mutex
-	events    []string
-	inventory kube.Inventory
-	pruned    []kube.Ref
-	waitErr   map[string]error // set name -> Wait error
+	mu         sync.Mutex
+	events     []string
+	inventory  kube.Inventory
+	pruned     []kube.Ref
+	pruneCalls [][]kube.Ref
+	waitErr    map[string]error // set name -> Wait error
 }
 
 func (e *fakeEngine) log(format string, args ...any) {
@@ -153,6 +154,7 @@ func (e *fakeEngine) Prune(_ context.Context, refs []kube.Ref) (kube.PruneResult
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.pruned = append(e.pruned, refs...)
+	e.pruneCalls = append(e.pruneCalls, refs)
 	return kube.PruneResult{Deleted: refs}, nil
 }
 
@@ -489,4 +491,27 @@ func TestFailedUpPrintsItsSummaryAndExitsWithTheError(t *testing.T) {
 	_, _, err = runCLI(t, m, "up", "--bogus")
 	var usage *cli.UsageError
 	assert.True(t, errors.As(err, &usage), "an unknown flag is a usage error (exit 2): %v", err)
+}
+
+// Switching components off prunes those that need a capability before the one providing it.
+func TestPruneGoesDependantsFirst(t *testing.T) {
+	m := newMachine(t, readyNode())
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	exampleRefs, ingressRefs := m.engine.inventory["example"], m.engine.inventory["ingress-nginx"]
+	m.engine.inventory["retired-addon"] = []kube.Ref{{Kind: "ConfigMap", Namespace: "kube-system", Name: "retired"}}
+
+	// A catalogue where only metrics-server is still wanted.
+	for i := range m.pipeline.Catalogue {
+		if m.pipeline.Catalogue[i].Component.Name != "metrics-server" {
+			m.pipeline.Catalogue[i].Wanted = func(config.Settings) bool { return false }
+		}
+	}
+	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	require.Len(t, m.engine.pruneCalls, 3)
+	assert.Equal(t, []kube.Ref{{Kind: "ConfigMap", Namespace: "kube-system", Name: "retired"}}, m.engine.pruneCalls[0], "a component the catalogue no longer has goes first")
+	assert.ElementsMatch(t, exampleRefs, m.engine.pruneCalls[1], "the example needs ingress: it goes before ingress-nginx")
+	assert.ElementsMatch(t, ingressRefs, m.engine.pruneCalls[2])
+	assert.ElementsMatch(t, []string{"metrics-server"}, keys(m.engine.inventory))
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/steps"
 	"github.com/kindstack/kindstack/workloads"
 )
@@ -181,12 +184,20 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 				st.Result("nothing to prune")
 				return nil
 			}
-			for _, r := range unwanted {
-				st.Infof("pruning %s", r)
-			}
-			res, err := run.engine.Prune(ctx, unwanted)
-			if err != nil {
-				return err
+			// Component by component, those that need a capability before the one providing it
+			// (the example's Ingress before the ingress controller), each in reverse apply order.
+			var res kube.PruneResult
+			for _, group := range p.pruneOrder(inv, unwanted) {
+				for _, r := range group.refs {
+					st.Infof("pruning %s of %s", r, group.component)
+				}
+				done, err := run.engine.Prune(ctx, group.refs)
+				res.Deleted = append(res.Deleted, done.Deleted...)
+				res.Absent = append(res.Absent, done.Absent...)
+				res.LeftAlone = append(res.LeftAlone, done.LeftAlone...)
+				if err != nil {
+					return err
+				}
 			}
 			for _, name := range dropped {
 				if err := run.engine.ForgetInventory(ctx, name); err != nil {
@@ -201,6 +212,71 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 			return nil
 		},
 	}
+}
+
+// pruneGroup is what one component's prune deletes.
+type pruneGroup struct {
+	component string
+	refs      []kube.Ref
+}
+
+// pruneOrder splits the unwanted objects by the component that recorded them (each object once)
+// and orders the components so that one needing a capability comes before its provider. Components
+// the catalogue no longer knows go first: nothing can depend on them.
+func (p *Pipeline) pruneOrder(inv kube.Inventory, unwanted []kube.Ref) []pruneGroup {
+	rank := map[string]int{} // higher = pruned later
+	providerOf := map[component.Capability]string{}
+	for _, e := range p.Catalogue {
+		for _, c := range e.Component.Provides {
+			providerOf[c] = e.Component.Name
+		}
+	}
+	var depth func(name string, seen map[string]bool) int
+	depth = func(name string, seen map[string]bool) int {
+		best := 0
+		if seen[name] {
+			return 0
+		}
+		seen[name] = true
+		for _, e := range p.Catalogue {
+			for _, n := range e.Component.Needs {
+				if providerOf[n.Capability] == name {
+					best = max(best, depth(e.Component.Name, seen)+1)
+				}
+			}
+		}
+		return best
+	}
+	for _, e := range p.Catalogue {
+		rank[e.Component.Name] = depth(e.Component.Name, map[string]bool{}) + 1
+	}
+	want := map[kube.Ref]bool{}
+	for _, r := range unwanted {
+		want[r] = true
+	}
+	var groups []pruneGroup
+	for _, name := range sortedCopy(keysOf(inv)) {
+		g := pruneGroup{component: name}
+		for _, r := range inv[name] {
+			if want[r] {
+				g.refs = append(g.refs, r)
+				delete(want, r)
+			}
+		}
+		if len(g.refs) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	slices.SortStableFunc(groups, func(a, b pruneGroup) int { return rank[a.component] - rank[b.component] })
+	return groups
+}
+
+func keysOf(inv kube.Inventory) []string {
+	out := make([]string, 0, len(inv))
+	for k := range inv {
+		out = append(out, k)
+	}
+	return out
 }
 
 func (p *Pipeline) installStep(run *upRun) steps.Step {
