@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 
 	ucli "github.com/urfave/cli/v2"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/config"
@@ -72,11 +73,15 @@ func New(opts Options) *ucli.App {
 		UsageText:            "kindstack [global flags] command [flags]",
 		Writer:               opts.Stdout,
 		ErrWriter:            opts.Stderr,
-		Flags:                commonFlags(),
+		Flags:                append(commonFlags(), &ucli.BoolFlag{Name: flagVersion, Usage: "print the version and exit"}),
 		OnUsageError:         onUsage,
 		ExitErrHandler:       func(*ucli.Context, error) {}, // never os.Exit here: main decides
 		EnableBashCompletion: false,
+		HideVersion:          true, // its -v would shadow --verbose; --version is ours
 		Action: func(c *ucli.Context) error {
+			if c.Bool(flagVersion) {
+				return a.version(c)
+			}
 			if c.Args().Present() {
 				return usagef("unknown command %q", c.Args().First())
 			}
@@ -114,6 +119,7 @@ const (
 	flagNoWait        = "no-wait"
 	flagForce         = "force"
 	flagRestart       = "restart"
+	flagVersion       = "version"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -123,11 +129,11 @@ func commonFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: flagName, Usage: "cluster name (default \"" + d.Name + "\")", EnvVars: []string{"KINDSTACK_CLUSTER_NAME"}},
 		&ucli.StringFlag{Name: flagKubeconfig, Usage: "kubeconfig file to write the context to (default $KUBECONFIG, else ~/.kube/config)"},
-		&ucli.StringFlag{Name: flagConfig, Usage: "Stack config file (apiVersion " + config.APIVersion + ", kind " + config.Kind + ")", TakesFile: true},
-		&ucli.DurationFlag{Name: flagTimeout, Usage: "time budget for the whole command", DefaultText: d.Timeout.String()},
+		&ucli.StringFlag{Name: flagConfig, Usage: "Stack config file (apiVersion " + config.APIVersion + ", kind " + config.Kind + ")", TakesFile: true, EnvVars: []string{"KINDSTACK_CONFIG"}},
+		&ucli.DurationFlag{Name: flagTimeout, Usage: "time budget for the whole command (status: " + d.StatusTimeout.String() + ")", DefaultText: d.Timeout.String(), EnvVars: []string{"KINDSTACK_TIMEOUT"}},
 		&ucli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "no progress output"},
 		&ucli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "show details of each step"},
-		&ucli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Usage: "output format: text or json"},
+		&ucli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Usage: "output format: text, json or yaml"},
 	}
 }
 
@@ -174,8 +180,8 @@ func flagBool(c *ucli.Context, name string) bool {
 // invocation is one command's resolved inputs.
 type invocation struct {
 	settings  config.Settings
-	configErr error // the --config file failed to load; `up` reports it with the other preflight problems
-	json      bool
+	configErr error  // the --config file failed to load; `up` reports it with the other preflight problems
+	format    string // "json" or "yaml": print the command's data object instead of text
 	quiet     bool
 	verbose   bool
 }
@@ -196,10 +202,10 @@ func resolve(c *ucli.Context) (invocation, error) {
 	if cc, ok := setIn(c, flagOutput); ok {
 		switch o := cc.String(flagOutput); o {
 		case "text":
-		case "json":
-			inv.json = true
+		case "json", "yaml":
+			inv.format = o
 		default:
-			return inv, usagef("invalid value %q for -o/--output: want text or json", o)
+			return inv, usagef("invalid value %q for -o/--output: want text, json or yaml", o)
 		}
 	}
 	if c.Args().Present() {
@@ -255,7 +261,16 @@ func (a *app) runner(inv invocation) *steps.Runner {
 	return steps.NewRunner(a.opts.Stderr, steps.Options{Quiet: inv.quiet, Verbose: inv.verbose, Getenv: a.opts.Getenv})
 }
 
-func (a *app) printJSON(v any) error {
+// printData writes a command's data object in the chosen format (json or yaml), to stdout.
+func (a *app) printData(format string, v any) error {
+	if format == "yaml" {
+		out, err := yaml.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("write yaml: %w", err)
+		}
+		_, err = a.opts.Stdout.Write(out)
+		return err
+	}
 	enc := json.NewEncoder(a.opts.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
@@ -264,11 +279,43 @@ func (a *app) printJSON(v any) error {
 	return nil
 }
 
+// versionInfo reads what the binary knows of itself. Built without -ldflags (go build, go
+// install), the version is "dev" plus the VCS revision Go's build info recorded.
+func versionInfo() VersionInfo {
+	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: cluster.DefaultNodeImage}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return vi
+	}
+	vi.Go = bi.GoVersion
+	for _, d := range bi.Deps {
+		if d.Path == "sigs.k8s.io/kind" {
+			vi.Kind = d.Version
+		}
+	}
+	var rev, modified string
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.modified":
+			modified = kv.Value
+		}
+	}
+	if vi.Version == "dev" && rev != "" {
+		vi.Version += "+" + rev[:min(12, len(rev))]
+		if modified == "true" {
+			vi.Version += "-dirty"
+		}
+	}
+	return vi
+}
+
 // VersionInfo is `version -o json`.
 type VersionInfo struct {
 	Version          string `json:"version"`
 	Kind             string `json:"kind"`
-	Go               string `json:"go"`
+	Go               string `json:"go,omitempty"`
 	DefaultNodeImage string `json:"defaultNodeImage"`
 }
 
@@ -277,17 +324,9 @@ func (a *app) version(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: cluster.DefaultNodeImage}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		vi.Go = bi.GoVersion
-		for _, d := range bi.Deps {
-			if d.Path == "sigs.k8s.io/kind" {
-				vi.Kind = d.Version
-			}
-		}
-	}
-	if inv.json {
-		return a.printJSON(vi)
+	vi := versionInfo()
+	if inv.format != "" {
+		return a.printData(inv.format, vi)
 	}
 	_, err = fmt.Fprintf(a.opts.Stdout, "kindstack %s (kind %s, %s)\ndefault node image: %s\n", vi.Version, vi.Kind, vi.Go, vi.DefaultNodeImage)
 	return err

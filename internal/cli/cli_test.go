@@ -107,7 +107,7 @@ func TestResolveUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"up", "-o", "yaml"}, `invalid value "yaml" for -o/--output: want text or json`},
+		{[]string{"up", "-o", "xml"}, `invalid value "xml" for -o/--output: want text, json or yaml`},
 		{[]string{"up", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"up", "--http-port", "eighty"}, `invalid value "eighty" for flag -http-port`},
 		{[]string{"up", "--timeout", "soon"}, `invalid value "soon" for flag -timeout`},

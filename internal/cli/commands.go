@@ -22,8 +22,8 @@ func (a *app) runUp(c *ucli.Context, recreate bool) error {
 	}
 	start := time.Now()
 	sum, runErr := a.pl.Up(c.Context, a.runner(inv), pipeline.UpOptions{Settings: inv.settings, ConfigErr: inv.configErr, Recreate: recreate})
-	if inv.json {
-		return errors.Join(runErr, a.printJSON(sum))
+	if inv.format != "" {
+		return errors.Join(runErr, a.printData(inv.format, sum))
 	}
 	if runErr != nil {
 		return runErr
@@ -45,8 +45,8 @@ func (a *app) down(c *ucli.Context) error {
 		return err
 	}
 	res, err := a.pl.Down(c.Context, a.runner(inv), inv.settings)
-	if inv.json {
-		return errors.Join(err, a.printJSON(res))
+	if inv.format != "" {
+		return errors.Join(err, a.printData(inv.format, res))
 	}
 	return err
 }
@@ -58,8 +58,8 @@ func (a *app) status(c *ucli.Context) error {
 	}
 	rep, err := a.pl.Status(c.Context, inv.settings)
 	switch {
-	case inv.json:
-		return errors.Join(err, a.printJSON(rep))
+	case inv.format != "":
+		return errors.Join(err, a.printData(inv.format, rep))
 	case rep.Problem == "": // the cluster could be looked at
 		a.printStatus(rep)
 	}
