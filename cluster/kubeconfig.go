@@ -61,6 +61,15 @@ var kubeconfigSections = []string{"clusters", "users", "contexts"}
 // kind does. Every other entry is kept as it was written, byte for byte. It reports whether the
 // file changed.
 func MergeKubeconfig(path, name string, clusterKubeconfig []byte) (bool, error) {
+	return mergeKubeconfig(path, name, clusterKubeconfig, true)
+}
+
+// AddKubeconfigEntries is MergeKubeconfig without touching current-context (--keep-context).
+func AddKubeconfigEntries(path, name string, clusterKubeconfig []byte) (bool, error) {
+	return mergeKubeconfig(path, name, clusterKubeconfig, false)
+}
+
+func mergeKubeconfig(path, name string, clusterKubeconfig []byte, makeCurrent bool) (bool, error) {
 	key := ContextName(name)
 	src, err := parseKubeconfig(clusterKubeconfig)
 	if err != nil {
@@ -89,7 +98,7 @@ func MergeKubeconfig(path, name string, clusterKubeconfig []byte) (bool, error) 
 			list.Content = append(list.Content, entries[sec])
 			changed = true
 		}
-		if setScalar(doc, "current-context", key) {
+		if makeCurrent && setScalar(doc, "current-context", key) {
 			changed = true
 		}
 	}, &changed)

@@ -205,3 +205,15 @@ func TestASymlinkedKubeconfigStaysALink(t *testing.T) {
 	assert.True(t, fi.Mode()&os.ModeSymlink != 0)
 	assert.NotContains(t, readFile(t, target), "kind-kindstack")
 }
+
+func TestKeepContextAddsTheEntriesAndLeavesCurrentContext(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	require.NoError(t, os.WriteFile(path, []byte(foreignKubeconfig()), 0o600))
+	changed, err := AddKubeconfigEntries(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
+	require.NoError(t, err)
+	assert.True(t, changed)
+	got := readFile(t, path)
+	assert.Contains(t, got, "name: kind-kindstack")
+	assert.Contains(t, got, "current-context: prod", "the user's current context stays")
+}

@@ -118,13 +118,15 @@ type Logf func(format string, args ...any)
 // EnsureOptions are the inputs of Ensure.
 type EnsureOptions struct {
 	Spec       Spec
-	Runtime    Runtime       // from Preflight
-	Kubeconfig string        // explicit kubeconfig path; "" = kind's rule ($KUBECONFIG, ~/.kube/config)
-	Retain     bool          // keep a cluster that failed (or was interrupted) while being created
-	Restart    bool          // start the node containers of an existing cluster that are stopped or paused
-	ReadyWait  time.Duration // how long the control-plane node may take to become Ready; 0 = 5m
-	Logf       Logf
-	Warnf      Logf
+	Runtime    Runtime // from Preflight
+	Kubeconfig string  // explicit kubeconfig path; "" = kind's rule ($KUBECONFIG, ~/.kube/config)
+	Retain     bool    // keep a cluster that failed (or was interrupted) while being created
+	Restart    bool    // start the node containers of an existing cluster that are stopped or paused
+	// KeepContext adds the kind-<name> entries without making them the current context.
+	KeepContext bool
+	ReadyWait   time.Duration // how long the control-plane node may take to become Ready; 0 = 5m
+	Logf        Logf
+	Warnf       Logf
 }
 
 // EnsureResult is the cluster `up` can use from here on.
@@ -172,7 +174,11 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 		}
 		res.Kubeconfig, res.Created = kc, true
 	}
-	changed, err := MergeKubeconfig(res.KubeconfigPath, name, res.Kubeconfig)
+	merge := MergeKubeconfig
+	if opts.KeepContext {
+		merge = AddKubeconfigEntries
+	}
+	changed, err := merge(res.KubeconfigPath, name, res.Kubeconfig)
 	if err != nil {
 		return res, fmt.Errorf("update kubeconfig %s: %w", res.KubeconfigPath, err)
 	}

@@ -120,6 +120,7 @@ const (
 	flagForce         = "force"
 	flagRestart       = "restart"
 	flagVersion       = "version"
+	flagKeepContext   = "keep-context"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -147,6 +148,7 @@ func upFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
 		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
+		&ucli.BoolFlag{Name: flagKeepContext, Usage: "add the kind-<name> context to the kubeconfig without making it the current one"},
 		noWaitFlag(),
 		forceFlag("recreate: delete the cluster even if kindstack did not create it"),
 	}
@@ -242,7 +244,7 @@ func resolve(c *ucli.Context) (invocation, error) {
 		}
 		s.StatusTimeout = s.Timeout
 	}
-	for name, dst := range map[string]*bool{flagNoWait: &s.NoWait, flagForce: &s.Force, flagRestart: &s.Restart} {
+	for name, dst := range map[string]*bool{flagNoWait: &s.NoWait, flagForce: &s.Force, flagRestart: &s.Restart, flagKeepContext: &s.KeepContext} {
 		if cc, ok := setIn(c, name); ok {
 			*dst = cc.Bool(name)
 		}

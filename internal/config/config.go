@@ -62,6 +62,8 @@ type Settings struct {
 	Force bool
 	// Restart starts the stopped or paused node containers of an existing cluster.
 	Restart bool
+	// KeepContext leaves the kubeconfig's current-context as it is.
+	KeepContext bool
 }
 
 // Defaults is the one place every setting gets its default value.

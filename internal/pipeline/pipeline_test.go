@@ -515,3 +515,15 @@ func TestPruneGoesDependantsFirst(t *testing.T) {
 	assert.ElementsMatch(t, ingressRefs, m.engine.pruneCalls[2])
 	assert.ElementsMatch(t, []string{"metrics-server"}, keys(m.engine.inventory))
 }
+
+func TestUpKeepContextLeavesTheCurrentContext(t *testing.T) {
+	m := newMachine(t, readyNode())
+	require.NoError(t, os.MkdirAll(filepath.Dir(m.kubeconfig), 0o700))
+	require.NoError(t, os.WriteFile(m.kubeconfig, []byte("apiVersion: v1\nkind: Config\ncurrent-context: work\n"), 0o600))
+	_, _, err := runCLI(t, m, "up", "--keep-context", "-q", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	kc, err := os.ReadFile(m.kubeconfig)
+	require.NoError(t, err)
+	assert.Contains(t, string(kc), "name: kind-kindstack", "the context is added")
+	assert.Contains(t, string(kc), "current-context: work", "and the user's stays current")
+}

@@ -134,13 +134,14 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 		Name: "Cluster " + spec.Name,
 		Run: func(ctx context.Context, st *steps.Status) error {
 			res, err := p.Cluster.Ensure(ctx, cluster.EnsureOptions{
-				Spec:       spec,
-				Runtime:    run.runtime,
-				Kubeconfig: run.settings.Kubeconfig,
-				Retain:     run.settings.Retain,
-				Restart:    run.settings.Restart,
-				Logf:       st.Infof,
-				Warnf:      st.Warnf,
+				Spec:        spec,
+				Runtime:     run.runtime,
+				Kubeconfig:  run.settings.Kubeconfig,
+				Retain:      run.settings.Retain,
+				Restart:     run.settings.Restart,
+				KeepContext: run.settings.KeepContext,
+				Logf:        st.Infof,
+				Warnf:       st.Warnf,
 			})
 			if err != nil {
 				return err
