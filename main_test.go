@@ -69,11 +69,27 @@ func TestBinary(t *testing.T) {
 	env := []string{"HOME=" + home, "PATH=" + emptyPath, "KUBECONFIG=" + kubeconfig, "NO_COLOR=1"}
 
 	t.Run("usage errors exit 2", func(t *testing.T) {
-		for _, args := range [][]string{{"--bogus"}, {"up", "--bogus"}, {"frobnicate"}, {"up", "--http-port", "eighty"}, {"status", "-o", "yaml"}} {
+		for _, args := range [][]string{{"--bogus"}, {"up", "--bogus"}, {"frobnicate"}, {"up", "--http-port", "eighty"}, {"status", "-o", "xml"}, {"completion", "tcsh"}} {
 			r := run(t, bin, env, args...)
 			assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
 			assert.Contains(t, r.stderr, "Run 'kindstack --help' for usage.", args)
 		}
+	})
+
+	t.Run("bash completes commands through the binary", func(t *testing.T) {
+		script := run(t, bin, env, "completion", "bash")
+		require.Equal(t, 0, script.code, script.stderr)
+		bash, err := exec.LookPath("bash")
+		if err != nil {
+			t.Skip("SKIPPED: no bash on PATH to run the completion script in")
+		}
+		// What bash does on `kindstack re<TAB>`: the script asks the binary for the words.
+		cmd := exec.Command(bash, "-c", script.stdout+`
+COMP_WORDS=(kindstack re); COMP_CWORD=1; _kindstack_complete; echo "${COMPREPLY[@]}"`)
+		cmd.Env = append([]string{"PATH=" + filepath.Dir(bin) + ":/usr/bin:/bin"}, env[:1]...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, "recreate render", strings.TrimSpace(string(out)))
 	})
 
 	t.Run("version exits 0", func(t *testing.T) {

@@ -76,8 +76,8 @@ func New(opts Options) *ucli.App {
 		Flags:                append(commonFlags(), &ucli.BoolFlag{Name: flagVersion, Usage: "print the version and exit"}),
 		OnUsageError:         onUsage,
 		ExitErrHandler:       func(*ucli.Context, error) {}, // never os.Exit here: main decides
-		EnableBashCompletion: false,
-		HideVersion:          true, // its -v would shadow --verbose; --version is ours
+		EnableBashCompletion: true,                          // the hidden --generate-bash-completion behind `completion`
+		HideVersion:          true,                          // its -v would shadow --verbose; --version is ours
 		Action: func(c *ucli.Context) error {
 			if c.Bool(flagVersion) {
 				return a.version(c)
@@ -96,6 +96,14 @@ func New(opts Options) *ucli.App {
 				Flags: upFlags(), Action: a.recreate}),
 			cmd(&ucli.Command{Name: "status", Usage: "show the cluster, its nodes and components: ready or why not (exit 1 when not ready)",
 				Action: a.status}),
+			cmd(&ucli.Command{Name: "list", Usage: "list the clusters kindstack created on this machine, with their state",
+				Action: a.list}),
+			cmd(&ucli.Command{Name: "kubeconfig", Usage: "print the cluster's kubeconfig instead of merging it",
+				Flags: []ucli.Flag{&ucli.BoolFlag{Name: flagInternal, Usage: "the address other containers on kind's network use"}}, Action: a.kubeconfig}),
+			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
+				Flags: upFlags(), Action: a.render}),
+			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
+				OnUsageError: onUsage, Action: a.completion},
 			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
 		},
 	}
@@ -121,6 +129,7 @@ const (
 	flagRestart       = "restart"
 	flagVersion       = "version"
 	flagKeepContext   = "keep-context"
+	flagInternal      = "internal"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and

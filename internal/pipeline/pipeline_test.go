@@ -527,3 +527,41 @@ func TestUpKeepContextLeavesTheCurrentContext(t *testing.T) {
 	assert.Contains(t, string(kc), "name: kind-kindstack", "the context is added")
 	assert.Contains(t, string(kc), "current-context: work", "and the user's stays current")
 }
+
+func TestListAndKubeconfig(t *testing.T) {
+	m := newMachine(t, readyNode())
+	_, out, err := runCLI(t, m, "list")
+	require.NoError(t, err)
+	assert.Equal(t, "No kindstack clusters.\n", out)
+
+	_, _, err = runCLI(t, m, "up", "-q", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	_, out, err = runCLI(t, m, "list")
+	require.NoError(t, err)
+	assert.Equal(t, "NAME       STATE    CONTEXT\nkindstack  running  kind-kindstack\n", out)
+	var listed []cluster.ClusterInfo
+	_, out, err = runCLI(t, m, "list", "-o", "json")
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal([]byte(out), &listed))
+	require.Len(t, listed, 1)
+	assert.Equal(t, 18080, listed[0].Spec.HTTPPort, "list shows the spec kindstack created it with")
+
+	m.kind.clusters = append(m.kind.clusters, "colleague")
+	_, out, err = runCLI(t, m, "list")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "colleague", "kind clusters kindstack did not create are not listed")
+
+	_, out, err = runCLI(t, m, "kubeconfig")
+	require.NoError(t, err)
+	assert.Contains(t, out, "current-context: kind-kindstack", "the cluster's own kubeconfig is printed")
+	kc, err := os.ReadFile(m.kubeconfig)
+	require.NoError(t, err)
+	assert.NotEqual(t, out, string(kc), "printed, not merged")
+
+	m.kind.clusters = slices.DeleteFunc(m.kind.clusters, func(c string) bool { return c == "kindstack" })
+	_, _, err = runCLI(t, m, "kubeconfig", "--name", "kindstack")
+	assert.EqualError(t, err, `cluster "kindstack" does not exist; run `+"`kindstack up`"+` to create it`)
+	_, out, err = runCLI(t, m, "list")
+	require.NoError(t, err)
+	assert.Contains(t, out, "kindstack  missing (deleted outside kindstack)")
+}

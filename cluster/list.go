@@ -1,0 +1,83 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// ClusterInfo is one kindstack cluster in `kindstack list`.
+type ClusterInfo struct {
+	Name    string `json:"name"`
+	State   string `json:"state"` // running, stopped (exited, paused, ...), or missing (deleted outside kindstack)
+	Context string `json:"context"`
+	Spec    *Spec  `json:"spec,omitempty"` // as recorded when kindstack created it
+}
+
+// List returns the clusters this machine's kindstack created, with their state, sorted by name.
+// Other kind clusters are not listed: they are not kindstack's.
+func (m *Manager) List(ctx context.Context) ([]ClusterInfo, error) {
+	rt, _, err := m.engine(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	names, err := m.NewProvider(rt, nil).List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	entries, err := os.ReadDir(m.StateDir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("read %s: %w", m.StateDir, err)
+	}
+	var out []ClusterInfo
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue
+		}
+		spec, ok := m.recorded(name)
+		if !ok {
+			continue
+		}
+		info := ClusterInfo{Name: name, Context: ContextName(name), Spec: spec, State: "missing (deleted outside kindstack)"}
+		if slices.Contains(names, name) {
+			info.State = "running"
+			if nodes, err := m.nodeContainers(ctx, rt, name); err == nil {
+				if stopped := stoppedNodes(nodes); len(stopped) > 0 {
+					info.State = stopped[0].State
+				}
+			}
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Kubeconfig returns the cluster's kubeconfig as kind writes it: for the host, or with internal
+// for other containers on kind's network.
+func (m *Manager) Kubeconfig(ctx context.Context, name string, internal bool) ([]byte, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	rt, _, err := m.engine(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	provider := m.NewProvider(rt, nil)
+	names, err := provider.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("cluster %q does not exist; run `kindstack up` to create it", name)
+	}
+	kc, err := provider.KubeConfig(name, internal)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig of cluster %q: %w", name, err)
+	}
+	return []byte(kc), nil
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+func (a *app) render(c *ucli.Context) error {
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	out, err := a.pl.Render(inv.settings)
+	if err != nil {
+		return err
+	}
+	_, err = a.opts.Stdout.Write(out)
+	return err
+}
+
+func (a *app) kubeconfig(c *ucli.Context) error {
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	out, err := a.pl.Kubeconfig(c.Context, inv.settings, flagBool(c, flagInternal))
+	if err != nil {
+		return err
+	}
+	_, err = a.opts.Stdout.Write(out)
+	return err
+}
+
+func (a *app) list(c *ucli.Context) error {
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	clusters, err := a.pl.List(c.Context, inv.settings)
+	if err != nil {
+		return err
+	}
+	if inv.format != "" {
+		return a.printData(inv.format, clusters)
+	}
+	if len(clusters) == 0 {
+		_, err := fmt.Fprintln(a.opts.Stdout, "No kindstack clusters.")
+		return err
+	}
+	w := tabwriter.NewWriter(a.opts.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSTATE\tCONTEXT")
+	for _, cl := range clusters {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", cl.Name, cl.State, cl.Context)
+	}
+	return w.Flush()
+}
+
+// completion prints a shell's completion script. Each asks kindstack itself for the words
+// (urfave/cli's --generate-bash-completion), so the scripts never go stale.
+func (a *app) completion(c *ucli.Context) error {
+	var script string
+	switch shell := c.Args().First(); shell {
+	case "bash":
+		script = bashCompletion
+	case "zsh":
+		script = "#compdef kindstack\nautoload -U +X bashcompinit && bashcompinit\n" + bashCompletion
+	case "fish":
+		s, err := c.App.ToFishCompletion()
+		if err != nil {
+			return fmt.Errorf("fish completion: %w", err)
+		}
+		script = s
+	default:
+		return usagef("completion takes one shell: bash, zsh or fish (got %q)", shell)
+	}
+	_, err := fmt.Fprint(a.opts.Stdout, script)
+	return err
+}
+
+// bashCompletion completes from what kindstack lists for the words typed so far.
+const bashCompletion = `_kindstack_complete() {
+  local cur words
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  words=$("${COMP_WORDS[0]}" "${COMP_WORDS[@]:1:COMP_CWORD-1}" --generate-bash-completion 2>/dev/null)
+  COMPREPLY=($(compgen -W "${words}" -- "${cur}"))
+}
+complete -o default -F _kindstack_complete kindstack
+`
