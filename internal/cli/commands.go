@@ -22,6 +22,9 @@ func (a *app) runUp(c *ucli.Context, recreate bool) error {
 	}
 	start := time.Now()
 	sum, runErr := a.pl.Up(c.Context, a.runner(inv), pipeline.UpOptions{Settings: inv.settings, ConfigErr: inv.configErr, Recreate: recreate})
+	if err := a.reportToGitHub(sum, runErr); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	if inv.format != "" {
 		return errors.Join(runErr, a.printData(inv.format, sum))
 	}

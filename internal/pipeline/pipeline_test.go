@@ -565,3 +565,43 @@ func TestListAndKubeconfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "kindstack  missing (deleted outside kindstack)")
 }
+
+func TestInGitHubActionsUpWritesTheJobSummaryAndAnnotatesWhatIsNotReady(t *testing.T) {
+	m := newMachine(t, readyNode())
+	m.engine.waitErr = map[string]error{"metrics-server": fmt.Errorf("wait for metrics-server: %w", errors.Join(
+		errors.New("wait for metrics-server: timed out after 5m0s with 1 of 10 still not ready"),
+		&kube.NotReadyError{Name: "APIService/v1beta1.metrics.k8s.io", Reason: "Available=False (FailedDiscoveryCheck): no response, 50%", Details: []string{"pod metrics-server-x: Running, Ready=False"}},
+	))}
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
+	var stdout, stderr bytes.Buffer
+	app := cli.New(cli.Options{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }, Pipeline: m.pipeline})
+	err := app.RunContext(context.Background(), []string{"kindstack", "up", "-o", "json", "--http-port", "18080", "--https-port", "18443"})
+	require.Error(t, err)
+
+	assert.Contains(t, stderr.String(),
+		"\n::error title=kindstack%3A APIService/v1beta1.metrics.k8s.io not ready::Available=False (FailedDiscoveryCheck): no response, 50%25%0Apod metrics-server-x: Running, Ready=False\n",
+		"one annotation per unready object, escaped as workflow commands want")
+	assert.Contains(t, stderr.String(), "\n::error title=kindstack up failed::install example: not installed: it needs metrics, and metrics-server failed\n",
+		"the example failing because metrics-server did is annotated too")
+	assert.Equal(t, 2, strings.Count(stderr.String(), "::error "), stderr.String())
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum), "stdout stays pure JSON: %s", stdout.String())
+
+	md, err := os.ReadFile(summary)
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "### kindstack up `kindstack`: failed in ")
+	assert.Contains(t, string(md), "| step | seconds | result |\n| --- | ---: | --- |\n| Preflight | ")
+	assert.Contains(t, string(md), "| Install components/Install metrics-server | ")
+	assert.Contains(t, string(md), "| ✗ install metrics-server: wait for metrics-server: wait for metrics-server: timed out after 5m0s with 1 of 10 still not ready |")
+
+	// Outside GitHub Actions nothing of this is written, even with the variable set.
+	m2 := newMachine(t, readyNode())
+	m2.engine.waitErr = m.engine.waitErr
+	other := filepath.Join(t.TempDir(), "summary.md")
+	stderr.Reset()
+	app = cli.New(cli.Options{Stdout: io.Discard, Stderr: &stderr, Getenv: func(k string) string { return map[string]string{"GITHUB_STEP_SUMMARY": other}[k] }, Pipeline: m2.pipeline})
+	require.Error(t, app.RunContext(context.Background(), []string{"kindstack", "up", "--http-port", "18080", "--https-port", "18443"}))
+	assert.NotContains(t, stderr.String(), "::error")
+	assert.NoFileExists(t, other)
+}
