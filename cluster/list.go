@@ -81,3 +81,24 @@ func (m *Manager) Kubeconfig(ctx context.Context, name string, internal bool) ([
 	}
 	return []byte(kc), nil
 }
+
+// CollectNodeLogs writes what kind exports of the cluster's nodes into dir: each node's journal,
+// kubelet and containerd logs, /var/log (with every pod's logs), its images and the runtime's
+// inspect. A node that does not answer cannot hold the command past ctx.
+func (m *Manager) CollectNodeLogs(ctx context.Context, name, dir string) error {
+	rt, _, err := m.engine(ctx, nil)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.NewProvider(rt, nil).CollectLogs(name, dir) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("node logs of %q: %w", name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("node logs of %q: %w (what was collected is kept)", name, context.Cause(ctx))
+	}
+}

@@ -27,6 +27,7 @@ type Provider interface {
 	Delete(name, explicitKubeconfigPath string) error
 	List() ([]string, error)
 	KubeConfig(name string, internal bool) (string, error)
+	CollectLogs(name, dir string) error
 }
 
 // Manager creates, reuses, inspects and deletes kindstack's kind cluster. Every dependency is a

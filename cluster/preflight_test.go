@@ -116,6 +116,12 @@ func (f *fakeProvider) Create(string, ...kindcluster.CreateOption) error {
 }
 func (f *fakeProvider) Delete(name, _ string) error { f.deleted = append(f.deleted, name); return nil }
 func (f *fakeProvider) List() ([]string, error)     { return f.clusters, nil }
+func (f *fakeProvider) CollectLogs(name, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "kind-version.txt"), []byte("kind v0.33.0"), 0o644)
+}
 func (f *fakeProvider) KubeConfig(name string, _ bool) (string, error) {
 	return string(kindKubeconfig(name, "https://127.0.0.1:1")), nil
 }

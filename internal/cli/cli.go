@@ -100,6 +100,11 @@ func New(opts Options) *ucli.App {
 				Action: a.list}),
 			cmd(&ucli.Command{Name: "kubeconfig", Usage: "print the cluster's kubeconfig instead of merging it",
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: flagInternal, Usage: "the address other containers on kind's network use"}}, Action: a.kubeconfig}),
+			cmd(&ucli.Command{Name: "logs", Usage: "collect diagnostics for a bug report (node logs, status, what is not ready with its pods' logs, events); prints where",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},
+					&ucli.StringFlag{Name: flagArchive, Usage: "also write them as this .tar.gz", TakesFile: true},
+				}, Action: a.logs}),
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
 				Flags: upFlags(), Action: a.render}),
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
@@ -130,6 +135,9 @@ const (
 	flagVersion       = "version"
 	flagKeepContext   = "keep-context"
 	flagInternal      = "internal"
+	flagOutputDir     = "output-dir"
+	flagArchive       = "archive"
+	flagDiagnostics   = "diagnostics"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -158,6 +166,7 @@ func upFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
 		&ucli.BoolFlag{Name: flagKeepContext, Usage: "add the kind-<name> context to the kubeconfig without making it the current one"},
+		&ucli.StringFlag{Name: flagDiagnostics, Usage: "when up fails, collect `kindstack logs` into this directory (with CI=true: a new temporary one)", TakesFile: true},
 		noWaitFlag(),
 		forceFlag("recreate: delete the cluster even if kindstack did not create it"),
 	}
@@ -252,6 +261,9 @@ func resolve(c *ucli.Context) (invocation, error) {
 			return inv, usagef("invalid value %s for --timeout: want a positive duration such as 10m", s.Timeout)
 		}
 		s.StatusTimeout = s.Timeout
+	}
+	if cc, ok := setIn(c, flagDiagnostics); ok {
+		s.Diagnostics = cc.String(flagDiagnostics)
 	}
 	for name, dst := range map[string]*bool{flagNoWait: &s.NoWait, flagForce: &s.Force, flagRestart: &s.Restart, flagKeepContext: &s.KeepContext} {
 		if cc, ok := setIn(c, name); ok {

@@ -20,6 +20,9 @@ func (a *app) runUp(c *ucli.Context, recreate bool) error {
 	if err != nil {
 		return err
 	}
+	if inv.settings.Diagnostics == "" && a.opts.Getenv("CI") == "true" {
+		inv.settings.Diagnostics = pipeline.AutoDiagnostics
+	}
 	start := time.Now()
 	sum, runErr := a.pl.Up(c.Context, a.runner(inv), pipeline.UpOptions{Settings: inv.settings, ConfigErr: inv.configErr, Recreate: recreate})
 	if err := a.reportToGitHub(sum, runErr); err != nil {

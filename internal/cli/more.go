@@ -2,9 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/kindstack/kindstack/internal/pipeline"
 )
 
 func (a *app) render(c *ucli.Context) error {
@@ -88,3 +91,26 @@ const bashCompletion = `_kindstack_complete() {
 }
 complete -o default -F _kindstack_complete kindstack
 `
+
+func (a *app) logs(c *ucli.Context) error {
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	dir, archive := "", ""
+	if cc, ok := setIn(c, flagOutputDir); ok {
+		dir = cc.String(flagOutputDir)
+	}
+	if cc, ok := setIn(c, flagArchive); ok {
+		archive = cc.String(flagArchive)
+		if !strings.HasSuffix(archive, ".tar.gz") {
+			return usagef("--archive %q: want a file name ending in .tar.gz", archive)
+		}
+	}
+	path, err := a.pl.Logs(c.Context, pipeline.LogsOptions{Settings: inv.settings, Dir: dir, Archive: archive})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.opts.Stdout, path)
+	return err
+}

@@ -64,6 +64,8 @@ type Settings struct {
 	Restart bool
 	// KeepContext leaves the kubeconfig's current-context as it is.
 	KeepContext bool
+	// Diagnostics is where a failed up collects `kindstack logs` ("" = it does not).
+	Diagnostics string
 }
 
 // Defaults is the one place every setting gets its default value.

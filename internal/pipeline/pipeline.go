@@ -24,6 +24,8 @@ type Engine interface {
 	RecordInventory(ctx context.Context, component string, refs []kube.Ref) error
 	ForgetInventory(ctx context.Context, component string) error
 	Prune(ctx context.Context, refs []kube.Ref) (kube.PruneResult, error)
+	Report(ctx context.Context, set kube.Set) kube.SetReport
+	Events(ctx context.Context, namespace string) ([]byte, error)
 }
 
 // Pipeline runs kindstack's commands. Every dependency is a field so tests can replace it.

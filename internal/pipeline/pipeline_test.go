@@ -1,7 +1,9 @@
 package pipeline_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,6 +87,14 @@ current-context: kind-%[1]s
 `, name), nil
 }
 
+func (k *fakeKind) CollectLogs(name, dir string) error {
+	node := filepath.Join(dir, name+"-control-plane")
+	if err := os.MkdirAll(node, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(node, "kubelet.log"), []byte("I1201 kubelet started\n"), 0o644)
+}
+
 // fakeNode is a node whose image store holds nothing.
 type fakeNode struct{}
 
@@ -156,6 +166,19 @@ func (e *fakeEngine) Prune(_ context.Context, refs []kube.Ref) (kube.PruneResult
 	e.pruned = append(e.pruned, refs...)
 	e.pruneCalls = append(e.pruneCalls, refs)
 	return kube.PruneResult{Deleted: refs}, nil
+}
+
+func (e *fakeEngine) Report(_ context.Context, set kube.Set) kube.SetReport {
+	rep := kube.SetReport{Text: set.Name + "\n", PodLogs: map[string][]byte{}}
+	if err := e.waitErr[set.Name]; err != nil {
+		rep.Text += "  NOT READY  " + err.Error() + "\n"
+		rep.PodLogs["kube-system_"+set.Name+"-x_main.previous.log"] = []byte("panic: cannot reach the kubelet\n")
+	}
+	return rep
+}
+
+func (e *fakeEngine) Events(_ context.Context, ns string) ([]byte, error) {
+	return []byte("12:00:00  Normal  Scheduled  Pod/x  in " + ns + "\n"), nil
 }
 
 func (e *fakeEngine) index(event string) int { return slices.Index(e.events, event) }
@@ -604,4 +627,65 @@ func TestInGitHubActionsUpWritesTheJobSummaryAndAnnotatesWhatIsNotReady(t *testi
 	require.Error(t, app.RunContext(context.Background(), []string{"kindstack", "up", "--http-port", "18080", "--https-port", "18443"}))
 	assert.NotContains(t, stderr.String(), "::error")
 	assert.NoFileExists(t, other)
+}
+
+// archiveNames lists the files of a .tar.gz.
+func archiveNames(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(gz)
+	out := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		data, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		out[hdr.Name] = string(data)
+	}
+}
+
+func TestLogsCollectWhatABugReportNeeds(t *testing.T) {
+	m := newMachine(t, readyNode())
+	m.engine.waitErr = map[string]error{"metrics-server": errors.New("APIService/v1beta1.metrics.k8s.io not ready")}
+	diag := filepath.Join(t.TempDir(), "diag")
+	_, _, err := runCLI(t, m, "up", "-q", "--diagnostics", diag, "--http-port", "18080", "--https-port", "18443")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "`kindstack logs --name kindstack` collects diagnostics for a bug report")
+	assert.Contains(t, err.Error(), "diagnostics written to "+diag, "--diagnostics makes up collect them itself")
+	assert.FileExists(t, filepath.Join(diag, "components", "metrics-server.txt"))
+
+	archive := filepath.Join(t.TempDir(), "report.tar.gz")
+	_, out, err := runCLI(t, m, "logs", "--archive", archive)
+	require.NoError(t, err)
+	assert.Equal(t, archive+"\n", out, "logs prints where it wrote")
+	files := archiveNames(t, archive)
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	assert.ElementsMatch(t, []string{
+		"report/kindstack.txt", "report/status.json",
+		"report/components/ingress-nginx.txt", "report/components/metrics-server.txt", "report/components/example.txt",
+		"report/pods/kube-system_metrics-server-x_main.previous.log",
+		"report/events/example.txt", "report/events/ingress-nginx.txt", "report/events/kube-system.txt",
+		"report/nodes/kindstack-control-plane/kubelet.log",
+	}, names)
+	assert.Contains(t, files["report/kindstack.txt"], "kindstack test\ncluster kindstack\n")
+	assert.Contains(t, files["report/kindstack.txt"], "stored spec: {Name:kindstack")
+	assert.Contains(t, files["report/components/metrics-server.txt"], "NOT READY  APIService/v1beta1.metrics.k8s.io not ready")
+	assert.Contains(t, files["report/pods/kube-system_metrics-server-x_main.previous.log"], "panic: cannot reach the kubelet")
+	var status pipeline.StatusReport
+	require.NoError(t, json.Unmarshal([]byte(files["report/status.json"]), &status))
+	assert.True(t, status.Cluster.Exists)
+
+	_, _, err = runCLI(t, m, "logs", "--archive", "report.zip")
+	var usage *cli.UsageError
+	assert.ErrorAs(t, err, &usage)
 }

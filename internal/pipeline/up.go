@@ -81,8 +81,12 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		err = fmt.Errorf("%w (the --timeout budget of %s ran out)", err, opts.Settings.Timeout)
 	}
 	if err != nil && run.engine != nil {
-		err = fmt.Errorf("%w\ncluster %q is kept: `kindstack status --name %s` says what is not ready, `kindstack up` retries, `kindstack down` removes it",
-			err, spec.Name, spec.Name)
+		err = fmt.Errorf("%w\ncluster %q is kept: `kindstack status --name %s` says what is not ready, `kindstack up` retries, `kindstack down` removes it;\n"+
+			"`kindstack logs --name %s` collects diagnostics for a bug report", err, spec.Name, spec.Name, spec.Name)
+		// A person who pressed Ctrl-C wants kindstack to stop, not to collect.
+		if opts.Settings.Diagnostics != "" && parent.Err() == nil {
+			err = p.collectDiagnostics(parent, opts.Settings, err)
+		}
 	}
 	sum := UpSummary{
 		Name: spec.Name, Ready: err == nil, Created: run.cluster.Created,
