@@ -285,36 +285,13 @@ func (w *world) clientset(tb testing.TB) kubernetes.Interface {
 	return cs
 }
 
-// diagnose writes what a person debugging a failed run wants into KINDSTACK_E2E_ARTIFACTS.
+// diagnose writes `kindstack logs` of the world's cluster into KINDSTACK_E2E_ARTIFACTS: what a
+// person debugging a failed run wants, collected the way a user would.
 func (w *world) diagnose(tb testing.TB) {
 	dir := os.Getenv("KINDSTACK_E2E_ARTIFACTS")
 	if dir == "" || w.runtime == "" {
 		return
 	}
-	dir = filepath.Join(dir, w.name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		tb.Logf("diagnostics: %v", err)
-		return
-	}
-	node := w.name + "-control-plane"
-	kubectl := func(args ...string) []string {
-		return append([]string{"exec", node, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"}, args...)
-	}
-	cmds := map[string][]string{
-		"get-all.txt":       kubectl("get", "all,ingress,hpa,jobs,apiservices", "-A", "-o", "wide"),
-		"describe-pods.txt": kubectl("describe", "pods", "-A"),
-		"events.txt":        kubectl("get", "events", "-A", "--sort-by=.lastTimestamp"),
-		"node-logs.txt":     {"logs", node},
-		"kubelet.txt":       {"exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-n", "2000"},
-	}
-	for file, args := range cmds {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, err := exec.CommandContext(ctx, w.runtime, args...).CombinedOutput()
-		cancel()
-		if err != nil {
-			out = append(out, []byte("\nerror: "+err.Error())...)
-		}
-		_ = os.WriteFile(filepath.Join(dir, file), out, 0o644)
-	}
-	tb.Logf("diagnostics written to %s", dir)
+	r := w.run(tb, 5*time.Minute, w.config, "logs", "--output-dir", filepath.Join(dir, w.name))
+	tb.Logf("diagnostics: %s", strings.TrimSpace(r.stdout+r.stderr))
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -305,11 +306,61 @@ func testMissingImage(t *testing.T, w *world) {
 	assert.Regexp(t, `ErrImagePull|ImagePullBackOff`, r.stderr, "the error says the image cannot be pulled, not just 'timed out'")
 	assert.Regexp(t, `ErrImagePull|ImagePullBackOff`, sum.Error, "the JSON error says so too")
 	assert.NotContains(t, r.stderr, "install example: install example", "the error is wrapped once")
+	assert.Contains(t, r.stderr, "`kindstack logs --name "+w.name+"` collects diagnostics")
+	if onCI() {
+		assert.Contains(t, r.stderr, "diagnostics written to ", "under CI=true a failed up collects them itself")
+	}
+
+	// What a maintainer gets from `kindstack logs` while it is broken.
+	dir := t.TempDir()
+	lr := w.run(t, 5*time.Minute, w.config, "logs", "--output-dir", dir)
+	require.Equal(t, 0, lr.code, "%s", lr)
+	assert.Equal(t, dir+"\n", lr.stdout, "logs prints where it wrote")
+	for _, f := range []string{"kindstack.txt", "status.json", "components/ingress-nginx.txt", "components/example.txt",
+		"events/example.txt", "nodes/" + w.name + "-control-plane/kubelet.log", "nodes/" + w.name + "-control-plane/images.log"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	example := readText(t, filepath.Join(dir, "components", "example.txt"))
+	assert.Contains(t, example, "NOT READY  Deployment/example/frontend")
+	assert.Regexp(t, `ErrImagePull|ImagePullBackOff`, example, "the broken pod is described")
+	brokenPodLogs, _ := filepath.Glob(filepath.Join(dir, "pods", "example_frontend-*_react-frontend.log"))
+	assert.NotEmpty(t, brokenPodLogs, "the frontend pods' logs are there")
+	assertNoSecretData(t, dir)
 
 	r, sum = w.up(t, "up", w.config, upTimeout)
 	require.Equal(t, 0, r.code, "up with the good config repairs the stack\n%s", r)
 	assert.True(t, sum.Ready)
 	assertDeploymentAvailable(t, w.clientset(t), "frontend")
+
+	healthy := t.TempDir()
+	lr = w.run(t, 5*time.Minute, w.config, "logs", "--output-dir", healthy)
+	require.Equal(t, 0, lr.code, "%s", lr)
+	assert.NotContains(t, readText(t, filepath.Join(healthy, "components", "example.txt")), "NOT READY", "a healthy stack reports everything ready")
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(data)
+}
+
+// assertNoSecretData checks that no file of a report holds the example's Secret data (base64 as
+// stored, as any dump of the Secret would show it).
+func assertNoSecretData(t *testing.T, dir string) {
+	t.Helper()
+	const secretData = "cG9zdGdyZXM=" // embed/example-database.yaml, Secret pg-credentials
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		assert.NotContains(t, string(data), secretData, "%s holds a Secret's data", p)
+		return nil
+	}))
 }
 
 func testRecreate(t *testing.T, w *world) {
