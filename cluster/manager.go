@@ -49,6 +49,11 @@ type Manager struct {
 	Save  SaveFunc
 	// APIReady asks a cluster's API server once whether it is ready (/readyz); nil skips the check.
 	APIReady func(ctx context.Context, kubeconfig []byte) error
+	// ProcRoot is where doctor reads the kernel's limits (/proc); FreeBytes how much disk is free.
+	ProcRoot  string
+	FreeBytes func(path string) (int64, error)
+	// LookupHost resolves a registry's name for doctor; nil means the system's resolver.
+	LookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 // NewManager returns a Manager wired to the real host: environment, container runtime CLI,
@@ -76,9 +81,11 @@ func NewManager(version string) *Manager {
 			cfg.Timeout = 15 * time.Second
 			return kubernetes.NewForConfig(cfg)
 		},
-		Nodes:    KindNodes,
-		Save:     SaveWithRuntime,
-		APIReady: APIReadyz,
+		Nodes:     KindNodes,
+		Save:      SaveWithRuntime,
+		APIReady:  APIReadyz,
+		ProcRoot:  "/proc",
+		FreeBytes: StatFreeBytes,
 	}
 }
 

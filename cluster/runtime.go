@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -125,7 +126,10 @@ func lastLine(out []byte) string {
 }
 
 // CgroupV2 reports whether the host runs the unified cgroup v2 hierarchy.
-func CgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+func CgroupV2() bool { return CgroupV2At("/sys/fs/cgroup") }
+
+// CgroupV2At reports whether the cgroup hierarchy mounted at root is v2 (it has cgroup.controllers).
+func CgroupV2At(root string) bool {
+	_, err := os.Stat(filepath.Join(root, "cgroup.controllers"))
 	return err == nil
 }

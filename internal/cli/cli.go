@@ -100,6 +100,8 @@ func New(opts Options) *ucli.App {
 				Action: a.list}),
 			cmd(&ucli.Command{Name: "kubeconfig", Usage: "print the cluster's kubeconfig instead of merging it",
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: flagInternal, Usage: "the address other containers on kind's network use"}}, Action: a.kubeconfig}),
+			cmd(&ucli.Command{Name: "doctor", Usage: "check this machine for what would make up fail or crawl, each with a fix (exit 1 when a check fails)",
+				Flags: upFlags(), Action: a.doctor}),
 			cmd(&ucli.Command{Name: "logs", Usage: "collect diagnostics for a bug report (node logs, status, what is not ready with its pods' logs, events); prints where",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -113,4 +114,23 @@ func (a *app) logs(c *ucli.Context) error {
 	}
 	_, err = fmt.Fprintln(a.opts.Stdout, path)
 	return err
+}
+
+func (a *app) doctor(c *ucli.Context) error {
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	rep, err := a.pl.Doctor(c.Context, inv.settings)
+	if inv.format != "" {
+		return errors.Join(err, a.printData(inv.format, rep))
+	}
+	w := tabwriter.NewWriter(a.opts.Stdout, 0, 4, 2, ' ', 0)
+	for _, ch := range rep.Checks {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Verdict, ch.Name, ch.Detail)
+		if ch.Fix != "" {
+			fmt.Fprintf(w, "\t\t→ %s\n", ch.Fix)
+		}
+	}
+	return errors.Join(err, w.Flush())
 }

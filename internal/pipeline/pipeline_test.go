@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -230,6 +231,13 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 	mgr.CgroupV2 = func() bool { return true }
 	mgr.StateDir, mgr.LockDir = t.TempDir(), t.TempDir()
 	mgr.APIReady = nil // the fake clientset has no /readyz
+	mgr.ProcRoot = t.TempDir()
+	mgr.LookupHost = func(_ context.Context, host string) ([]string, error) {
+		if host == "registry.k8s.io" {
+			return []string{"34.96.108.209"}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
 	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
 	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
 	mgr.Nodes = func(cluster.Runtime, string) ([]cluster.ImageNode, error) {
@@ -688,4 +696,32 @@ func TestLogsCollectWhatABugReportNeeds(t *testing.T) {
 	_, _, err = runCLI(t, m, "logs", "--archive", "report.zip")
 	var usage *cli.UsageError
 	assert.ErrorAs(t, err, &usage)
+}
+
+func TestDoctorChecksTheRegistriesTheStackPullsFrom(t *testing.T) {
+	m := newMachine(t, readyNode())
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	m.pipeline.Cluster.Listen = net.Listen
+
+	rep, out, err := runCLI(t, m, "doctor", "-o", "json", "--http-port", port, "--https-port", "18443")
+	require.Error(t, err, "a busy port fails doctor")
+	assert.Equal(t, "doctor: 1 of "+strconv.Itoa(len(rep["checks"].([]any)))+" checks failed", err.Error())
+	assert.Equal(t, false, rep["ok"])
+	verdicts := map[string]string{}
+	for _, c := range rep["checks"].([]any) {
+		m := c.(map[string]any)
+		verdicts[m["name"].(string)] = m["verdict"].(string)
+	}
+	assert.Equal(t, "fail", verdicts["host port "+port], out)
+	assert.Equal(t, "ok", verdicts["registry registry.k8s.io"], "the add-ons' registry")
+	assert.Equal(t, "warn", verdicts["registry registry-1.docker.io"], "Docker Hub: the node image and the example's images")
+	assert.Equal(t, "ok", verdicts["container engine"])
+
+	_, text, err := runCLI(t, m, "doctor", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err, "warnings alone do not fail doctor")
+	assert.Contains(t, text, "warn  registry registry-1.docker.io")
+	assert.Contains(t, text, "→ images from it can only come from a mirror")
 }

@@ -1,0 +1,108 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func checkNamed(t *testing.T, checks []Check, name string) Check {
+	t.Helper()
+	for _, c := range checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("doctor has no check %q: %+v", name, checks)
+	return Check{}
+}
+
+// fakeProc writes a /proc with the given inotify limits and available memory.
+func fakeProc(t *testing.T, watches, instances int, memAvailableKB int64) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "sys", "fs", "inotify")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "max_user_watches"), []byte(strconv.Itoa(watches)+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "max_user_instances"), []byte(strconv.Itoa(instances)+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "meminfo"), []byte("MemTotal: 24000000 kB\nMemAvailable: "+strconv.FormatInt(memAvailableKB, 10)+" kB\n"), 0o644))
+	return root
+}
+
+func TestDoctorFindsWhatMakesUpFailOrCrawl(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+	m.ProcRoot = fakeProc(t, 8192, 128, 1<<20)                  // Debian's defaults, 1 GiB free
+	m.CgroupV2 = func() bool { return CgroupV2At(t.TempDir()) } // a hierarchy without cgroup.controllers: v1
+	m.FreeBytes = func(string) (int64, error) { return 2 << 30, nil }
+	m.LookupHost = func(_ context.Context, host string) ([]string, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	notADir := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(notADir, nil, 0o644))
+
+	checks := m.Doctor(context.Background(), DoctorOptions{
+		Spec:       Spec{Name: "kindstack", NodeImage: DefaultNodeImage, ListenAddress: "127.0.0.1", HTTPPort: busyPort, HTTPSPort: freePort(t)},
+		Kubeconfig: filepath.Join(notADir, "config"),
+		Registries: []string{"registry.invalid"},
+	})
+	assert.Equal(t, OK, checkNamed(t, checks, "container engine").Verdict)
+	cg := checkNamed(t, checks, "cgroup")
+	assert.Equal(t, Fail, cg.Verdict, "a 1.35 node image on cgroup v1 cannot start")
+	assert.Contains(t, cg.Fix, "--image "+CgroupV1NodeImage)
+	port := checkNamed(t, checks, "host port "+strconv.Itoa(busyPort))
+	assert.Equal(t, Fail, port.Verdict)
+	assert.Contains(t, port.Detail, "already in use by another program")
+	ino := checkNamed(t, checks, "inotify limits")
+	assert.Equal(t, Warn, ino.Verdict)
+	assert.Contains(t, ino.Fix, "sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512")
+	assert.Contains(t, ino.Fix, "too many open files")
+	assert.Equal(t, Warn, checkNamed(t, checks, "free disk").Verdict)
+	assert.Equal(t, Warn, checkNamed(t, checks, "free memory").Verdict)
+	kc := checkNamed(t, checks, "kubeconfig")
+	assert.Equal(t, Fail, kc.Verdict)
+	assert.Contains(t, kc.Detail, "cannot be created")
+	reg := checkNamed(t, checks, "registry registry.invalid")
+	assert.Equal(t, Warn, reg.Verdict)
+	assert.Contains(t, reg.Detail, "does not resolve")
+	assert.Equal(t, OK, checkNamed(t, checks, "lock").Verdict)
+}
+
+func TestDoctorOnAGoodMachine(t *testing.T) {
+	t.Parallel()
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+	m.ProcRoot = fakeProc(t, 524288, 512, 16<<20)
+	v2 := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(v2, "cgroup.controllers"), []byte("cpu memory pids\n"), 0o644))
+	m.CgroupV2 = func() bool { return CgroupV2At(v2) }
+	m.FreeBytes = StatFreeBytes
+	unlock, err := m.Lock(context.Background(), LockOptions{Name: "kindstack"})
+	require.NoError(t, err)
+	defer unlock()
+
+	checks := m.Doctor(context.Background(), DoctorOptions{
+		Spec:       Spec{Name: "kindstack", NodeImage: DefaultNodeImage, ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)},
+		Kubeconfig: filepath.Join(t.TempDir(), ".kube", "config"),
+	})
+	for _, c := range checks {
+		if c.Name == "lock" {
+			assert.Equal(t, Warn, c.Verdict, "a held lock is said")
+			continue
+		}
+		if c.Name == "free disk" && c.Verdict == Warn {
+			continue // this machine's own disk may be short; the verdict is real either way
+		}
+		assert.Equal(t, OK, c.Verdict, "%s: %s %s", c.Name, c.Detail, c.Fix)
+	}
+}

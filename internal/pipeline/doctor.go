@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/transform"
+)
+
+// DoctorReport is `kindstack doctor -o json`.
+type DoctorReport struct {
+	OK     bool            `json:"ok"` // no check failed (warnings allowed)
+	Checks []cluster.Check `json:"checks"`
+}
+
+// Doctor is `kindstack doctor`: one report of what will make `up` fail or crawl here, each check
+// with a fix. It changes nothing; the error says how many checks failed.
+func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorReport, error) {
+	ctx, cancel := context.WithTimeout(parent, s.StatusTimeout)
+	defer cancel()
+	var registries []string
+	var settingsErr error
+	if sets, err := p.Sets(s); err != nil {
+		settingsErr = err
+	} else {
+		seen := map[string]bool{}
+		for _, set := range sets {
+			images, _ := transform.ContainerImages(set.Objects)
+			for _, img := range append(images, s.NodeImage) {
+				if host := registryHost(img); !seen[host] {
+					seen[host] = true
+					registries = append(registries, host)
+				}
+			}
+		}
+		sort.Strings(registries)
+	}
+	checks := p.Cluster.Doctor(ctx, cluster.DoctorOptions{
+		Spec:       specOf(s),
+		Kubeconfig: cluster.KubeconfigMergePath(s.Kubeconfig, p.Cluster.Getenv),
+		Registries: registries,
+	})
+	if settingsErr != nil {
+		checks = append([]cluster.Check{{Name: "settings", Verdict: cluster.Fail, Detail: settingsErr.Error(), Fix: "fix the config file or the flags"}}, checks...)
+	}
+	rep := DoctorReport{OK: true, Checks: checks}
+	failed := 0
+	for _, c := range checks {
+		if c.Verdict == cluster.Fail {
+			failed++
+		}
+	}
+	if failed > 0 {
+		rep.OK = false
+		return rep, fmt.Errorf("doctor: %d of %d checks failed", failed, len(checks))
+	}
+	return rep, nil
+}
+
+// registryHost is the registry an image reference pulls from, as containerd resolves it.
+func registryHost(image string) string {
+	first, _, found := strings.Cut(image, "/")
+	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
+		return "registry-1.docker.io" // Docker Hub's API host, for docker.io and unqualified names
+	}
+	if first == "docker.io" || first == "index.docker.io" {
+		return "registry-1.docker.io"
+	}
+	return first
+}
