@@ -37,9 +37,8 @@ type upRun struct {
 	urls     []string             // smoke test: what the user can open
 }
 
-// Up is `kindstack up` and `kindstack recreate`. Its steps, in order:
-//
-// It holds the cluster's lock throughout, so two commands never change one cluster at once.
+// Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
+// commands never change one cluster at once. Its steps, in order:
 //
 //  1. Preflight: the settings (config file, images map, components) and the host (runtime, name,
 //     ports), every problem at once, before anything changes.
