@@ -231,6 +231,19 @@ func (m *Manager) registryCheck(ctx context.Context, host string) Check {
 	return c
 }
 
+// Below these, a single cluster's kubelet, containerd and pods already run out of inotify watches
+// or instances.
+const (
+	oneClusterInotifyWatches   = 65536
+	oneClusterInotifyInstances = 128
+)
+
+func inotifyTooLowForOne(procRoot string) bool {
+	watches, errW := readInt(filepath.Join(procRoot, "sys/fs/inotify/max_user_watches"))
+	instances, errI := readInt(filepath.Join(procRoot, "sys/fs/inotify/max_user_instances"))
+	return errW == nil && errI == nil && (watches < oneClusterInotifyWatches || instances < oneClusterInotifyInstances)
+}
+
 func readInt(path string) (int64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

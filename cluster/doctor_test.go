@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -104,5 +105,23 @@ func TestDoctorOnAGoodMachine(t *testing.T) {
 			continue // this machine's own disk may be short; the verdict is real either way
 		}
 		assert.Equal(t, OK, c.Verdict, "%s: %s %s", c.Name, c.Detail, c.Fix)
+	}
+}
+
+func TestPreflightWarnsOnlyOnInotifyLimitsTooLowForOneCluster(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		watches, instances int
+		warn               bool
+	}{{8192, 128, true}, {524288, 64, true}, {192536, 128, false}, {524288, 512, false}} {
+		m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
+		m.ProcRoot = fakeProc(t, tt.watches, tt.instances, 16<<20)
+		rep, err := m.Preflight(context.Background(), PreflightOptions{Spec: Spec{Name: "kindstack", NodeImage: DefaultNodeImage, ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)}})
+		require.NoError(t, err)
+		warned := false
+		for _, w := range rep.Warnings {
+			warned = warned || strings.Contains(w, "inotify limits are low")
+		}
+		assert.Equal(t, tt.warn, warned, "watches %d, instances %d: %v", tt.watches, tt.instances, rep.Warnings)
 	}
 }

@@ -152,8 +152,9 @@ func (m *Manager) Preflight(ctx context.Context, opts PreflightOptions) (Preflig
 			"this host uses cgroup v1, and the kubelet of Kubernetes 1.35 and newer refuses to start on cgroup v1; "+
 				"if the cluster does not come up, use a 1.34 node image: --image %s", CgroupV1NodeImage))
 	}
-	// The fast one of doctor's warnings: at Linux's default inotify limits pods fail at random.
-	if ino := m.inotifyCheck(); ino.Verdict == Warn {
+	// The fast one of doctor's warnings, only where even one cluster is likely to hit it (doctor
+	// advises kind's recommended limits, which most distributions' defaults are below).
+	if ino := m.inotifyCheck(); ino.Verdict == Warn && inotifyTooLowForOne(m.ProcRoot) {
 		report.Warnings = append(report.Warnings, "inotify limits are low ("+ino.Detail+"); "+ino.Fix)
 	}
 	if len(problems) > 0 {
