@@ -163,7 +163,7 @@ func describePod(p *corev1.Pod) []string {
 		line += fmt.Sprintf(" (%s: %s)", p.Status.Reason, clip(p.Status.Message))
 	}
 	lines := []string{line}
-	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	statuses := containerStatuses(p)
 	for _, cs := range statuses {
 		if l := describeContainer(p.Name, cs); l != "" {
 			lines = append(lines, l)

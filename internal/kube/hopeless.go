@@ -93,7 +93,7 @@ func (h *hopelessness) check(ctx context.Context, c *Client, live *unstructured.
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+		statuses := containerStatuses(&p)
 		for _, cs := range statuses {
 			key := p.Namespace + "/" + p.Name + "/" + cs.Name
 			reason, late, hopeless := containerVerdict(cs)
@@ -124,10 +124,7 @@ func (c *Client) lastLogs(ctx context.Context, p *corev1.Pod, cs corev1.Containe
 	if cs.State.Waiting != nil && cs.RestartCount == 0 && cs.LastTerminationState.Terminated == nil {
 		return nil // it never ran: there is nothing to read
 	}
-	tail := int64(logLines)
-	raw, err := c.kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
-		Container: cs.Name, TailLines: &tail, Previous: cs.RestartCount > 0,
-	}).DoRaw(ctx)
+	raw, err := c.logTail(ctx, p, cs.Name, logLines, cs.RestartCount > 0)
 	if err != nil {
 		return []string{fmt.Sprintf("(cannot read the logs of container %s: %v)", cs.Name, clip(err.Error()))}
 	}
@@ -140,4 +137,16 @@ func (c *Client) lastLogs(ctx context.Context, p *corev1.Pod, cs corev1.Containe
 		return []string{fmt.Sprintf("(container %s wrote no log lines)", cs.Name)}
 	}
 	return lines
+}
+
+// logTail reads the last lines of one container's log, of its previous run if asked.
+func (c *Client) logTail(ctx context.Context, p *corev1.Pod, container string, lines int64, previous bool) ([]byte, error) {
+	return c.kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
+		Container: container, TailLines: &lines, Previous: previous,
+	}).DoRaw(ctx)
+}
+
+// containerStatuses lists a pod's init containers, then its containers.
+func containerStatuses(p *corev1.Pod) []corev1.ContainerStatus {
+	return append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
 }

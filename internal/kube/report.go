@@ -91,15 +91,14 @@ func (c *Client) Events(ctx context.Context, namespace string) ([]byte, error) {
 
 // podLogs adds the current and previous log tails of every container of the pods.
 func (c *Client) podLogs(ctx context.Context, pods []corev1.Pod, into map[string][]byte) {
-	tail := int64(reportLogLines)
 	for _, p := range pods {
-		statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+		statuses := containerStatuses(&p)
 		for _, cs := range statuses {
 			for _, previous := range []bool{false, true} {
 				if previous && cs.RestartCount == 0 {
 					continue
 				}
-				raw, err := c.kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: cs.Name, TailLines: &tail, Previous: previous}).DoRaw(ctx)
+				raw, err := c.logTail(ctx, &p, cs.Name, reportLogLines, previous)
 				if err != nil {
 					raw = []byte("(cannot read the logs: " + err.Error() + ")\n")
 				}
