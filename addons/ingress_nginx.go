@@ -17,7 +17,7 @@ import (
 func IngressNginx() component.Component {
 	return component.Component{
 		Name:      "ingress-nginx",
-		Manifests: []string{embed.IngressNginx},
+		Manifests: component.Files(embed.IngressNginx),
 		Transforms: func(p component.Params) []transform.Func {
 			return []transform.Func{
 				transform.Images(p.Images),
@@ -27,7 +27,7 @@ func IngressNginx() component.Component {
 					p.IngressNode),
 			}
 		},
-		Gates:    []kube.Gate{kube.WebhookServing("ingress-nginx-admission")},
+		Gates:    component.Gates(kube.WebhookServing("ingress-nginx-admission")),
 		Provides: []component.Capability{component.Ingress},
 	}
 }

@@ -13,7 +13,7 @@ import (
 func MetricsServer() component.Component {
 	return component.Component{
 		Name:      "metrics-server",
-		Manifests: []string{embed.MetricsServer},
+		Manifests: component.Files(embed.MetricsServer),
 		Transforms: func(p component.Params) []transform.Func {
 			return []transform.Func{
 				transform.Images(p.Images),
@@ -23,10 +23,10 @@ func MetricsServer() component.Component {
 					"metrics-server", "--kubelet-insecure-tls"),
 			}
 		},
-		Gates: []kube.Gate{
+		Gates: component.Gates(
 			kube.APIServiceAvailable("v1beta1.metrics.k8s.io"),
 			NodeMetricsServed(),
-		},
+		),
 		Provides: []component.Capability{component.Metrics},
 	}
 }

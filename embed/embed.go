@@ -15,6 +15,7 @@ import (
 // Manifest file names.
 const (
 	IngressNginx  = "ingress-nginx-v1.15.1.yaml"
+	Traefik       = "traefik-v3.7.13.yaml"
 	MetricsServer = "metrics-server-v0.8.0.yaml"
 
 	ExampleNamespace = "example-namespace.yaml"
@@ -22,12 +23,14 @@ const (
 	ExampleBackend   = "example-backend.yaml"
 	ExampleFrontend  = "example-frontend.yaml"
 	ExampleIngress   = "example-ingress.yaml"
+	ExampleHTTPRoute = "example-httproute.yaml"
 	ExampleHPA       = "example-hpa.yaml"
 )
 
-// ExampleFiles returns the example app's manifests in the order a person would apply them.
-func ExampleFiles() []string {
-	return []string{ExampleNamespace, ExampleDatabase, ExampleBackend, ExampleFrontend, ExampleIngress, ExampleHPA}
+// ExampleFiles returns the example app's manifests in the order a person would apply them, with
+// the file that routes to it: ExampleIngress or ExampleHTTPRoute.
+func ExampleFiles(route string) []string {
+	return []string{ExampleNamespace, ExampleDatabase, ExampleBackend, ExampleFrontend, route, ExampleHPA}
 }
 
 //go:embed *.yaml

@@ -140,6 +140,8 @@ const (
 	flagOutputDir     = "output-dir"
 	flagArchive       = "archive"
 	flagDiagnostics   = "diagnostics"
+	flagIngress       = "ingress"
+	flagExampleRoute  = "example-route"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -164,6 +166,8 @@ func upFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: flagListenAddress, Usage: "host address the HTTP/HTTPS ports listen on (default " + d.ListenAddress + ")"},
 		&ucli.IntFlag{Name: flagHTTPPort, Usage: "host port for HTTP into the ingress", DefaultText: fmt.Sprint(d.HTTPPort)},
 		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
+		&ucli.StringFlag{Name: flagIngress, Usage: "ingress controller: nginx (ingress-nginx, retired upstream) or traefik (Traefik with the Gateway API; serves the same Ingresses); switching an existing cluster converges it (default " + d.Ingress + ")"},
+		&ucli.StringFlag{Name: flagExampleRoute, Usage: "route the example app with its ingress or with an httproute on kindstack's Gateway (traefik only) (default " + d.ExampleRoute + ")"},
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
 		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
@@ -255,6 +259,20 @@ func resolve(c *ucli.Context) (invocation, error) {
 	str(&s.Kubeconfig, flagKubeconfig)
 	str(&s.NodeImage, flagImage)
 	str(&s.ListenAddress, flagListenAddress)
+	str(&s.Ingress, flagIngress)
+	str(&s.ExampleRoute, flagExampleRoute)
+	if _, ok := setIn(c, flagIngress); ok {
+		s.IngressGiven = true
+		if err := config.CheckIngress(s.Ingress); err != nil {
+			return inv, usagef("invalid value for --%s: %w", flagIngress, err)
+		}
+	}
+	if _, ok := setIn(c, flagExampleRoute); ok {
+		s.ExampleRouteGiven = true
+		if err := config.CheckExampleRoute(s.ExampleRoute); err != nil {
+			return inv, usagef("invalid value for --%s: %w", flagExampleRoute, err)
+		}
+	}
 	num(&s.HTTPPort, flagHTTPPort)
 	num(&s.HTTPSPort, flagHTTPSPort)
 	if cc, ok := setIn(c, flagTimeout); ok {

@@ -96,6 +96,9 @@ func (a *app) printStatus(rep pipeline.StatusReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	if rep.Ingress != "" {
+		fmt.Fprintf(w, "  ingress controller: %s\n", rep.Ingress)
+	}
 	for _, comp := range rep.Components {
 		line := fmt.Sprintf("  %s: %s", comp.Name, mark(comp.Ready))
 		if comp.Reason != "" {

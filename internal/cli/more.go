@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,7 +17,9 @@ func (a *app) render(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.pl.Render(inv.settings)
+	ctx, cancel := context.WithTimeout(c.Context, inv.settings.Timeout)
+	defer cancel()
+	out, err := a.pl.Render(ctx, inv.settings)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ const (
 	Ingress Capability = "ingress"
 	// Metrics: the metrics.k8s.io API serves node and pod metrics, so autoscalers can compute.
 	Metrics Capability = "metrics"
+	// Gateway: the Gateway API CRDs are established and the Gateway "kindstack" is programmed, so
+	// HTTPRoutes attached to it are served on the host ports.
+	Gateway Capability = "gateway"
 )
 
 // Params are the settings that shape a component's objects.
@@ -36,6 +39,31 @@ type Params struct {
 	Images transform.ImageMap
 	// IngressNode selects the node whose ports 80/443 are mapped to the host.
 	IngressNode map[string]string
+	// ExampleRoute is how the example app is exposed: RouteIngress or RouteHTTPRoute.
+	ExampleRoute string
+	// GatewayPorts are extra container ports the ingress controller listens on for Gateway listeners.
+	GatewayPorts []int
+	// Fetch returns a remote manifest's YAML; nil builds without remote manifests (see Component.Remote).
+	Fetch func(Remote) ([]byte, error)
+}
+
+// How the example app is exposed (Params.ExampleRoute).
+const (
+	RouteIngress   = "ingress"
+	RouteHTTPRoute = "httproute"
+)
+
+// Remote is a manifest kindstack does not ship but takes from a Go module, verified by the module's
+// go.sum hash: the upstream project's own files (e.g. the Gateway API CRDs), never copied into
+// kindstack. A remote manifest runs no containers (Build refuses one that does), so listing
+// images never needs the network.
+type Remote struct {
+	// Name is what errors and the inventory call it, e.g. "gateway-api-v1.6.1-standard".
+	Name string
+	// Module and Version name the Go module; Sum is its go.sum hash ("h1:...").
+	Module, Version, Sum string
+	// Dir is the directory of the module whose *.yaml files, in name order, make the manifest.
+	Dir string
 }
 
 // Need is a capability a component waits for before it applies some of its objects.
@@ -49,12 +77,14 @@ type Need struct {
 type Component struct {
 	// Name is what progress lines, errors, labels and the inventory call it.
 	Name string
-	// Manifests are embedded files (package embed), decoded in this order.
-	Manifests []string
+	// Manifests lists the embedded files (package embed) for these params, decoded in this order.
+	Manifests func(Params) []string
+	// Remote manifests are decoded before the embedded ones.
+	Remote []Remote
 	// Transforms apply kindstack's policy to the decoded objects (images, node selectors, args).
 	Transforms func(Params) []transform.Func
-	// Gates are checked after every object is Current.
-	Gates []kube.Gate
+	// Gates lists the checks made after every object is Current, for these params.
+	Gates func(Params) []kube.Gate
 	// Skip selects objects that are applied but not waited on.
 	Skip func(*unstructured.Unstructured) bool
 	// Apply is how its objects are applied (e.g. retrying an admission webhook that is starting).
@@ -69,7 +99,28 @@ type Component struct {
 // kindstack's, for this component. The set's objects come in manifest order.
 func (c Component) Build(p Params) (kube.Set, error) {
 	var objs []*unstructured.Unstructured
-	for _, name := range c.Manifests {
+	for _, r := range c.Remote {
+		if p.Fetch == nil {
+			continue
+		}
+		data, err := p.Fetch(r)
+		if err != nil {
+			return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		decoded, err := kube.Decode(r.Name, data)
+		if err != nil {
+			return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		if imgs, err := transform.ContainerImages(decoded); err != nil || len(imgs) > 0 {
+			return kube.Set{}, fmt.Errorf("%s: remote manifest %s runs containers (%v); only embedded manifests may", c.Name, r.Name, imgs)
+		}
+		objs = append(objs, decoded...)
+	}
+	var names []string
+	if c.Manifests != nil {
+		names = c.Manifests(p)
+	}
+	for _, name := range names {
 		data, err := embed.Read(name)
 		if err != nil {
 			return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
@@ -88,16 +139,32 @@ func (c Component) Build(p Params) (kube.Set, error) {
 	if err := transform.Apply(objs, fns...); err != nil {
 		return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
 	}
-	return kube.Set{Name: c.Name, Objects: objs, Skip: c.Skip, Gates: c.Gates}, nil
+	var gates []kube.Gate
+	if c.Gates != nil {
+		gates = c.Gates(p)
+	}
+	return kube.Set{Name: c.Name, Objects: objs, Skip: c.Skip, Gates: gates}, nil
 }
 
-// Images returns every image the component runs with p, sorted.
+// Images returns every image the component runs with p, sorted. Remote manifests run none, so
+// they are not fetched for this.
 func (c Component) Images(p Params) ([]string, error) {
+	p.Fetch = nil
 	set, err := c.Build(p)
 	if err != nil {
 		return nil, err
 	}
 	return transform.ContainerImages(set.Objects)
+}
+
+// Files is Manifests for a component whose files do not depend on the params.
+func Files(names ...string) func(Params) []string {
+	return func(Params) []string { return names }
+}
+
+// Gates is Gates for a component whose checks do not depend on the params.
+func Gates(gates ...kube.Gate) func(Params) []kube.Gate {
+	return func(Params) []kube.Gate { return gates }
 }
 
 // Deferred reports whether obj waits for one of the component's needs, and for which.

@@ -16,7 +16,7 @@ func TestBuildLabelsEveryObjectAsKindstacksForItsComponent(t *testing.T) {
 	t.Parallel()
 	c := Component{
 		Name:      "metrics",
-		Manifests: []string{embed.MetricsServer},
+		Manifests: Files(embed.MetricsServer),
 		Transforms: func(p Params) []transform.Func {
 			return []transform.Func{transform.Images(p.Images)}
 		},
@@ -33,7 +33,7 @@ func TestBuildLabelsEveryObjectAsKindstacksForItsComponent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"local/ms:dev"}, images, "the transforms ran")
 
-	_, err = Component{Name: "broken", Manifests: []string{"nope.yaml"}}.Build(Params{})
+	_, err = Component{Name: "broken", Manifests: Files("nope.yaml")}.Build(Params{})
 	assert.ErrorContains(t, err, "broken: read embedded manifest nope.yaml")
 }
 

@@ -37,6 +37,82 @@ type Stack struct {
 	Example       *bool             `yaml:"example,omitempty" json:"example,omitempty"`
 	Retain        *bool             `yaml:"retain,omitempty" json:"retain,omitempty"`
 	Images        map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
+	Ingress       *string           `yaml:"ingress,omitempty" json:"ingress,omitempty"`
+	ExampleRoute  *string           `yaml:"exampleRoute,omitempty" json:"exampleRoute,omitempty"`
+	GatewayPorts  []int             `yaml:"gatewayPorts,omitempty" json:"gatewayPorts,omitempty"`
+}
+
+// Ingress controllers kindstack installs (Settings.Ingress).
+const (
+	// IngressNginx is ingress-nginx, what the tutorial teaches (retired upstream).
+	IngressNginx = "nginx"
+	// IngressTraefik is Traefik, serving the same Ingresses plus the Gateway API.
+	IngressTraefik = "traefik"
+)
+
+// Ways the example app is routed (Settings.ExampleRoute).
+const (
+	RouteIngress   = "ingress"
+	RouteHTTPRoute = "httproute"
+)
+
+// CheckIngress says what is wrong with an ingress controller name, or nil.
+func CheckIngress(v string) error {
+	if v != IngressNginx && v != IngressTraefik {
+		return fmt.Errorf("unknown ingress controller %q: want %s or %s", v, IngressNginx, IngressTraefik)
+	}
+	return nil
+}
+
+// CheckExampleRoute says what is wrong with an example route name, or nil.
+func CheckExampleRoute(v string) error {
+	if v != RouteIngress && v != RouteHTTPRoute {
+		return fmt.Errorf("unknown example route %q: want %s or %s", v, RouteIngress, RouteHTTPRoute)
+	}
+	return nil
+}
+
+// reservedPorts are the container ports kindstack's Traefik already listens on.
+var reservedPorts = map[int]string{80: "the web entrypoint", 443: "the websecure entrypoint", 9000: "Traefik's own /ping"}
+
+// CheckGatewayPorts says what is wrong with a list of extra Gateway listener ports, or nil.
+func CheckGatewayPorts(ports []int) error {
+	seen := map[int]bool{}
+	var errs []error
+	for _, p := range ports {
+		switch {
+		case p < 1 || p > 65535:
+			errs = append(errs, fmt.Errorf("port %d is not between 1 and 65535", p))
+		case reservedPorts[p] != "":
+			errs = append(errs, fmt.Errorf("port %d is already %s", p, reservedPorts[p]))
+		case seen[p]:
+			errs = append(errs, fmt.Errorf("port %d is listed twice", p))
+		}
+		seen[p] = true
+	}
+	return errors.Join(errs...)
+}
+
+// Check says what is wrong with the combination of settings, every problem at once.
+func (s Settings) Check() error {
+	var errs []error
+	for _, err := range []error{CheckIngress(s.Ingress), CheckExampleRoute(s.ExampleRoute)} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Ingress != IngressTraefik {
+		if s.ExampleRoute == RouteHTTPRoute {
+			errs = append(errs, fmt.Errorf("example route %s needs the Gateway API, which only ingress %s installs (--ingress %s)", RouteHTTPRoute, IngressTraefik, IngressTraefik))
+		}
+		if len(s.GatewayPorts) > 0 {
+			errs = append(errs, fmt.Errorf("gatewayPorts are Traefik entrypoints: they need ingress %s (--ingress %s)", IngressTraefik, IngressTraefik))
+		}
+	}
+	if err := CheckGatewayPorts(s.GatewayPorts); err != nil {
+		errs = append(errs, fmt.Errorf("gatewayPorts: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // Duration is a Go duration string in the file ("90s", "10m").
@@ -54,6 +130,15 @@ type Settings struct {
 	Example       bool
 	Retain        bool
 	Images        map[string]string
+	// Ingress is the ingress controller: IngressNginx or IngressTraefik.
+	Ingress string
+	// ExampleRoute is how the example is routed: RouteIngress or RouteHTTPRoute (Traefik only).
+	ExampleRoute string
+	// GatewayPorts are extra Traefik entrypoints (container and node ports) for Gateway listeners.
+	GatewayPorts []int
+	// IngressGiven and ExampleRouteGiven say the flags or the file chose Ingress and ExampleRoute;
+	// when they did not, status and logs describe what the cluster runs.
+	IngressGiven, ExampleRouteGiven bool
 	// StatusTimeout is status's own budget: it only looks, and a paused node must not hold it.
 	StatusTimeout time.Duration
 	// NoWait fails at once when another kindstack is changing the cluster, instead of waiting.
@@ -80,6 +165,8 @@ func Defaults() Settings {
 		StatusTimeout: 30 * time.Second,
 		Example:       true,
 		Retain:        false,
+		Ingress:       IngressNginx,
+		ExampleRoute:  RouteIngress,
 	}
 }
 
@@ -97,6 +184,13 @@ func (s Settings) Apply(st *Stack) Settings {
 	set(&s.NodeImage, st.NodeImage)
 	set(&s.ListenAddress, st.ListenAddress)
 	set(&s.Kubeconfig, st.Kubeconfig)
+	set(&s.Ingress, st.Ingress)
+	set(&s.ExampleRoute, st.ExampleRoute)
+	s.IngressGiven = s.IngressGiven || st.Ingress != nil
+	s.ExampleRouteGiven = s.ExampleRouteGiven || st.ExampleRoute != nil
+	if st.GatewayPorts != nil {
+		s.GatewayPorts = append([]int{}, st.GatewayPorts...)
+	}
 	if st.HTTPPort != nil {
 		s.HTTPPort = *st.HTTPPort
 	}
@@ -163,6 +257,23 @@ func str(assign func(st *Stack, v *string)) field {
 	}
 }
 
+// checked is str for a string that must pass check.
+func checked(check func(string) error, assign func(st *Stack, v *string)) field {
+	return str(func(st *Stack, v *string) {
+		assign(st, v)
+	}).and(func(st *Stack, n *yaml.Node) error { return check(n.Value) })
+}
+
+// and runs next after f succeeds.
+func (f field) and(next field) field {
+	return func(st *Stack, n *yaml.Node) error {
+		if err := f(st, n); err != nil {
+			return err
+		}
+		return next(st, n)
+	}
+}
+
 func fields() map[string]field {
 	return map[string]field{
 		"apiVersion":    str(func(st *Stack, v *string) { st.APIVersion = *v }),
@@ -171,6 +282,22 @@ func fields() map[string]field {
 		"nodeImage":     str(func(st *Stack, v *string) { st.NodeImage = v }),
 		"listenAddress": str(func(st *Stack, v *string) { st.ListenAddress = v }),
 		"kubeconfig":    str(func(st *Stack, v *string) { st.Kubeconfig = v }),
+		"ingress":       checked(CheckIngress, func(st *Stack, v *string) { st.Ingress = v }),
+		"exampleRoute":  checked(CheckExampleRoute, func(st *Stack, v *string) { st.ExampleRoute = v }),
+		"gatewayPorts": func(st *Stack, n *yaml.Node) error {
+			if n.Kind != yaml.SequenceNode {
+				return fmt.Errorf("want a list of port numbers, got %s", describe(n))
+			}
+			st.GatewayPorts = []int{}
+			for _, item := range n.Content {
+				var p int
+				if item.Tag != "!!int" || item.Decode(&p) != nil {
+					return fmt.Errorf("want a list of port numbers, got %s in it", describe(item))
+				}
+				st.GatewayPorts = append(st.GatewayPorts, p)
+			}
+			return CheckGatewayPorts(st.GatewayPorts)
+		},
 		"httpPort": func(st *Stack, n *yaml.Node) error {
 			if n.Tag != "!!int" {
 				return fmt.Errorf("want an integer, got %s", describe(n))

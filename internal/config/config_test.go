@@ -24,14 +24,33 @@ example: false
 retain: true
 images:
   registry.k8s.io/ingress-nginx/controller:v1.15.1: mirror.local/controller:v1.15.1
+ingress: traefik
+exampleRoute: httproute
+gatewayPorts: [8080, 8090]
 `))
 	require.NoError(t, err)
 	got := Defaults().Apply(st)
 	assert.Equal(t, Settings{
 		Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0",
 		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Example: false, Retain: true,
-		Images: map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
+		Images:  map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
+		Ingress: IngressTraefik, ExampleRoute: RouteHTTPRoute, GatewayPorts: []int{8080, 8090}, IngressGiven: true, ExampleRouteGiven: true,
 	}, got)
+	require.NoError(t, got.Check())
+}
+
+func TestSettingsCheckNamesEveryBadCombination(t *testing.T) {
+	t.Parallel()
+	s := Defaults()
+	require.NoError(t, s.Check(), "the defaults are a valid combination")
+	s.ExampleRoute = RouteHTTPRoute
+	s.GatewayPorts = []int{8080}
+	err := s.Check()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "example route httproute needs the Gateway API, which only ingress traefik installs (--ingress traefik)")
+	assert.Contains(t, err.Error(), "gatewayPorts are Traefik entrypoints: they need ingress traefik")
+	s.Ingress = "haproxy"
+	assert.ErrorContains(t, s.Check(), `unknown ingress controller "haproxy": want nginx or traefik`)
 }
 
 func TestDecodeMinimalFileKeepsDefaults(t *testing.T) {
@@ -52,6 +71,16 @@ func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
 			name: "unknown field with suggestion",
 			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nhttpport: 80\n",
 			want: []string{`line 3: unknown field "httpport" (did you mean "httpPort"?)`},
+		},
+		{
+			name: "unknown ingress controller",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\ningress: contour\n",
+			want: []string{`line 3: field "ingress": unknown ingress controller "contour": want nginx or traefik`},
+		},
+		{
+			name: "gateway ports",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\ngatewayPorts: [8080, 80, 8080, 70000]\n",
+			want: []string{`line 3: field "gatewayPorts": port 80 is already the web entrypoint`, "port 8080 is listed twice", "port 70000 is not between 1 and 65535"},
 		},
 		{
 			name: "wrong type for port",

@@ -130,6 +130,7 @@ type PruneResult struct {
 	Deleted   []Ref // deleted and gone
 	Absent    []Ref // already gone
 	LeftAlone []Ref // exists but is not labelled as kindstack's: someone else owns it now
+	InUse     []Ref // a CRD kept because objects kindstack did not create use it
 }
 
 // String says it in a few words, e.g. "12 deleted, 1 left alone (not kindstack's)".
@@ -143,6 +144,9 @@ func (r PruneResult) String() string {
 	}
 	if n := len(r.LeftAlone); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d left alone (not kindstack's)", n))
+	}
+	if n := len(r.InUse); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d CRDs kept (objects of yours use them)", n))
 	}
 	if len(parts) == 0 {
 		return "nothing to prune"
@@ -181,7 +185,7 @@ func (c *Client) Prune(ctx context.Context, refs []Ref) (PruneResult, error) {
 				errs = append(errs, fmt.Errorf("prune %s: %w", r, err))
 				continue
 			}
-			outcome, err := deleteManaged(ctx, ri, r)
+			outcome, err := c.deleteManaged(ctx, ri, r)
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Errorf("prune %s: %w", r, err))
@@ -189,6 +193,8 @@ func (c *Client) Prune(ctx context.Context, refs []Ref) (PruneResult, error) {
 				res.Absent = append(res.Absent, r)
 			case outcome == pruneLeftAlone:
 				res.LeftAlone = append(res.LeftAlone, r)
+			case outcome == pruneInUse:
+				res.InUse = append(res.InUse, r)
 			default:
 				deleted = append(deleted, r)
 			}
@@ -210,9 +216,32 @@ const (
 	pruneDeleted pruneOutcome = iota
 	pruneAbsent
 	pruneLeftAlone
+	pruneInUse
 )
 
-func deleteManaged(ctx context.Context, ri dynamic.ResourceInterface, r Ref) (pruneOutcome, error) {
+// customResourcesNotOurs reports whether objects of the CRD's kind exist that kindstack did not
+// create: deleting the CRD would delete them (a user's HTTPRoutes, say).
+func (c *Client) customResourcesNotOurs(ctx context.Context, crd *unstructured.Unstructured) (bool, error) {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, raw := range versions {
+		v, _ := raw.(map[string]any)
+		if served, _ := v["served"].(bool); !served {
+			continue
+		}
+		name, _ := v["name"].(string)
+		gvr := schema.GroupVersionResource{Group: group, Version: name, Resource: plural}
+		list, err := c.dynamic.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: ManagedByLabel + "!=" + ManagedBy, Limit: 1})
+		if err != nil {
+			return false, fmt.Errorf("list %s to see whether the CRD is in use: %w", gvr.GroupResource(), err)
+		}
+		return len(list.Items) > 0, nil
+	}
+	return false, nil
+}
+
+func (c *Client) deleteManaged(ctx context.Context, ri dynamic.ResourceInterface, r Ref) (pruneOutcome, error) {
 	live, err := ri.Get(ctx, r.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return pruneAbsent, nil
@@ -222,6 +251,15 @@ func deleteManaged(ctx context.Context, ri dynamic.ResourceInterface, r Ref) (pr
 	}
 	if live.GetLabels()[ManagedByLabel] != ManagedBy {
 		return pruneLeftAlone, nil
+	}
+	if r.Group == "apiextensions.k8s.io" && r.Kind == "CustomResourceDefinition" {
+		inUse, err := c.customResourcesNotOurs(ctx, live)
+		if err != nil {
+			return 0, err
+		}
+		if inUse {
+			return pruneInUse, nil
+		}
 	}
 	background := metav1.DeletePropagationBackground
 	// The UID precondition makes sure the object deleted is the one just checked.

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,22 +20,42 @@ import (
 type Entry struct {
 	Component component.Component
 	Wanted    func(config.Settings) bool
+	// Choose, for one of alternatives, changes settings so that they want it (see asRunning).
+	Choose func(*config.Settings)
 }
 
 // Catalogue is every component kindstack can install. Adding one is a file in addons/ or
 // workloads/ and a line here; order and concurrency follow from what each provides and needs.
 func Catalogue() []Entry {
 	always := func(config.Settings) bool { return true }
+	ingress := func(c component.Component, name string) Entry {
+		return Entry{c, func(s config.Settings) bool { return s.Ingress == name }, func(s *config.Settings) {
+			if !s.IngressGiven {
+				s.Ingress = name
+			}
+		}}
+	}
 	return []Entry{
-		{addons.IngressNginx(), always},
-		{addons.MetricsServer(), always},
-		{workloads.Example(), func(s config.Settings) bool { return s.Example }},
+		ingress(addons.IngressNginx(), config.IngressNginx),
+		ingress(addons.Traefik(), config.IngressTraefik),
+		{addons.MetricsServer(), always, nil},
+		{workloads.Example(), func(s config.Settings) bool { return s.Example }, func(s *config.Settings) {
+			if !s.ExampleRouteGiven {
+				s.ExampleRoute = config.RouteIngress
+			}
+		}},
 	}
 }
 
-// paramsOf turns settings into what shapes components' objects.
-func paramsOf(s config.Settings) component.Params {
-	return component.Params{Images: transform.ImageMap(s.Images), IngressNode: cluster.IngressNodeSelector()}
+// paramsOf turns settings into what shapes components' objects; fetch gets remote manifests.
+func paramsOf(s config.Settings, fetch func(component.Remote) ([]byte, error)) component.Params {
+	return component.Params{
+		Images:       transform.ImageMap(s.Images),
+		IngressNode:  cluster.IngressNodeSelector(),
+		ExampleRoute: s.ExampleRoute,
+		GatewayPorts: s.GatewayPorts,
+		Fetch:        fetch,
+	}
 }
 
 // plan is what the settings want installed, built before anything changes.
@@ -55,8 +77,17 @@ func (pl plan) refs() []kube.Ref {
 // settings, so preflight reports them with every other problem: a key of the images map that
 // matches no image kindstack runs is almost always a typo, and would silently pull the upstream
 // image instead of the mirror.
-func (p *Pipeline) newPlan(s config.Settings) (plan, error) {
-	params := paramsOf(s)
+//
+// Remote manifests (the Gateway API CRDs) are fetched here, within ctx.
+func (p *Pipeline) newPlan(ctx context.Context, s config.Settings) (plan, error) {
+	if err := s.Check(); err != nil {
+		return plan{}, err
+	}
+	var fetch func(component.Remote) ([]byte, error)
+	if p.Fetch != nil {
+		fetch = func(r component.Remote) ([]byte, error) { return p.Fetch(ctx, r) }
+	}
+	params := paramsOf(s, fetch)
 	images := params.Images
 	if err := images.Validate(); err != nil {
 		return plan{}, fmt.Errorf("images: %w", err)
@@ -78,8 +109,10 @@ func (p *Pipeline) newPlan(s config.Settings) (plan, error) {
 		if err != nil {
 			return plan{}, err
 		}
-		pl.components = append(pl.components, e.Component)
-		pl.sets[e.Component.Name] = set
+		c := e.Component
+		c.Needs = neededBy(c, set)
+		pl.components = append(pl.components, c)
+		pl.sets[c.Name] = set
 	}
 	if err := component.Check(pl.components); err != nil {
 		return plan{}, fmt.Errorf("components: %w", err)
@@ -103,8 +136,8 @@ func (p *Pipeline) upstreamImages() ([]string, error) {
 
 // Sets returns the objects `up` installs with these settings, one set per wanted component in
 // catalogue order, exactly as `up` builds them (for tests and for review).
-func (p *Pipeline) Sets(s config.Settings) ([]kube.Set, error) {
-	pl, err := p.newPlan(s)
+func (p *Pipeline) Sets(ctx context.Context, s config.Settings) ([]kube.Set, error) {
+	pl, err := p.newPlan(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -113,4 +146,43 @@ func (p *Pipeline) Sets(s config.Settings) ([]kube.Set, error) {
 		out = append(out, pl.sets[c.Name])
 	}
 	return out, nil
+}
+
+// neededBy keeps the needs that select some of the set's objects: the example routed by its
+// HTTPRoute needs the gateway, routed by its Ingress it does not.
+func neededBy(c component.Component, set kube.Set) []component.Need {
+	var out []component.Need
+	for _, n := range c.Needs {
+		if n.Objects == nil || slices.ContainsFunc(set.Objects, n.Objects) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// asRunning returns the settings that describe what the cluster runs, per its inventory, for the
+// choices the user did not make: `status` on a cluster brought up with --ingress traefik reports
+// Traefik without being told again.
+func (p *Pipeline) asRunning(s config.Settings, inv kube.Inventory) config.Settings {
+	for _, e := range p.Catalogue {
+		refs, recorded := inv[e.Component.Name]
+		if !recorded || e.Choose == nil {
+			continue
+		}
+		e.Choose(&s)
+		if !s.ExampleRouteGiven && slices.ContainsFunc(refs, func(r kube.Ref) bool { return r.Kind == "HTTPRoute" }) {
+			s.ExampleRoute = config.RouteHTTPRoute
+		}
+	}
+	return s
+}
+
+// ingressOf names the component that provides the ingress capability in a plan ("" if none).
+func ingressOf(pl plan) string {
+	for _, c := range pl.components {
+		if slices.Contains(c.Provides, component.Ingress) {
+			return c.Name
+		}
+	}
+	return ""
 }

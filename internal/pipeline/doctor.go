@@ -24,7 +24,7 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 	defer cancel()
 	var registries []string
 	var settingsErr error
-	if sets, err := p.Sets(s); err != nil {
+	if sets, err := p.Sets(ctx, s); err != nil {
 		settingsErr = err
 	} else {
 		seen := map[string]bool{}

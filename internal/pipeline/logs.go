@@ -113,7 +113,10 @@ func (p *Pipeline) clusterLogs(ctx context.Context, kubeconfig []byte, s config.
 	if err != nil {
 		return []string{err.Error()}
 	}
-	pl, err := p.newPlan(s)
+	if inv, err := engine.ReadInventory(ctx); err == nil {
+		s = p.asRunning(s, inv)
+	}
+	pl, err := p.newPlan(ctx, s)
 	if err != nil {
 		return []string{err.Error()}
 	}

@@ -7,11 +7,16 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/modfetch"
 	"github.com/kindstack/kindstack/workloads"
 )
 
@@ -38,6 +43,9 @@ type Pipeline struct {
 	Smoke func(ctx context.Context, opts workloads.SmokeOptions) error
 	// Catalogue lists every component kindstack knows, each with when it is wanted.
 	Catalogue []Entry
+	// Fetch returns a remote manifest (a Go module's files, verified by its go.sum hash); nil
+	// builds components without their remote manifests.
+	Fetch func(ctx context.Context, r component.Remote) ([]byte, error)
 }
 
 // New returns the real pipeline; version is kindstack's, stored with the cluster's spec.
@@ -52,5 +60,43 @@ func New(version string, getenv func(string) string) *Pipeline {
 		Connect:   func(kubeconfig []byte) (Engine, error) { return kube.NewClient(kubeconfig) },
 		Smoke:     workloads.Smoke,
 		Catalogue: Catalogue(),
+		Fetch:     ModuleFetcher(mgr.Getenv),
+	}
+}
+
+// ModuleFetcher gets remote manifests the way the go command gets modules: the local module cache
+// ($GOMODCACHE, else $GOPATH/pkg/mod, else ~/go/pkg/mod) first, then kindstack's cache
+// (~/.cache/kindstack/modules), then $GOPROXY (default proxy.golang.org), each zip verified by
+// its go.sum hash.
+func ModuleFetcher(getenv func(string) string) func(ctx context.Context, r component.Remote) ([]byte, error) {
+	return func(ctx context.Context, r component.Remote) ([]byte, error) {
+		home, _ := os.UserHomeDir()
+		modCache := getenv("GOMODCACHE")
+		if modCache == "" {
+			gopath := getenv("GOPATH")
+			if gopath == "" && home != "" {
+				gopath = filepath.Join(home, "go")
+			}
+			if gopath != "" {
+				modCache = filepath.Join(filepath.SplitList(gopath)[0], "pkg", "mod")
+			}
+		}
+		cacheDir := getenv("XDG_CACHE_HOME")
+		if cacheDir == "" && home != "" {
+			cacheDir = filepath.Join(home, ".cache")
+		}
+		if cacheDir != "" {
+			cacheDir = filepath.Join(cacheDir, "kindstack", "modules")
+		}
+		proxy := getenv("GOPROXY")
+		if proxy == "" {
+			proxy = modfetch.DefaultProxy
+		}
+		f := modfetch.Fetcher{Proxy: proxy, ModCache: modCache, CacheDir: cacheDir}
+		data, err := f.YAML(ctx, modfetch.Module{Path: r.Module, Version: r.Version, Sum: r.Sum}, r.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		return data, nil
 	}
 }

@@ -405,7 +405,7 @@ func TestPreflightRejectsAnImagesKeyThatMatchesNothingBeforeAnyChange(t *testing
 	assert.Empty(t, m.kind.clusters, "nothing was created")
 
 	s.Images = map[string]string{"lyzhang1999/frontend:latest": "mirror.example.com/frontend:latest"}
-	_, err = m.pipeline.Sets(s)
+	_, err = m.pipeline.Sets(context.Background(), s)
 	assert.NoError(t, err)
 }
 
@@ -420,7 +420,7 @@ func TestAirgapConfigReplacesEveryImage(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(data, &file))
 	s := config.Defaults()
 	s.Images = file.Images
-	sets, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(s)
+	sets, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(context.Background(), s)
 	require.NoError(t, err)
 	require.Len(t, sets, 3)
 	for _, set := range sets {

@@ -14,8 +14,8 @@ import (
 // Render is `kindstack render`: every object `up` would apply with these settings, after the
 // transforms and labels, as multi-document YAML in apply order per component, for review or for
 // a GitOps repository. It needs no cluster and changes nothing.
-func (p *Pipeline) Render(s config.Settings) ([]byte, error) {
-	sets, err := p.Sets(s)
+func (p *Pipeline) Render(ctx context.Context, s config.Settings) ([]byte, error) {
+	sets, err := p.Sets(ctx, s)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@ type StatusReport struct {
 	Ready      bool              `json:"ready"` // cluster ready and every component ready
 	Cluster    cluster.Status    `json:"cluster"`
 	Components []ComponentStatus `json:"components"`
+	// Ingress is the component serving Ingresses (and Gateways): ingress-nginx or traefik.
+	Ingress string `json:"ingress,omitempty"`
 	// Leftovers are objects an earlier run installed that these settings no longer want;
 	// the next `up` prunes them.
 	Leftovers []string `json:"leftovers,omitempty"`

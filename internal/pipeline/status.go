@@ -28,7 +28,7 @@ func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusRepo
 		return rep, errors.New(st.Problem) // it names the cluster and says what to run
 	}
 	if st.Kubeconfig != nil {
-		rep.Components, rep.Leftovers = p.componentStatus(ctx, st.Kubeconfig, s)
+		rep.Components, rep.Leftovers, rep.Ingress = p.componentStatus(ctx, st.Kubeconfig, s)
 	}
 	rep.Ready = st.Ready
 	for _, c := range rep.Components {
@@ -43,14 +43,20 @@ func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusRepo
 	return rep, nil
 }
 
-func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings) ([]ComponentStatus, []string) {
+// componentStatus evaluates every component the settings want, or the cluster runs where the
+// user did not choose (asRunning); it returns them, the leftovers and the ingress controller.
+func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings) ([]ComponentStatus, []string, string) {
 	engine, err := p.Connect(kubeconfig)
 	if err != nil {
-		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil
+		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, ""
 	}
-	pl, err := p.newPlan(s)
+	inv, invErr := engine.ReadInventory(ctx)
+	if invErr == nil {
+		s = p.asRunning(s, inv)
+	}
+	pl, err := p.newPlan(ctx, s)
 	if err != nil {
-		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil
+		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, ""
 	}
 	out := []ComponentStatus{}
 	for _, c := range pl.components {
@@ -66,12 +72,11 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 		out = append(out, cs)
 	}
 	var leftovers []string
-	inv, err := engine.ReadInventory(ctx)
-	if err != nil {
-		leftovers = append(leftovers, "cannot read the inventory: "+err.Error())
+	if invErr != nil {
+		leftovers = append(leftovers, "cannot read the inventory: "+invErr.Error())
 	}
 	for _, r := range inv.Unwanted(pl.refs()) {
 		leftovers = append(leftovers, r.String())
 	}
-	return out, leftovers
+	return out, leftovers, ingressOf(pl)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,11 +110,14 @@ func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error,
 		Run: func(ctx context.Context, st *steps.Status) error {
 			settingsErr := configErr
 			if settingsErr == nil {
-				pl, err := p.newPlan(run.settings)
+				pl, err := p.newPlan(ctx, run.settings)
 				if err != nil {
 					settingsErr = fmt.Errorf("settings: %w", err)
 				}
 				run.plan = pl
+			}
+			if w := retiredIngressWarning(run.settings); w != "" && settingsErr == nil {
+				st.Warnf("%s", w)
 			}
 			rep, err := p.Cluster.Preflight(ctx, cluster.PreflightOptions{Spec: spec, ConfigErr: settingsErr, Replacing: replacing})
 			for _, w := range rep.Warnings {
@@ -199,6 +203,7 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 				res.Deleted = append(res.Deleted, done.Deleted...)
 				res.Absent = append(res.Absent, done.Absent...)
 				res.LeftAlone = append(res.LeftAlone, done.LeftAlone...)
+				res.InUse = append(res.InUse, done.InUse...)
 				if err != nil {
 					return err
 				}
@@ -208,14 +213,39 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 					return err
 				}
 			}
+			for _, r := range res.InUse {
+				st.Warnf("kept %s: objects kindstack did not create still use it (delete them, then `kindstack up` prunes it)", r)
+			}
 			msg := res.String()
 			if len(dropped) > 0 {
 				msg = strings.Join(sortedCopy(dropped), ", ") + " removed · " + msg
+			}
+			if sw := p.switched(dropped, run.plan.components); sw != "" {
+				msg = sw + " · " + msg
 			}
 			st.Result(msg)
 			return nil
 		},
 	}
+}
+
+// switched names a capability whose provider changed, e.g. "ingress: ingress-nginx → traefik".
+func (p *Pipeline) switched(dropped []string, now []component.Component) string {
+	provides := map[string][]component.Capability{}
+	for _, e := range p.Catalogue {
+		provides[e.Component.Name] = e.Component.Provides
+	}
+	var out []string
+	for _, old := range sortedCopy(dropped) {
+		for _, capability := range provides[old] {
+			for _, c := range now {
+				if slices.Contains(c.Provides, capability) {
+					out = append(out, fmt.Sprintf("%s: %s → %s", capability, old, c.Name))
+				}
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // pruneGroup is what one component's prune deletes.
@@ -228,11 +258,11 @@ type pruneGroup struct {
 // and orders the components so that one needing a capability comes before its provider. Components
 // the catalogue no longer knows go first: nothing can depend on them.
 func (p *Pipeline) pruneOrder(inv kube.Inventory, unwanted []kube.Ref) []pruneGroup {
-	rank := map[string]int{} // higher = pruned later
-	providerOf := map[component.Capability]string{}
+	rank := map[string]int{}                           // higher = pruned later
+	providersOf := map[component.Capability][]string{} // alternatives (ingress-nginx, traefik) provide the same
 	for _, e := range p.Catalogue {
 		for _, c := range e.Component.Provides {
-			providerOf[c] = e.Component.Name
+			providersOf[c] = append(providersOf[c], e.Component.Name)
 		}
 	}
 	var depth func(name string, seen map[string]bool) int
@@ -244,7 +274,7 @@ func (p *Pipeline) pruneOrder(inv kube.Inventory, unwanted []kube.Ref) []pruneGr
 		seen[name] = true
 		for _, e := range p.Catalogue {
 			for _, n := range e.Component.Needs {
-				if providerOf[n.Capability] == name {
+				if slices.Contains(providersOf[n.Capability], name) {
 					best = max(best, depth(e.Component.Name, seen)+1)
 				}
 			}
@@ -322,4 +352,22 @@ func BaseURL(listenAddress string, port int) string {
 		return "http://" + host
 	}
 	return "http://" + host + ":" + strconv.Itoa(port)
+}
+
+// retiredIngressWarning is the warning for ingress-nginx on a Kubernetes it was never tested on,
+// or "".
+func retiredIngressWarning(s config.Settings) string {
+	if s.Ingress != config.IngressNginx {
+		return ""
+	}
+	// The Kubernetes minor version from the node image's tag (kindest/node:v1.37.0).
+	m := regexp.MustCompile(`:v1\.(\d+)\.\d+`).FindStringSubmatch(s.NodeImage)
+	if m == nil {
+		return ""
+	}
+	if minor, _ := strconv.Atoi(m[1]); minor <= 35 {
+		return ""
+	}
+	return fmt.Sprintf("ingress-nginx is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35) and untested on Kubernetes 1.%s of %s: "+
+		"`--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API", m[1], s.NodeImage)
 }

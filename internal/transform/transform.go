@@ -182,3 +182,50 @@ func describe(u *unstructured.Unstructured) string {
 	}
 	return u.GetKind() + "/" + u.GetNamespace() + "/" + u.GetName()
 }
+
+// HostPorts adds a TCP container port with the same host port to one container of the target
+// workload for each port it does not have yet, so running it twice changes nothing. The container
+// must exist.
+func HostPorts(target Target, container string, ports ...int) Func {
+	return func(u *unstructured.Unstructured) error {
+		if !target.matches(u) {
+			return nil
+		}
+		found := false
+		err := eachContainer(u, func(c map[string]any) error {
+			if c["name"] != container {
+				return nil
+			}
+			found = true
+			current, _, err := unstructured.NestedSlice(c, "ports")
+			if err != nil {
+				return fmt.Errorf("container %s: %w", container, err)
+			}
+			have := map[int64]bool{}
+			for _, p := range current {
+				if m, ok := p.(map[string]any); ok {
+					if n, ok := m["containerPort"].(int64); ok {
+						have[n] = true
+					}
+				}
+			}
+			for _, port := range ports {
+				if have[int64(port)] {
+					continue
+				}
+				have[int64(port)] = true
+				current = append(current, map[string]any{
+					"name": fmt.Sprintf("p%d", port), "containerPort": int64(port), "hostPort": int64(port), "protocol": "TCP",
+				})
+			}
+			return unstructured.SetNestedSlice(c, current, "ports")
+		})
+		if err != nil {
+			return fmt.Errorf("host ports: %w", err)
+		}
+		if !found {
+			return fmt.Errorf("host ports: no container %q", container)
+		}
+		return nil
+	}
+}
