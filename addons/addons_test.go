@@ -266,3 +266,69 @@ func TestNodeMetricsServed(t *testing.T) {
 		})
 	}
 }
+
+func TestTraefikRunsNonRootOnTheMappedNodeWithHostPortsAndGatewayPorts(t *testing.T) {
+	t.Parallel()
+	set, err := Traefik().Build(component.Params{IngressNode: map[string]string{"ingress-ready": "true"}, GatewayPorts: []int{8080, 8443}})
+	require.NoError(t, err)
+	assert.Equal(t, "traefik", set.Name)
+	assert.Equal(t, []string{"GatewayClass/traefik", "Gateway/kindstack-gateway/kindstack"}, gateNames(set))
+
+	d := find(t, set, "Deployment", "traefik", "traefik")
+	selector, _, err := unstructured.NestedStringMap(d.Object, "spec", "template", "spec", "nodeSelector")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"ingress-ready": "true"}, selector)
+	pod, _, err := unstructured.NestedMap(d.Object, "spec", "template", "spec", "securityContext")
+	require.NoError(t, err)
+	assert.Equal(t, true, pod["runAsNonRoot"])
+	assert.Equal(t, []any{map[string]any{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}}, pod["sysctls"],
+		"binding 80/443 without root or capabilities")
+
+	c := container(t, d, "traefik")
+	assert.Regexp(t, `^docker.io/library/traefik:v3\.7\.13@sha256:[0-9a-f]{64}$`, c["image"])
+	args, _, _ := unstructured.NestedStringSlice(c, "args")
+	for _, want := range []string{"--providers.kubernetesingressnginx=true", "--providers.kubernetesgateway=true",
+		"--entrypoints.web.address=:80", "--entrypoints.p8080.address=:8080", "--entrypoints.p8443.address=:8443",
+		"--global.sendanonymoususage=false"} {
+		assert.Contains(t, args, want)
+	}
+	ports, _, _ := unstructured.NestedSlice(c, "ports")
+	hostPorts := map[int64]int64{}
+	for _, p := range ports {
+		m := p.(map[string]any)
+		if hp, ok := m["hostPort"].(int64); ok {
+			hostPorts[m["containerPort"].(int64)] = hp
+		}
+	}
+	assert.Equal(t, map[int64]int64{80: 80, 443: 443, 8080: 8080, 8443: 8443}, hostPorts)
+
+	class := find(t, set, "IngressClass", "", "nginx")
+	controller, _, _ := unstructured.NestedString(class.Object, "spec", "controller")
+	assert.Equal(t, "k8s.io/ingress-nginx", controller, "the example's Ingress names class nginx; Traefik serves that controller's classes")
+	gw := find(t, set, "Gateway", GatewayNamespace, GatewayName)
+	listeners, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+	require.Len(t, listeners, 1)
+	assert.Equal(t, int64(80), listeners[0].(map[string]any)["port"])
+}
+
+func TestTraefikTakesTheGatewayAPICRDsFromTheirModule(t *testing.T) {
+	t.Parallel()
+	var asked []component.Remote
+	fetch := func(r component.Remote) ([]byte, error) {
+		asked = append(asked, r)
+		return []byte("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gateways.gateway.networking.k8s.io\n"), nil
+	}
+	set, err := Traefik().Build(component.Params{Fetch: fetch})
+	require.NoError(t, err)
+	assert.Equal(t, []component.Remote{GatewayAPIStandard}, asked)
+	assert.Equal(t, "CustomResourceDefinition", set.Objects[0].GetKind(), "remote manifests come first")
+	assert.Equal(t, "traefik", set.Objects[0].GetLabels()[kube.ComponentLabel])
+
+	_, err = Traefik().Build(component.Params{Fetch: func(component.Remote) ([]byte, error) {
+		return []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: y}\nspec: {containers: [{name: c, image: evil}]}\n"), nil
+	}})
+	assert.ErrorContains(t, err, "remote manifest gateway-api-v1.6.1-standard runs containers")
+
+	_, err = Traefik().Build(component.Params{Fetch: func(component.Remote) ([]byte, error) { return nil, errors.New("offline") }})
+	assert.ErrorContains(t, err, "traefik: offline")
+}

@@ -394,6 +394,44 @@ func TestUpPrunesWhatIsNoLongerWantedAndNothingElse(t *testing.T) {
 	}
 }
 
+func TestUpSwitchesTheIngressControllerInPlaceAndStatusFollowsTheCluster(t *testing.T) {
+	m := newMachine(t, readyNode())
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	nginxRefs := slices.Clone(m.engine.inventory["ingress-nginx"])
+
+	s := settings()
+	s.Ingress, s.IngressGiven = config.IngressTraefik, true
+	var progress bytes.Buffer
+	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
+	require.NoError(t, err)
+	assert.False(t, sum.Created, "no recreate")
+	class := kube.Ref{Group: "networking.k8s.io", Kind: "IngressClass", Name: "nginx"}
+	assert.NotContains(t, m.engine.pruned, class, "IngressClass nginx is Traefik's now: taken over, not deleted")
+	assert.Contains(t, m.engine.pruned, kube.Ref{Group: "apps", Kind: "Deployment", Namespace: "ingress-nginx", Name: "ingress-nginx-controller"})
+	assert.Len(t, m.engine.pruned, len(nginxRefs)-1)
+	assert.Contains(t, progress.String(), "✓ Prune · ingress: ingress-nginx → traefik · ingress-nginx removed · ")
+	assert.ElementsMatch(t, []string{"traefik", "metrics-server", "example"}, keys(m.engine.inventory))
+	for _, r := range m.engine.pruned {
+		assert.NotEqual(t, "example", r.Namespace, "the example and its data stay")
+	}
+
+	rep, err := m.pipeline.Status(context.Background(), settings())
+	require.NoError(t, err, "status without --ingress describes what the cluster runs")
+	assert.Equal(t, "traefik", rep.Ingress)
+	assert.Empty(t, rep.Leftovers)
+
+	s.ExampleRoute, s.ExampleRouteGiven = config.RouteHTTPRoute, true
+	m.engine.pruned = nil
+	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
+	require.NoError(t, err)
+	assert.Equal(t, []kube.Ref{{Group: "networking.k8s.io", Kind: "Ingress", Namespace: "example", Name: "frontend-ingress"}}, m.engine.pruned,
+		"the HTTPRoute replaces the Ingress, nothing else changes")
+	rep, err = m.pipeline.Status(context.Background(), settings())
+	require.NoError(t, err)
+	assert.Empty(t, rep.Leftovers, "status finds the HTTPRoute from the inventory")
+}
+
 func TestPreflightRejectsAnImagesKeyThatMatchesNothingBeforeAnyChange(t *testing.T) {
 	m := newMachine(t, readyNode())
 	s := settings()
@@ -422,7 +460,11 @@ func TestAirgapConfigReplacesEveryImage(t *testing.T) {
 	s.Images = file.Images
 	sets, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(context.Background(), s)
 	require.NoError(t, err)
-	require.Len(t, sets, 3)
+	s.Ingress = config.IngressTraefik
+	withTraefik, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(context.Background(), s)
+	require.NoError(t, err)
+	sets = append(sets, withTraefik...)
+	require.Len(t, sets, 6)
 	for _, set := range sets {
 		used, err := transform.ContainerImages(set.Objects)
 		require.NoError(t, err)
