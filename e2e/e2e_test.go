@@ -98,6 +98,8 @@ type world struct {
 	httpPort   int
 	httpsPort  int
 	runtime    string
+	// ingress is the --ingress that up and recreate get ("" = the default, nginx).
+	ingress string
 }
 
 // foreignKubeconfig is a context the user had before kindstack ran; kindstack must not touch it.
@@ -183,6 +185,10 @@ func (w *world) args(config string, cmdArgs ...string) []string {
 	if (cmdArgs[0] == "up" || cmdArgs[0] == "recreate") && !slices.Contains(cmdArgs, "--http-port") {
 		args = append(args, "--http-port", strconv.Itoa(w.httpPort), "--https-port", strconv.Itoa(w.httpsPort))
 	}
+	// status is never told: it describes what the cluster runs.
+	if (cmdArgs[0] == "up" || cmdArgs[0] == "recreate") && w.ingress != "" && !slices.Contains(cmdArgs, "--ingress") {
+		args = append(args, "--ingress", w.ingress)
+	}
 	return args
 }
 
@@ -229,9 +235,18 @@ type upSummary struct {
 	Error string `json:"error"`
 }
 
+// ingressComponent is the component that serves the world's ingress.
+func (w *world) ingressComponent() string {
+	if w.ingress == "traefik" {
+		return "traefik"
+	}
+	return "ingress-nginx"
+}
+
 // statusReport mirrors `status -o json` (internal/pipeline.StatusReport).
 type statusReport struct {
-	Ready   bool `json:"ready"`
+	Ready   bool   `json:"ready"`
+	Ingress string `json:"ingress"`
 	Cluster struct {
 		Name    string `json:"name"`
 		Exists  bool   `json:"exists"`

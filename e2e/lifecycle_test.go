@@ -63,7 +63,13 @@ func TestLifecycle(t *testing.T) {
 		{"missing image fails with the pod's pull error", testMissingImage},
 		{"a stopped node: status says so, up --restart brings it back", testStoppedNode},
 		{"up and down at once", testUpAndDownAtOnce},
-		{"recreate", testRecreate},
+		// The same cluster, switched to Traefik (real, built from its module) and back.
+		{"up --ingress traefik switches in place, keeping the data", testSwitchToTraefik},
+		{"traefik: up again changes nothing", testUpAgain},
+		{"traefik: status and repair", testStatusAndRepair},
+		{"traefik: the example through an HTTPRoute, and Gateway API conformance", testHTTPRouteAndConformance},
+		{"up --ingress nginx switches back, keeping the data and the user's routes", testSwitchBackToNginx},
+		{"traefik: recreate", testRecreateWithTraefik},
 		{"down", testDown},
 	}
 	for _, s := range steps {
@@ -97,9 +103,13 @@ func assertStackWorks(t *testing.T, w *world) {
 	require.NoError(t, err)
 	require.Len(t, nodes.Items, 1, "nodes labelled ingress-ready=true")
 	node := nodes.Items[0].Name
-	pods, err := cs.CoreV1().Pods("ingress-nginx").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
+	ns, selector := "ingress-nginx", "app.kubernetes.io/component=controller"
+	if w.ingress == "traefik" {
+		ns, selector = "traefik", "app.kubernetes.io/name=traefik"
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	require.NoError(t, err)
-	require.NotEmpty(t, pods.Items, "ingress-nginx controller pods")
+	require.NotEmpty(t, pods.Items, "%s controller pods", ns)
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp == nil {
 			assert.Equal(t, corev1.PodRunning, p.Status.Phase, "controller pod %s", p.Name)
@@ -192,7 +202,7 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 }
 
 // installLine matches a finished install line, e.g. "  ✓ Install example · 12 unchanged, ready (3.1s)".
-var installLine = regexp.MustCompile(`✓ Install (ingress-nginx|metrics-server|example) · (.*) \(`)
+var installLine = regexp.MustCompile(`✓ Install (ingress-nginx|traefik|metrics-server|example) · (.*) \(`)
 
 func testUpAgain(t *testing.T, w *world) {
 	// A row the user adds through the app survives every later up.
@@ -231,7 +241,7 @@ func testStatusAndRepair(t *testing.T, w *world) {
 	r, rep := w.status(t)
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, rep.Ready)
-	for _, name := range []string{"ingress-nginx", "metrics-server", "example"} {
+	for _, name := range []string{w.ingressComponent(), "metrics-server", "example"} {
 		ready, reason, ok := component(rep, name)
 		assert.True(t, ok, "status lists %s", name)
 		assert.True(t, ready, "%s ready: %s", name, reason)
