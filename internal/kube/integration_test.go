@@ -624,6 +624,7 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: crds}
 `)
+	objs[1].SetLabels(map[string]string{kube.ManagedByLabel: kube.ManagedBy}) // the CRD is kindstack's, the Widget the user's
 	set := kube.Set{Name: "widgets", Objects: objs}
 	changes, err := c.Install(ctx, set, kube.ApplyOptions{})
 	require.NoError(t, err, "the CRD is established and the new kind discovered before the Widget is applied")
@@ -631,6 +632,18 @@ metadata: {name: crds}
 	again, err := c.Apply(ctx, objs, kube.ApplyOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "3 unchanged", again.String())
+
+	// Pruning the CRD would delete the user's Widget with it: it is kept until the Widget goes.
+	crd := kube.RefsOf(objs[1:2])
+	res, err := c.Prune(ctx, crd)
+	require.NoError(t, err)
+	assert.Equal(t, crd, res.InUse)
+	assert.Equal(t, "1 CRDs kept (objects of yours use them)", res.String())
+	require.NoError(t, c.Dynamic().Resource(schema.GroupVersionResource{Group: "kindstack.dev", Version: "v1", Resource: "widgets"}).
+		Namespace("crds").Delete(ctx, "w1", metav1.DeleteOptions{}))
+	res, err = c.Prune(ctx, crd)
+	require.NoError(t, err)
+	assert.Equal(t, crd, res.Deleted, "with no Widget of the user's left, the CRD goes")
 }
 
 func testHPAGate(t *testing.T, c *kube.Client) {
