@@ -86,6 +86,14 @@ func TestActionBuildStepSaysWhichImagesUpRuns(t *testing.T) {
 		assert.True(t, strings.HasPrefix(img, "kindstack.test/"), "the config's images map is applied: %s", img)
 	}
 	assert.NotEqual(t, g.read(t, g.output), airgap.read(t, airgap.output), "other images, another cache key")
+
+	traefik := newGitHubEnv(t)
+	log, code = traefik.run(t, "build.sh", "KINDSTACK_PREBUILT="+bin, "INPUT_INGRESS=traefik", "INPUT_ARGS=--no-example")
+	require.Equal(t, 0, code, log)
+	images = traefik.read(t, filepath.Join(traefik.runnerTemp, "kindstack-images.txt"))
+	assert.Contains(t, images, "docker.io/library/traefik:v3.7.13@sha256:", "the ingress input picks the controller")
+	assert.NotContains(t, images, "ingress-nginx")
+	assert.NotEqual(t, g.read(t, g.output), traefik.read(t, traefik.output), "another controller, another cache key")
 }
 
 const upSummaryJSON = `{"name":"ci","ready":true,"created":true,"context":"kind-ci","urls":["http://localhost:8080/","http://localhost:8080/api/healthy"],"seconds":80.5,"timings":[]}`
@@ -101,7 +109,7 @@ func TestActionUpStepWritesItsOutputsAndCachesImages(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(g.runnerTemp, "kindstack-images.txt"),
 		[]byte("postgres:17-alpine\nregistry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:89258156d0e9af60403eafd44da9676fd66f600c7934d468ccc17e42b199aee2\n"), 0o644))
 	cache := filepath.Join(g.dir, "cache")
-	env := []string{"INPUT_NAME=ci", "INPUT_CONFIG=ci.yaml", "INPUT_ARGS=--no-example --http-port 8080", "INPUT_CACHE_IMAGES=true", "IMAGE_CACHE=" + cache}
+	env := []string{"INPUT_NAME=ci", "INPUT_CONFIG=ci.yaml", "INPUT_INGRESS=traefik", "INPUT_ARGS=--no-example --http-port 8080", "INPUT_CACHE_IMAGES=true", "IMAGE_CACHE=" + cache}
 
 	log, code := g.run(t, "up.sh", env...)
 	require.Equal(t, 0, code, log)
@@ -114,7 +122,7 @@ func TestActionUpStepWritesItsOutputsAndCachesImages(t *testing.T) {
 	require.GreaterOrEqual(t, len(lines), 3, outputs)
 	assert.Regexp(t, `^kindstack-\d+$`, lines[0])
 	assert.Equal(t, []string{upSummaryJSON, lines[0]}, lines[1:3], "the summary is a multi-line output closed by its own delimiter")
-	assert.Equal(t, "kindstack up -o json --name ci --config ci.yaml --no-example --http-port 8080\n"+
+	assert.Equal(t, "kindstack up -o json --name ci --config ci.yaml --ingress traefik --no-example --http-port 8080\n"+
 		"docker pull -q postgres:17-alpine\n"+
 		"docker save -o "+filepath.Join(cache, "images.tar")+" postgres:17-alpine\n", g.read(t, calls),
 		"a cold cache: after up, the tagged images are saved (digest-pinned ones the node pulls itself)")
@@ -125,7 +133,7 @@ func TestActionUpStepWritesItsOutputsAndCachesImages(t *testing.T) {
 	_, code = g.run(t, "up.sh", env...)
 	require.Equal(t, 0, code)
 	assert.Equal(t, "docker load -q -i "+filepath.Join(cache, "images.tar")+"\n"+
-		"kindstack up -o json --name ci --config ci.yaml --no-example --http-port 8080\n", g.read(t, calls))
+		"kindstack up -o json --name ci --config ci.yaml --ingress traefik --no-example --http-port 8080\n", g.read(t, calls))
 
 	// A failed up fails the step, still with its outputs, and caches nothing.
 	failing := newGitHubEnv(t)

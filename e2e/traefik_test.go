@@ -93,8 +93,12 @@ func testSwitchToTraefik(t *testing.T, w *world) {
 // suite's Gateways use besides 80 and 443.
 func conformanceConfig(t *testing.T, w *world) string {
 	t.Helper()
-	data, err := os.ReadFile(w.config)
-	require.NoError(t, err)
+	data := []byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n")
+	if w.config != "" {
+		var err error
+		data, err = os.ReadFile(w.config)
+		require.NoError(t, err)
+	}
 	p := filepath.Join(t.TempDir(), "conformance.yaml")
 	require.NoError(t, os.WriteFile(p, append(data, []byte("gatewayPorts: [8080, 8090, 8443, 8883]\n")...), 0o644))
 	return p
@@ -132,18 +136,7 @@ func testHTTPRouteAndConformance(t *testing.T, w *world) {
 	assertRowKept(t, w, text)
 	assertStackWorks(t, w) // through the Gateway: the URLRewrite turns /api/x into /x
 
-	paths := testbedPaths(t)
-	archive, binary := paths["CONFORMANCE_ARCHIVE"], paths["CONFORMANCE_TEST"]
-	require.FileExists(t, archive, "e2e/testbed/traefik.sh conformance builds the suite's images")
-	require.FileExists(t, binary, "e2e/testbed/traefik.sh conformance builds the suite")
-	f, err := os.Open(archive)
-	require.NoError(t, err)
-	defer f.Close()
-	load := exec.Command(w.runtime, "exec", "-i", w.name+"-control-plane",
-		"ctr", "--namespace=k8s.io", "images", "import", "--all-platforms", "--digests", "--snapshotter=overlayfs", "-")
-	load.Stdin = f
-	out, err := load.CombinedOutput()
-	require.NoError(t, err, "load the suite's images into the node: %s", out)
+	binary := conformanceSuite(t, w)
 
 	report := filepath.Join(t.TempDir(), "conformance-report.yaml")
 	features := []string{"Gateway", "GatewayPort8080", "HTTPRoute", "ReferenceGrant", "BackendTLSPolicy",
@@ -166,7 +159,7 @@ func testHTTPRouteAndConformance(t *testing.T, w *world) {
 		"-version=v3.7.13", "-contact=https://github.com/traefik/traefik/issues", "-cleanup-base-resources=true")
 	suite.Env = append(os.Environ(), "KUBECONFIG="+w.kubeconfig)
 	start := time.Now()
-	out, err = suite.CombinedOutput()
+	out, err := suite.CombinedOutput()
 	t.Logf("conformance suite ran in %s", time.Since(start).Round(time.Second))
 	if err != nil {
 		t.Logf("conformance output (last 8000 bytes):\n%s", tail(out, 8000))
@@ -197,6 +190,35 @@ func testHTTPRouteAndConformance(t *testing.T, w *world) {
 	assert.Equal(t, 0, sr.code, "status after the suite\n%s", sr)
 	assert.True(t, st.Ready)
 	assertRowKept(t, w, text)
+}
+
+// conformanceSuite returns the suite's test binary. On the test bed it comes from
+// e2e/testbed/traefik.sh, whose images of the suite (echo-basic built from the same module, CoreDNS)
+// are loaded into the node here; elsewhere (a GitHub runner, with registries) it is built from
+// e2e/conformance and the node pulls the suite's images itself.
+func conformanceSuite(t *testing.T, w *world) string {
+	t.Helper()
+	if w.config == "" {
+		binary := filepath.Join(t.TempDir(), "conformance.test")
+		build := exec.Command("go", "test", "-c", "-o", binary, ".")
+		build.Dir = "conformance"
+		out, err := build.CombinedOutput()
+		require.NoError(t, err, "build the conformance suite: %s", out)
+		return binary
+	}
+	paths := testbedPaths(t)
+	archive, binary := paths["CONFORMANCE_ARCHIVE"], paths["CONFORMANCE_TEST"]
+	require.FileExists(t, archive, "e2e/testbed/traefik.sh conformance builds the suite's images")
+	require.FileExists(t, binary, "e2e/testbed/traefik.sh conformance builds the suite")
+	f, err := os.Open(archive)
+	require.NoError(t, err)
+	defer f.Close()
+	load := exec.Command(w.runtime, "exec", "-i", w.name+"-control-plane",
+		"ctr", "--namespace=k8s.io", "images", "import", "--all-platforms", "--digests", "--snapshotter=overlayfs", "-")
+	load.Stdin = f
+	out, err := load.CombinedOutput()
+	require.NoError(t, err, "load the suite's images into the node: %s", out)
+	return binary
 }
 
 func tail(b []byte, n int) []byte {

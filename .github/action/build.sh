@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds kindstack from the action's checkout, puts it on PATH and says which images it runs:
 #   images-key  kindstack's version and a hash of every image `up` runs with these inputs
-# Reads ACTION_PATH, RUNNER_TEMP, GITHUB_PATH, GITHUB_OUTPUT, INPUT_CONFIG, INPUT_ARGS.
+# Reads ACTION_PATH, RUNNER_TEMP, GITHUB_PATH, GITHUB_OUTPUT, INPUT_CONFIG, INPUT_INGRESS, INPUT_ARGS.
 set -euo pipefail
 bin="$RUNNER_TEMP/kindstack-bin"
 mkdir -p "$bin"
@@ -14,6 +14,7 @@ echo "$bin" >> "$GITHUB_PATH"
 
 config=()
 [ -n "${INPUT_CONFIG:-}" ] && config=(--config "$INPUT_CONFIG")
+[ -n "${INPUT_INGRESS:-}" ] && config+=(--ingress "$INPUT_INGRESS")
 version=$("$bin/kindstack" version -o json | jq -r .version)
 # shellcheck disable=SC2086 # INPUT_ARGS is a list of flags
 images=$("$bin/kindstack" render "${config[@]}" ${INPUT_ARGS:-} | sed -n 's/^ *image: *//p' | sort -u)

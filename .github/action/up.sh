@@ -4,7 +4,7 @@
 # With INPUT_CACHE_IMAGES=true, images found in IMAGE_CACHE are loaded into Docker first (so `up`
 # streams them into the node instead of pulling), and after a good run on a cold cache the
 # tagged images are pulled and saved there for the next run (digest-pinned ones are pulled by the
-# node itself). Reads INPUT_NAME, INPUT_CONFIG, INPUT_ARGS, INPUT_CACHE_IMAGES, IMAGE_CACHE,
+# node itself). Reads INPUT_NAME, INPUT_CONFIG, INPUT_INGRESS, INPUT_ARGS, INPUT_CACHE_IMAGES, IMAGE_CACHE,
 # RUNNER_TEMP, GITHUB_OUTPUT.
 set -uo pipefail
 name=${INPUT_NAME:-kindstack}
@@ -17,6 +17,7 @@ fi
 
 config=()
 [ -n "${INPUT_CONFIG:-}" ] && config=(--config "$INPUT_CONFIG")
+[ -n "${INPUT_INGRESS:-}" ] && config+=(--ingress "$INPUT_INGRESS")
 summary="$RUNNER_TEMP/kindstack-up.json"
 # shellcheck disable=SC2086 # INPUT_ARGS is a list of flags
 kindstack up -o json --name "$name" "${config[@]}" ${INPUT_ARGS:-} > "$summary"
