@@ -30,6 +30,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -287,15 +288,21 @@ func (w *world) status(tb testing.TB) (result, statusReport) {
 	return r, decode[statusReport](tb, r)
 }
 
-// clientset connects through the context kindstack wrote into the user's kubeconfig.
-func (w *world) clientset(tb testing.TB) kubernetes.Interface {
+// restConfig is the context kindstack wrote into the user's kubeconfig.
+func (w *world) restConfig(tb testing.TB) *rest.Config {
 	tb.Helper()
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: w.kubeconfig},
 		&clientcmd.ConfigOverrides{CurrentContext: "kind-" + w.name},
 	).ClientConfig()
 	require.NoError(tb, err, "context kind-%s in %s", w.name, w.kubeconfig)
-	cs, err := kubernetes.NewForConfig(cfg)
+	return cfg
+}
+
+// clientset connects through the context kindstack wrote into the user's kubeconfig.
+func (w *world) clientset(tb testing.TB) kubernetes.Interface {
+	tb.Helper()
+	cs, err := kubernetes.NewForConfig(w.restConfig(tb))
 	require.NoError(tb, err)
 	return cs
 }

@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 )
 
@@ -34,12 +33,7 @@ var (
 // dynamicClient connects like clientset, for the Gateway API's kinds.
 func (w *world) dynamicClient(tb testing.TB) dynamic.Interface {
 	tb.Helper()
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: w.kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: "kind-" + w.name},
-	).ClientConfig()
-	require.NoError(tb, err)
-	dc, err := dynamic.NewForConfig(cfg)
+	dc, err := dynamic.NewForConfig(w.restConfig(tb))
 	require.NoError(tb, err)
 	return dc
 }

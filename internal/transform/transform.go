@@ -89,6 +89,28 @@ func NodeSelector(target Target, labels map[string]string) Func {
 // AppendArgs appends args to one container of the target workload, skipping any the container
 // already has, so running it twice changes nothing. The container must exist.
 func AppendArgs(target Target, container string, args ...string) Func {
+	return inContainer(target, container, "append args", func(c map[string]any) error {
+		current, _, err := unstructured.NestedStringSlice(c, "args")
+		if err != nil {
+			return err
+		}
+		have := make(map[string]bool, len(current))
+		for _, a := range current {
+			have[a] = true
+		}
+		for _, a := range args {
+			if !have[a] {
+				current = append(current, a)
+				have[a] = true
+			}
+		}
+		return unstructured.SetNestedStringSlice(c, current, "args")
+	})
+}
+
+// inContainer runs fn on one named container of the target workload; the container must exist.
+// what names the change in errors.
+func inContainer(target Target, container, what string, fn func(c map[string]any) error) Func {
 	return func(u *unstructured.Unstructured) error {
 		if !target.matches(u) {
 			return nil
@@ -99,27 +121,16 @@ func AppendArgs(target Target, container string, args ...string) Func {
 				return nil
 			}
 			found = true
-			current, _, err := unstructured.NestedStringSlice(c, "args")
-			if err != nil {
+			if err := fn(c); err != nil {
 				return fmt.Errorf("container %s: %w", container, err)
 			}
-			have := make(map[string]bool, len(current))
-			for _, a := range current {
-				have[a] = true
-			}
-			for _, a := range args {
-				if !have[a] {
-					current = append(current, a)
-					have[a] = true
-				}
-			}
-			return unstructured.SetNestedStringSlice(c, current, "args")
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("append args: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if !found {
-			return fmt.Errorf("append args: no container %q", container)
+			return fmt.Errorf("%s: no container %q", what, container)
 		}
 		return nil
 	}
@@ -187,45 +198,28 @@ func describe(u *unstructured.Unstructured) string {
 // workload for each port it does not have yet, so running it twice changes nothing. The container
 // must exist.
 func HostPorts(target Target, container string, ports ...int) Func {
-	return func(u *unstructured.Unstructured) error {
-		if !target.matches(u) {
-			return nil
-		}
-		found := false
-		err := eachContainer(u, func(c map[string]any) error {
-			if c["name"] != container {
-				return nil
-			}
-			found = true
-			current, _, err := unstructured.NestedSlice(c, "ports")
-			if err != nil {
-				return fmt.Errorf("container %s: %w", container, err)
-			}
-			have := map[int64]bool{}
-			for _, p := range current {
-				if m, ok := p.(map[string]any); ok {
-					if n, ok := m["containerPort"].(int64); ok {
-						have[n] = true
-					}
-				}
-			}
-			for _, port := range ports {
-				if have[int64(port)] {
-					continue
-				}
-				have[int64(port)] = true
-				current = append(current, map[string]any{
-					"name": fmt.Sprintf("p%d", port), "containerPort": int64(port), "hostPort": int64(port), "protocol": "TCP",
-				})
-			}
-			return unstructured.SetNestedSlice(c, current, "ports")
-		})
+	return inContainer(target, container, "host ports", func(c map[string]any) error {
+		current, _, err := unstructured.NestedSlice(c, "ports")
 		if err != nil {
-			return fmt.Errorf("host ports: %w", err)
+			return err
 		}
-		if !found {
-			return fmt.Errorf("host ports: no container %q", container)
+		have := map[int64]bool{}
+		for _, p := range current {
+			if m, ok := p.(map[string]any); ok {
+				if n, ok := m["containerPort"].(int64); ok {
+					have[n] = true
+				}
+			}
 		}
-		return nil
-	}
+		for _, port := range ports {
+			if have[int64(port)] {
+				continue
+			}
+			have[int64(port)] = true
+			current = append(current, map[string]any{
+				"name": fmt.Sprintf("p%d", port), "containerPort": int64(port), "hostPort": int64(port), "protocol": "TCP",
+			})
+		}
+		return unstructured.SetNestedSlice(c, current, "ports")
+	})
 }
