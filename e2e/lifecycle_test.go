@@ -62,14 +62,14 @@ func TestLifecycle(t *testing.T) {
 		{"up --no-example prunes the example, a full up brings it back", testPruneExample},
 		{"missing image fails with the pod's pull error", testMissingImage},
 		{"a stopped node: status says so, up --restart brings it back", testStoppedNode},
-		{"up and down at once", testUpAndDownAtOnce},
 		// The same cluster, switched to Traefik (real, built from its module) and back.
 		{"up --ingress traefik switches in place, keeping the data", testSwitchToTraefik},
 		{"traefik: up again changes nothing", testUpAgain},
 		{"traefik: status and repair", testStatusAndRepair},
 		{"traefik: the example through an HTTPRoute, and Gateway API conformance", testHTTPRouteAndConformance},
 		{"up --ingress nginx switches back, keeping the data and the user's routes", testSwitchBackToNginx},
-		{"traefik: recreate", testRecreateWithTraefik},
+		{"up and down at once", testUpAndDownAtOnce}, // leaves no cluster
+		{"traefik: recreate from nothing", testRecreateWithTraefik},
 		{"down", testDown},
 	}
 	for _, s := range steps {
