@@ -34,7 +34,8 @@ func nodeImage(tb testing.TB, w *world) string {
 }
 
 // BenchmarkUp measures, on the same machine in one run: a bare kind cluster (kind's library, same
-// node image, wait for Ready), `kindstack up` to fully ready from nothing, and `kindstack recreate`.
+// node image, wait for Ready), `kindstack up` to fully ready from nothing, `kindstack recreate`,
+// and `kindstack up --ingress traefik` from nothing (the two controllers side by side).
 // Goal: up <= 1.5x bare once images are present. Run with -benchtime 1x.
 func BenchmarkUp(b *testing.B) {
 	w := newWorld(b, "kse2e-bench")
@@ -49,7 +50,7 @@ func BenchmarkUp(b *testing.B) {
 	bareName := "kse2e-bare"
 	bareKubeconfig := filepath.Join(b.TempDir(), "bare-kubeconfig")
 
-	var bare, up, recreate float64
+	var bare, up, recreate, upTraefik float64
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		err := provider.Create(bareName,
@@ -74,11 +75,19 @@ func BenchmarkUp(b *testing.B) {
 
 		r = w.run(b, 5*time.Minute, w.config, "down")
 		require.Equal(b, 0, r.code, "%s", r)
+
+		r, sum = w.up(b, "up", w.config, upTimeout, "--ingress", "traefik")
+		require.Equal(b, 0, r.code, "%s", r)
+		upTraefik += sum.Seconds
+		r = w.run(b, 5*time.Minute, w.config, "down")
+		require.Equal(b, 0, r.code, "%s", r)
 	}
 	n := float64(b.N)
 	b.ReportMetric(bare/n, "bare-kind-s")
 	b.ReportMetric(up/n, "up-s")
 	b.ReportMetric(recreate/n, "recreate-s")
+	b.ReportMetric(upTraefik/n, "up-traefik-s")
 	b.ReportMetric(up/bare, "up/bare")
-	b.Logf("node image %s: bare kind %.1fs, kindstack up %.1fs (%.2fx), recreate %.1fs", image, bare/n, up/n, up/bare, recreate/n)
+	b.Logf("node image %s: bare kind %.1fs, kindstack up %.1fs (%.2fx), recreate %.1fs, up --ingress traefik %.1fs",
+		image, bare/n, up/n, up/bare, recreate/n, upTraefik/n)
 }
