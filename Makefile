@@ -34,6 +34,7 @@ E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-diagnostics
 testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-in images (cached)
 	bash e2e/testbed/setup.sh all
 	bash e2e/testbed/standins.sh all
+	bash e2e/testbed/traefik.sh all
 
 standins-test: testbed ## the test bed's own Go code: stand-ins' unit tests (with a real PostgreSQL) and their images
 	bash e2e/testbed/standins.sh check

@@ -70,3 +70,25 @@ base_rootfs_tarball() { printf '%s\n' "$BASE_ROOTFS_TARBALL"; }
 
 # heavy runs a command under the team's lock for CPU-heavy builds (one at a time on 2 cores).
 heavy() { flock /var/tmp/kindstack-heavy.lock "$@"; }
+
+# --- added for traefik.sh (real Traefik and the Gateway API conformance suite) ---------------------
+TRAEFIK_VERSION=v3.7.13     # also pinned in e2e/testbed/traefik/go.mod (traefik.sh mod regenerates it)
+GATEWAY_API_VERSION=v1.6.1  # the suite paired with Traefik v3.7.13 (its go.mod); pinned in e2e/conformance/go.mod
+TRAEFIK_IMAGE=kindstack.test/traefik:$TRAEFIK_VERSION
+
+# stage NAME FUNC: runs FUNC, which may set RESULT to a short note; records the duration in
+# SUMMARY (the caller prints it at the end) and in $TESTBED_DIR/timings.log.
+SUMMARY=()
+stage() {
+  local name=$1 start
+  shift
+  RESULT=""
+  start=$(date +%s)
+  log "== $name"
+  "$@"
+  local line
+  line=$(printf '%-12s %5ss  %s' "$name" "$(($(date +%s) - start))" "$RESULT")
+  SUMMARY+=("$line")
+  mkdir -p "$TESTBED_DIR"
+  printf '%s %s\n' "$(date -Is)" "$line" >>"$TESTBED_DIR/timings.log"
+}

@@ -19,22 +19,6 @@
 source "$(dirname "$0")/lib.sh"
 export GOTOOLCHAIN=local
 HERE=$(cd "$(dirname "$0")" && pwd)
-SUMMARY=()
-
-# stage NAME FUNC: runs FUNC, which may set RESULT to a short note; records the duration.
-stage() {
-  local name=$1 start
-  shift
-  RESULT=""
-  start=$(date +%s)
-  log "== $name"
-  "$@"
-  local line
-  line=$(printf '%-12s %5ss  %s' "$name" "$(($(date +%s) - start))" "$RESULT")
-  SUMMARY+=("$line")
-  mkdir -p "$TESTBED_DIR"
-  printf '%s %s\n' "$(date -Is)" "$line" >>"$TESTBED_DIR/timings.log"
-}
 
 # ---------------------------------------------------------------------------------------------
 # private Docker engine
