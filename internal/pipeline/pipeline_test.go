@@ -432,6 +432,31 @@ func TestUpSwitchesTheIngressControllerInPlaceAndStatusFollowsTheCluster(t *test
 	assert.Empty(t, rep.Leftovers, "status finds the HTTPRoute from the inventory")
 }
 
+func TestUpWarnsOnceThatIngressNginxIsUntestedAfterKubernetes135(t *testing.T) {
+	for _, tt := range []struct {
+		image, ingress string
+		warns          bool
+	}{
+		{"kindest/node:v1.37.0", config.IngressNginx, true},
+		{"kindest/node:v1.35.8@sha256:07b2536e0e4b4bc1ba6c1ecb4ba7d2c8d2ae21e8a4b3b8b7e8f2a5a43f8d9c1e", config.IngressNginx, false},
+		{"kindest/node:v1.37.0", config.IngressTraefik, false},
+	} {
+		m := newMachine(t, readyNode())
+		s := settings()
+		s.NodeImage, s.Ingress = tt.image, tt.ingress
+		var progress bytes.Buffer
+		_, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
+		require.NoError(t, err)
+		warning := "ingress-nginx is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35) and untested on Kubernetes 1.37 of kindest/node:v1.37.0: " +
+			"`--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API"
+		if tt.warns {
+			assert.Equal(t, 1, strings.Count(progress.String(), warning), "%s with %s warns once\n%s", tt.image, tt.ingress, progress.String())
+		} else {
+			assert.NotContains(t, progress.String(), "ingress-nginx is retired", "%s with %s", tt.image, tt.ingress)
+		}
+	}
+}
+
 func TestPreflightRejectsAnImagesKeyThatMatchesNothingBeforeAnyChange(t *testing.T) {
 	m := newMachine(t, readyNode())
 	s := settings()
