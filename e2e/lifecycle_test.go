@@ -66,7 +66,8 @@ func TestLifecycle(t *testing.T) {
 		{"up --ingress traefik switches in place, keeping the data", testSwitchToTraefik},
 		{"traefik: up again changes nothing", testUpAgain},
 		{"traefik: status and repair", testStatusAndRepair},
-		{"traefik: the example through an HTTPRoute, and Gateway API conformance", testHTTPRouteAndConformance},
+		{"traefik: the example through an HTTPRoute", testHTTPRoute},
+		{"traefik: Gateway API conformance (GATEWAY-HTTP)", testConformance},
 		{"up --ingress nginx switches back, keeping the data and the user's routes", testSwitchBackToNginx},
 		{"up and down at once", testUpAndDownAtOnce}, // leaves no cluster
 		{"traefik: recreate from nothing", testRecreateWithTraefik},

@@ -28,7 +28,7 @@ const RouteName = "frontend-route"
 // metrics. Ready means every Deployment is available and both autoscalers report metrics.
 func Example() component.Component {
 	return component.Component{
-		Name:      "example",
+		Name: "example",
 		Manifests: func(p component.Params) []string {
 			if p.ExampleRoute == component.RouteHTTPRoute {
 				return embed.ExampleFiles(embed.ExampleHTTPRoute)
