@@ -260,7 +260,8 @@ type statusReport struct {
 		Ready  bool   `json:"ready"`
 		Reason string `json:"reason"`
 	} `json:"components"`
-	Problem string `json:"problem"`
+	Leftovers []string `json:"leftovers"`
+	Problem   string   `json:"problem"`
 }
 
 func decode[T any](tb testing.TB, r result) T {

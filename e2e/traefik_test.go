@@ -298,7 +298,16 @@ func testSwitchBackToNginx(t *testing.T, w *world) {
 	_, rep := w.status(t)
 	assert.Equal(t, "ingress-nginx", rep.Ingress)
 	assert.True(t, rep.Ready)
+	assert.Contains(t, rep.Leftovers, "CustomResourceDefinition/httproutes.gateway.networking.k8s.io", "the kept CRD is listed")
+
+	// Once the user's route is gone, the next up prunes the CRD it kept.
 	require.NoError(t, dc.Resource(httpRoutes).Namespace("default").Delete(ctx, "users-route", metav1.DeleteOptions{}))
+	r, sum = w.up(t, "up", w.config, upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.Contains(t, r.stderr, "✓ Prune · traefik-kept removed · 1 deleted")
+	_, err = dc.Resource(crds).Get(ctx, "httproutes.gateway.networking.k8s.io", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the CRD nobody uses any more is pruned: %v", err)
 }
 
 func testRecreateWithTraefik(t *testing.T, w *world) {

@@ -20,8 +20,9 @@ import (
 type Entry struct {
 	Component component.Component
 	Wanted    func(config.Settings) bool
-	// Choose, for one of alternatives, changes settings so that they want it (see asRunning).
-	Choose func(*config.Settings)
+	// Choose, given the objects the cluster's inventory records for the component, sets the
+	// choices the user did not make to what the cluster runs (see asRunning).
+	Choose func(s *config.Settings, recorded []kube.Ref)
 }
 
 // Catalogue is every component kindstack can install. Adding one is a file in addons/ or
@@ -29,7 +30,7 @@ type Entry struct {
 func Catalogue() []Entry {
 	always := func(config.Settings) bool { return true }
 	ingress := func(c component.Component, name string) Entry {
-		return Entry{c, func(s config.Settings) bool { return s.Ingress == name }, func(s *config.Settings) {
+		return Entry{c, func(s config.Settings) bool { return s.Ingress == name }, func(s *config.Settings, _ []kube.Ref) {
 			if !s.IngressGiven {
 				s.Ingress = name
 			}
@@ -39,9 +40,13 @@ func Catalogue() []Entry {
 		ingress(addons.IngressNginx(), config.IngressNginx),
 		ingress(addons.Traefik(), config.IngressTraefik),
 		{addons.MetricsServer(), always, nil},
-		{workloads.Example(), func(s config.Settings) bool { return s.Example }, func(s *config.Settings) {
-			if !s.ExampleRouteGiven {
-				s.ExampleRoute = config.RouteIngress
+		{workloads.Example(), func(s config.Settings) bool { return s.Example }, func(s *config.Settings, recorded []kube.Ref) {
+			if s.ExampleRouteGiven {
+				return
+			}
+			s.ExampleRoute = config.RouteIngress
+			if slices.ContainsFunc(recorded, func(r kube.Ref) bool { return r.Kind == "HTTPRoute" }) {
+				s.ExampleRoute = config.RouteHTTPRoute
 			}
 		}},
 	}
@@ -165,13 +170,8 @@ func neededBy(c component.Component, set kube.Set) []component.Need {
 // Traefik without being told again.
 func (p *Pipeline) asRunning(s config.Settings, inv kube.Inventory) config.Settings {
 	for _, e := range p.Catalogue {
-		refs, recorded := inv[e.Component.Name]
-		if !recorded || e.Choose == nil {
-			continue
-		}
-		e.Choose(&s)
-		if !s.ExampleRouteGiven && slices.ContainsFunc(refs, func(r kube.Ref) bool { return r.Kind == "HTTPRoute" }) {
-			s.ExampleRoute = config.RouteHTTPRoute
+		if refs, recorded := inv[e.Component.Name]; recorded && e.Choose != nil {
+			e.Choose(&s, refs)
 		}
 	}
 	return s

@@ -110,7 +110,8 @@ type fakeEngine struct {
 	inventory  kube.Inventory
 	pruned     []kube.Ref
 	pruneCalls [][]kube.Ref
-	waitErr    map[string]error // set name -> Wait error
+	waitErr    map[string]error  // set name -> Wait error
+	inUse      map[kube.Ref]bool // CRDs Prune keeps because objects of the user's use them
 }
 
 func (e *fakeEngine) log(format string, args ...any) {
@@ -164,9 +165,17 @@ func (e *fakeEngine) ForgetInventory(_ context.Context, comp string) error {
 func (e *fakeEngine) Prune(_ context.Context, refs []kube.Ref) (kube.PruneResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.pruned = append(e.pruned, refs...)
 	e.pruneCalls = append(e.pruneCalls, refs)
-	return kube.PruneResult{Deleted: refs}, nil
+	var res kube.PruneResult
+	for _, r := range refs {
+		if e.inUse[r] {
+			res.InUse = append(res.InUse, r)
+			continue
+		}
+		e.pruned = append(e.pruned, r)
+		res.Deleted = append(res.Deleted, r)
+	}
+	return res, nil
 }
 
 func (e *fakeEngine) Report(_ context.Context, set kube.Set) kube.SetReport {
@@ -430,6 +439,36 @@ func TestUpSwitchesTheIngressControllerInPlaceAndStatusFollowsTheCluster(t *test
 	rep, err = m.pipeline.Status(context.Background(), settings())
 	require.NoError(t, err)
 	assert.Empty(t, rep.Leftovers, "status finds the HTTPRoute from the inventory")
+}
+
+func TestACRDInUseStaysRecordedUntilAnUpCanPruneIt(t *testing.T) {
+	m := newMachine(t, readyNode())
+	s := settings()
+	s.Ingress, s.IngressGiven = config.IngressTraefik, true
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
+	require.NoError(t, err)
+	routes := kube.Ref{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition", Name: "httproutes.gateway.networking.k8s.io"}
+	m.engine.inventory["traefik"] = append(m.engine.inventory["traefik"], routes) // as if fetched
+	m.engine.inUse = map[kube.Ref]bool{routes: true}
+
+	var progress bytes.Buffer
+	_, err = m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	assert.Contains(t, progress.String(), "kept CustomResourceDefinition/httproutes.gateway.networking.k8s.io: objects kindstack did not create still use it")
+	assert.Contains(t, progress.String(), "1 CRDs kept (objects of yours use them)")
+	assert.Equal(t, []kube.Ref{routes}, m.engine.inventory["traefik-kept"], "the kept CRD stays recorded")
+	assert.NotContains(t, keys(m.engine.inventory), "traefik")
+	rep, err := m.pipeline.Status(context.Background(), settings())
+	require.NoError(t, err)
+	assert.Equal(t, "ingress-nginx", rep.Ingress, "a kept CRD does not make the cluster a Traefik one")
+	assert.Contains(t, rep.Leftovers, "CustomResourceDefinition/httproutes.gateway.networking.k8s.io")
+
+	m.engine.inUse = nil
+	progress.Reset()
+	_, err = m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	assert.Contains(t, progress.String(), "✓ Prune · traefik-kept removed · 1 deleted")
+	assert.NotContains(t, keys(m.engine.inventory), "traefik-kept")
 }
 
 func TestUpWarnsOnceThatIngressNginxIsUntestedAfterKubernetes135(t *testing.T) {

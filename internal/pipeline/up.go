@@ -208,13 +208,30 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 					return err
 				}
 			}
+			// A dropped component is forgotten. The CRDs kept because objects of the user's use
+			// them stay recorded, as "<component>-kept", which no settings want: status lists them
+			// as left over and every later up tries again to prune them.
 			for _, name := range dropped {
-				if err := run.engine.ForgetInventory(ctx, name); err != nil {
-					return err
+				var kept []kube.Ref
+				for _, r := range inv[name] {
+					if slices.Contains(res.InUse, r) {
+						kept = append(kept, r)
+					}
+				}
+				keptAs := strings.TrimSuffix(name, keptSuffix) + keptSuffix
+				if len(kept) > 0 {
+					if err := run.engine.RecordInventory(ctx, keptAs, kept); err != nil {
+						return err
+					}
+				}
+				if len(kept) == 0 || keptAs != name {
+					if err := run.engine.ForgetInventory(ctx, name); err != nil {
+						return err
+					}
 				}
 			}
 			for _, r := range res.InUse {
-				st.Warnf("kept %s: objects kindstack did not create still use it (delete them, then `kindstack up` prunes it)", r)
+				st.Warnf("kept %s: objects kindstack did not create still use it (once they are deleted, the next `kindstack up` prunes it)", r)
 			}
 			msg := res.String()
 			if len(dropped) > 0 {
@@ -228,6 +245,9 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 		},
 	}
 }
+
+// keptSuffix names the inventory of the CRDs a dropped component left because they are in use.
+const keptSuffix = "-kept"
 
 // switched names a capability whose provider changed, e.g. "ingress: ingress-nginx → traefik".
 func (p *Pipeline) switched(dropped []string, now []component.Component) string {
