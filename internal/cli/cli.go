@@ -142,6 +142,7 @@ const (
 	flagDiagnostics   = "diagnostics"
 	flagIngress       = "ingress"
 	flagExampleRoute  = "example-route"
+	flagWait          = "wait"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -168,6 +169,7 @@ func upFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
 		&ucli.StringFlag{Name: flagIngress, Usage: "ingress controller: nginx (ingress-nginx, retired upstream) or traefik (Traefik with the Gateway API; serves the same Ingresses); switching an existing cluster converges it (default " + d.Ingress + ")"},
 		&ucli.StringFlag{Name: flagExampleRoute, Usage: "route the example app with its ingress or with an httproute on kindstack's Gateway (traefik only) (default " + d.ExampleRoute + ")"},
+		&ucli.BoolFlag{Name: flagWait, Value: true, Usage: "wait until everything is ready and smoke-test it; --wait=false returns once the cluster is up and every component is applied (`kindstack status` says when they are ready)"},
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
 		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
@@ -292,6 +294,9 @@ func resolve(c *ucli.Context) (invocation, error) {
 	}
 	if cc, ok := setIn(c, flagRetain); ok {
 		s.Retain = cc.Bool(flagRetain)
+	}
+	if cc, ok := setIn(c, flagWait); ok {
+		s.Wait = cc.Bool(flagWait)
 	}
 	if cc, ok := setIn(c, flagNoExample); ok {
 		s.Example = !cc.Bool(flagNoExample)

@@ -36,7 +36,12 @@ func (a *app) runUp(c *ucli.Context, recreate bool) error {
 	}
 	if !inv.quiet {
 		w := a.opts.Stdout
-		fmt.Fprintf(w, "Cluster %q is ready (%s).\n", sum.Name, steps.FormatDuration(time.Since(start)))
+		if sum.Waited {
+			fmt.Fprintf(w, "Cluster %q is ready (%s).\n", sum.Name, steps.FormatDuration(time.Since(start)))
+		} else {
+			fmt.Fprintf(w, "Cluster %q is up and its components are applied, not waited for (%s): `kindstack status --name %s` says when they are ready.\n",
+				sum.Name, steps.FormatDuration(time.Since(start)), sum.Name)
+		}
 		fmt.Fprintf(w, "kubectl context: %s (in %s)\n", sum.Context, sum.Kubeconfig)
 		for _, u := range sum.URLs {
 			fmt.Fprintf(w, "  %s\n", u)

@@ -39,8 +39,11 @@ func (a *app) reportToGitHub(sum pipeline.UpSummary, runErr error) error {
 func summaryMarkdown(sum pipeline.UpSummary) string {
 	var b strings.Builder
 	outcome := "ready"
-	if !sum.Ready {
+	switch {
+	case sum.Error != "":
 		outcome = "failed"
+	case !sum.Waited:
+		outcome = "applied, not waited for"
 	}
 	fmt.Fprintf(&b, "### kindstack up `%s`: %s in %.1fs\n\n| step | seconds | result |\n| --- | ---: | --- |\n", sum.Name, outcome, sum.Seconds)
 	for _, t := range sum.Timings {

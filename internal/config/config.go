@@ -36,6 +36,7 @@ type Stack struct {
 	Timeout       *Duration         `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	Example       *bool             `yaml:"example,omitempty" json:"example,omitempty"`
 	Retain        *bool             `yaml:"retain,omitempty" json:"retain,omitempty"`
+	Wait          *bool             `yaml:"wait,omitempty" json:"wait,omitempty"`
 	Images        map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
 	Ingress       *string           `yaml:"ingress,omitempty" json:"ingress,omitempty"`
 	ExampleRoute  *string           `yaml:"exampleRoute,omitempty" json:"exampleRoute,omitempty"`
@@ -129,7 +130,10 @@ type Settings struct {
 	Timeout       time.Duration
 	Example       bool
 	Retain        bool
-	Images        map[string]string
+	// Wait: wait until every component is ready and smoke-test it; false returns once the
+	// cluster is up and every component is applied.
+	Wait   bool
+	Images map[string]string
 	// Ingress is the ingress controller: IngressNginx or IngressTraefik.
 	Ingress string
 	// ExampleRoute is how the example is routed: RouteIngress or RouteHTTPRoute (Traefik only).
@@ -165,6 +169,7 @@ func Defaults() Settings {
 		StatusTimeout: 30 * time.Second,
 		Example:       true,
 		Retain:        false,
+		Wait:          true,
 		Ingress:       IngressNginx,
 		ExampleRoute:  RouteIngress,
 	}
@@ -205,6 +210,9 @@ func (s Settings) Apply(st *Stack) Settings {
 	}
 	if st.Retain != nil {
 		s.Retain = *st.Retain
+	}
+	if st.Wait != nil {
+		s.Wait = *st.Wait
 	}
 	if st.Images != nil {
 		s.Images = make(map[string]string, len(st.Images))
@@ -321,6 +329,12 @@ func fields() map[string]field {
 				return fmt.Errorf("want true or false, got %s", describe(n))
 			}
 			return scalar("true or false", func(st *Stack, v bool) { st.Retain = &v })(st, n)
+		},
+		"wait": func(st *Stack, n *yaml.Node) error {
+			if n.Tag != "!!bool" {
+				return fmt.Errorf("want true or false, got %s", describe(n))
+			}
+			return scalar("true or false", func(st *Stack, v bool) { st.Wait = &v })(st, n)
 		},
 		"timeout": func(st *Stack, n *yaml.Node) error {
 			if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {

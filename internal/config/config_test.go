@@ -24,6 +24,7 @@ example: false
 retain: true
 images:
   registry.k8s.io/ingress-nginx/controller:v1.15.1: mirror.local/controller:v1.15.1
+wait: false
 ingress: traefik
 exampleRoute: httproute
 gatewayPorts: [8080, 8090]

@@ -118,6 +118,12 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if !run.settings.Wait {
+		// Its dependants go on once it is applied (an admission webhook that does not serve yet
+		// is retried by their apply).
+		st.Result(loaded.String() + " · " + changes.String() + ", not waited for")
+		return nil
+	}
 	if err := run.engine.Wait(ctx, set); err != nil {
 		return err
 	}

@@ -471,6 +471,38 @@ func TestACRDInUseStaysRecordedUntilAnUpCanPruneIt(t *testing.T) {
 	assert.NotContains(t, keys(m.engine.inventory), "traefik-kept")
 }
 
+func TestUpWithoutWaitAppliesEverythingAndWaitsForNothing(t *testing.T) {
+	m := newMachine(t, readyNode())
+	s := settings()
+	s.Wait = false
+	var progress bytes.Buffer
+	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
+	require.NoError(t, err, progress.String())
+	assert.False(t, sum.Ready, "nothing was checked ready")
+	assert.False(t, sum.Waited)
+	assert.True(t, sum.Created)
+	assert.NotContains(t, stepNames(sum), "Smoke test through the ingress")
+	assert.Equal(t, []string{"http://localhost:18080/", "http://localhost:18080/api/healthy"}, sum.URLs, "where the example will answer")
+	for _, ev := range m.engine.events {
+		assert.False(t, strings.HasPrefix(ev, "ready "), "no component is waited for: %s", ev)
+	}
+	assert.Contains(t, progress.String(), "✓ Install example · ")
+	assert.Contains(t, progress.String(), ", not waited for")
+
+	_, out, err := runCLI(t, m, "up", "--wait=false", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	assert.Contains(t, out, `Cluster "kindstack" is up and its components are applied, not waited for (`)
+	assert.Contains(t, out, "`kindstack status --name kindstack` says when they are ready")
+	up, _, err := runCLI(t, m, "up", "-o", "json", "--wait=false", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	assert.Equal(t, false, up["waited"])
+	assert.Equal(t, false, up["ready"])
+	e := m.engine
+	ingress, webhook := e.index("apply Ingress/example/frontend-ingress"), e.index("apply ValidatingWebhookConfiguration/ingress-nginx-admission")
+	require.NotEqual(t, -1, ingress, e.events)
+	assert.Greater(t, ingress, webhook, "the Ingress still goes in after all of its controller is applied")
+}
+
 func TestUpWarnsOnceThatIngressNginxIsUntestedAfterKubernetes135(t *testing.T) {
 	for _, tt := range []struct {
 		image, ingress string
@@ -576,10 +608,11 @@ func TestJSONShapesOfUpStatusAndDown(t *testing.T) {
 
 	up, _, err := runCLI(t, m, "up", "-o", "json", "--http-port", "18080", "--https-port", "18443")
 	require.NoError(t, err)
-	for _, key := range []string{"name", "ready", "created", "context", "kubeconfig", "urls", "seconds", "timings"} {
+	for _, key := range []string{"name", "ready", "waited", "created", "context", "kubeconfig", "urls", "seconds", "timings"} {
 		assert.Contains(t, up, key, "up -o json")
 	}
 	assert.Equal(t, true, up["ready"])
+	assert.Equal(t, true, up["waited"])
 	assert.NotContains(t, up, "error")
 
 	status, _, err := runCLI(t, m, "status", "-o", "json")

@@ -10,7 +10,8 @@ import (
 // UpSummary is `up -o json`: one object on stdout, also when `up` fails.
 type UpSummary struct {
 	Name       string       `json:"name"`
-	Ready      bool         `json:"ready"`
+	Ready      bool         `json:"ready"`   // everything was waited for and is ready
+	Waited     bool         `json:"waited"`  // false with --wait=false: components applied, not waited for
 	Created    bool         `json:"created"` // false: an existing cluster was reused
 	Context    string       `json:"context,omitempty"`
 	Kubeconfig string       `json:"kubeconfig,omitempty"` // file holding the context

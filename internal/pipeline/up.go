@@ -66,7 +66,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		p.pruneStep(run),
 		p.installStep(run),
 	)
-	if opts.Settings.Example {
+	if opts.Settings.Example && opts.Settings.Wait {
 		list = append(list, p.smokeStep(run))
 	}
 
@@ -88,8 +88,12 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 			err = p.collectDiagnostics(parent, opts.Settings, err)
 		}
 	}
+	if err == nil && !opts.Settings.Wait && opts.Settings.Example {
+		base := BaseURL(opts.Settings.ListenAddress, opts.Settings.HTTPPort)
+		run.urls = append(run.urls, base+"/", base+"/api/healthy") // once the example is ready
+	}
 	sum := UpSummary{
-		Name: spec.Name, Ready: err == nil, Created: run.cluster.Created,
+		Name: spec.Name, Ready: err == nil && opts.Settings.Wait, Waited: opts.Settings.Wait, Created: run.cluster.Created,
 		Context: run.cluster.Context, Kubeconfig: run.cluster.KubeconfigPath,
 		URLs: append([]string{}, run.urls...), Seconds: time.Since(start).Round(time.Millisecond).Seconds(),
 		Timings: timingsJSON(timings),
