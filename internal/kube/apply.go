@@ -285,13 +285,8 @@ func (c *Client) waitEstablished(ctx context.Context, names []string) error {
 // conditionTrue reports whether status.conditions has the given type with status "True".
 func conditionTrue(u *unstructured.Unstructured, condType string) bool {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if ok && m["type"] == condType {
-			return m["status"] == "True"
-		}
-	}
-	return false
+	c := findCondition(conds, condType)
+	return c != nil && c["status"] == "True"
 }
 
 // isImmutableJob reports an apply refused because it changes a Job's pod template, which the API
