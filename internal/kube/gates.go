@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 )
 
 // APIServiceAvailable passes when the APIService's condition Available is True (the aggregator
@@ -125,7 +127,9 @@ func hasReadyEndpoint(slices []discoveryv1.EndpointSlice) bool {
 }
 
 // HPAReportingMetrics passes when the HorizontalPodAutoscaler can compute a scale: condition
-// ScalingActive is True and it reports a current value for its metrics (so the metrics pipeline works).
+// ScalingActive is True, its status describes the workload as it runs now (a Deployment just
+// re-created starts with one replica while the HPA still shows the old one's metrics) with at least
+// minReplicas, and it reports a current value for its metrics (so the metrics pipeline works).
 func HPAReportingMetrics(namespace, name string) Gate {
 	return Gate{
 		Name: "HorizontalPodAutoscaler/" + namespace + "/" + name + " metrics",
@@ -137,12 +141,38 @@ func HPAReportingMetrics(namespace, name string) Gate {
 			if err != nil {
 				return Result{Reason: "cannot read it: " + err.Error()}, nil
 			}
-			return hpaResult(hpa), nil
+			running, err := c.targetReplicas(ctx, namespace, hpa.Spec.ScaleTargetRef)
+			if err != nil {
+				return Result{Reason: "cannot read its scale target: " + err.Error()}, nil
+			}
+			return hpaResult(hpa, running), nil
 		},
 	}
 }
 
-func hpaResult(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
+// targetReplicas is how many replicas the HPA's target runs now (the number the HPA controller
+// reads as its current replicas), or nil for a kind whose scale subresource it does not know.
+func (c *Client) targetReplicas(ctx context.Context, namespace string, ref autoscalingv2.CrossVersionObjectReference) (*int32, error) {
+	var scale *autoscalingv1.Scale
+	var err error
+	switch ref.Kind {
+	case "Deployment":
+		scale, err = c.kube.AppsV1().Deployments(namespace).GetScale(ctx, ref.Name, metav1.GetOptions{})
+	case "StatefulSet":
+		scale, err = c.kube.AppsV1().StatefulSets(namespace).GetScale(ctx, ref.Name, metav1.GetOptions{})
+	case "ReplicaSet":
+		scale, err = c.kube.AppsV1().ReplicaSets(namespace).GetScale(ctx, ref.Name, metav1.GetOptions{})
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &scale.Status.Replicas, nil
+}
+
+// hpaResult judges the HPA's status; running is how many replicas its target runs now (nil: unknown).
+func hpaResult(hpa *autoscalingv2.HorizontalPodAutoscaler, running *int32) Result {
 	var active *autoscalingv2.HorizontalPodAutoscalerCondition
 	for i := range hpa.Status.Conditions {
 		if hpa.Status.Conditions[i].Type == autoscalingv2.ScalingActive {
@@ -154,6 +184,11 @@ func hpaResult(hpa *autoscalingv2.HorizontalPodAutoscaler) Result {
 		return Result{Reason: "ScalingActive not reported yet (the HPA controller has not evaluated it)"}
 	case active.Status != corev1.ConditionTrue:
 		return Result{Reason: fmt.Sprintf("ScalingActive=%s (%s): %s", active.Status, active.Reason, clip(active.Message))}
+	case running != nil && *running != hpa.Status.CurrentReplicas:
+		return Result{Reason: fmt.Sprintf("%s %s runs %d replicas, the HPA status still describes %d (not evaluated since)",
+			hpa.Spec.ScaleTargetRef.Kind, hpa.Spec.ScaleTargetRef.Name, *running, hpa.Status.CurrentReplicas)}
+	case hpa.Status.CurrentReplicas < ptr.Deref(hpa.Spec.MinReplicas, 1):
+		return Result{Reason: fmt.Sprintf("%d replicas, scaling up to minReplicas %d", hpa.Status.CurrentReplicas, ptr.Deref(hpa.Spec.MinReplicas, 1))}
 	}
 	var missing []string
 	for _, m := range hpa.Spec.Metrics {

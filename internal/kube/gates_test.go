@@ -33,26 +33,37 @@ func TestHPAResult(t *testing.T) {
 	}
 	hpa := func(specs []autoscalingv2.MetricSpec, conds []autoscalingv2.HorizontalPodAutoscalerCondition, current ...autoscalingv2.MetricStatus) *autoscalingv2.HorizontalPodAutoscaler {
 		return &autoscalingv2.HorizontalPodAutoscaler{
-			Spec:   autoscalingv2.HorizontalPodAutoscalerSpec{Metrics: specs},
-			Status: autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: conds, CurrentMetrics: current},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{Metrics: specs, MinReplicas: ptr.To[int32](2),
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "backend"}},
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{Conditions: conds, CurrentMetrics: current, CurrentReplicas: 2},
 		}
 	}
+	withReplicas := func(h *autoscalingv2.HorizontalPodAutoscaler, n int32) *autoscalingv2.HorizontalPodAutoscaler {
+		h.Status.CurrentReplicas = n
+		return h
+	}
 	tests := []struct {
-		name string
-		hpa  *autoscalingv2.HorizontalPodAutoscaler
-		want Result
+		name    string
+		hpa     *autoscalingv2.HorizontalPodAutoscaler
+		running *int32 // replicas the Deployment runs now
+		want    Result
 	}{
-		{"not evaluated", hpa([]autoscalingv2.MetricSpec{cpu}, nil), Result{Reason: "ScalingActive not reported yet (the HPA controller has not evaluated it)"}},
-		{"no metrics API", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionFalse)),
+		{"not evaluated", hpa([]autoscalingv2.MetricSpec{cpu}, nil), nil, Result{Reason: "ScalingActive not reported yet (the HPA controller has not evaluated it)"}},
+		{"no metrics API", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionFalse)), nil,
 			Result{Reason: "ScalingActive=False (FailedGetResourceMetric): unable to get metrics for resource cpu"}},
-		{"one metric missing", hpa([]autoscalingv2.MetricSpec{cpu, mem}, active(corev1.ConditionTrue), cpuNow),
+		{"one metric missing", hpa([]autoscalingv2.MetricSpec{cpu, mem}, active(corev1.ConditionTrue), cpuNow), nil,
 			Result{Reason: "no current value for metrics: memory"}},
-		{"reporting", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionTrue), cpuNow), Result{Ready: true}},
+		{"reporting", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionTrue), cpuNow), ptr.To[int32](2), Result{Ready: true}},
+		{"reporting, target of a kind without a known scale", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionTrue), cpuNow), nil, Result{Ready: true}},
+		{"the status of a Deployment since re-created", hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionTrue), cpuNow), ptr.To[int32](1),
+			Result{Reason: "Deployment backend runs 1 replicas, the HPA status still describes 2 (not evaluated since)"}},
+		{"below minReplicas", withReplicas(hpa([]autoscalingv2.MetricSpec{cpu}, active(corev1.ConditionTrue)), 1), ptr.To[int32](1),
+			Result{Reason: "1 replicas, scaling up to minReplicas 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tt.want, hpaResult(tt.hpa))
+			assert.Equal(t, tt.want, hpaResult(tt.hpa, tt.running))
 		})
 	}
 }
