@@ -30,6 +30,8 @@ func KindConfig(spec Spec) *v1alpha4.Cluster {
 	return &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Name:     spec.Name,
+		// Registry mirrors are hosts.toml files under CertsDir, written by every up (ApplyMirrors).
+		ContainerdConfigPatches: []string{containerdConfigPatch},
 		Nodes: []v1alpha4.Node{{
 			Role:   v1alpha4.ControlPlaneRole,
 			Image:  spec.NodeImage,

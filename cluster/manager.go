@@ -133,8 +133,11 @@ type EnsureOptions struct {
 	// KeepContext adds the kind-<name> entries without making them the current context.
 	KeepContext bool
 	ReadyWait   time.Duration // how long the control-plane node may take to become Ready; 0 = 5m
-	Logf        Logf
-	Warnf       Logf
+	// Registries are the node's registry mirrors, written on every Ensure; the node image is
+	// pulled through them when the host's engine lacks it.
+	Registries Registries
+	Logf       Logf
+	Warnf      Logf
 }
 
 // EnsureResult is the cluster `up` can use from here on.
@@ -143,6 +146,7 @@ type EnsureResult struct {
 	Context        string // kind-<name>
 	KubeconfigPath string // the file holding the context
 	Kubeconfig     []byte // the cluster's kubeconfig (host address), for the steps that follow
+	Mirrors        MirrorChange
 }
 
 // Ensure creates the cluster, or reuses it when it exists and its stored spec matches. A cluster
@@ -181,6 +185,9 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 			return res, err
 		}
 		res.Kubeconfig, res.Created = kc, true
+	}
+	if res.Mirrors, err = m.ApplyMirrors(ctx, opts.Runtime, name, opts.Registries); err != nil {
+		return res, err
 	}
 	merge := MergeKubeconfig
 	if opts.KeepContext {
@@ -251,12 +258,17 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	}
 	defer os.RemoveAll(tmp)
 	kindKubeconfig := filepath.Join(tmp, "config")
+	nodeImage, err := m.nodeImage(ctx, opts.Runtime, opts.Spec.NodeImage, opts.Registries, orNop(opts.Logf))
+	if err != nil {
+		_ = m.forget(name)
+		return nil, fmt.Errorf("create cluster %q: %w", name, err)
+	}
 
 	done := make(chan error, 1)
 	go func() {
 		done <- provider.Create(name,
 			kindcluster.CreateWithV1Alpha4Config(KindConfig(opts.Spec)),
-			kindcluster.CreateWithNodeImage(opts.Spec.NodeImage),
+			kindcluster.CreateWithNodeImage(nodeImage),
 			kindcluster.CreateWithWaitForReady(wait),
 			kindcluster.CreateWithKubeconfigPath(kindKubeconfig),
 			kindcluster.CreateWithRetain(opts.Retain),

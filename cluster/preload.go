@@ -31,7 +31,9 @@ type PreloadOptions struct {
 	Runtime Runtime
 	// Images are the references the install will run (after the images map).
 	Images []string
-	Logf   Logf
+	// Off leaves every image to the node's pulls (preload: false).
+	Off  bool
+	Logf Logf
 }
 
 // PreloadResult says what Preload did with each image.
@@ -81,7 +83,7 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	var toSave []string
 	lacking := map[string]bool{} // node name → it misses at least one image of toSave
 	for _, image := range dedupe(opts.Images) {
-		if strings.Contains(image, "@") {
+		if opts.Off || strings.Contains(image, "@") {
 			res.Remote = append(res.Remote, image)
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 	"sigs.k8s.io/yaml"
@@ -143,6 +144,9 @@ const (
 	flagIngress       = "ingress"
 	flagExampleRoute  = "example-route"
 	flagWait          = "wait"
+	flagMirror        = "registry-mirror"
+	flagInsecure      = "insecure-mirror"
+	flagPreload       = "preload"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -170,6 +174,9 @@ func upFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: flagIngress, Usage: "ingress controller: nginx (ingress-nginx, retired upstream) or traefik (Traefik with the Gateway API; serves the same Ingresses); switching an existing cluster converges it (default " + d.Ingress + ")"},
 		&ucli.StringFlag{Name: flagExampleRoute, Usage: "route the example app with its ingress or with an httproute on kindstack's Gateway (traefik only) (default " + d.ExampleRoute + ")"},
 		&ucli.BoolFlag{Name: flagWait, Value: true, Usage: "wait until everything is ready and smoke-test it; --wait=false returns once the cluster is up and every component is applied (`kindstack status` says when they are ready)"},
+		&ucli.StringSliceFlag{Name: flagMirror, Usage: "REGISTRY=URL: pull REGISTRY's images through the mirror at URL first (repeatable, tried in order, REGISTRY itself last; replaces the config file's mirrors for REGISTRY), e.g. docker.io=https://docker.m.daocloud.io"},
+		&ucli.StringSliceFlag{Name: flagInsecure, Usage: "URL: do not verify the TLS certificate of this registry mirror (self-signed; repeatable)"},
+		&ucli.BoolFlag{Name: flagPreload, Value: true, Usage: "copy the images the host's container engine already has into the node; --preload=false leaves every pull to the node and its mirrors"},
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
 		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
@@ -298,11 +305,55 @@ func resolve(c *ucli.Context) (invocation, error) {
 	if cc, ok := setIn(c, flagWait); ok {
 		s.Wait = cc.Bool(flagWait)
 	}
+	if cc, ok := setIn(c, flagPreload); ok {
+		s.Preload = cc.Bool(flagPreload)
+	}
+	if cc, ok := setIn(c, flagMirror); ok {
+		mirrors, err := mirrorFlags(cc.StringSlice(flagMirror))
+		if err != nil {
+			return inv, err
+		}
+		merged := map[string][]string{}
+		for k, v := range s.Registries.Mirrors {
+			merged[k] = v
+		}
+		for k, v := range mirrors {
+			merged[k] = v
+		}
+		s.Registries.Mirrors = merged
+	}
+	if cc, ok := setIn(c, flagInsecure); ok {
+		for _, m := range cc.StringSlice(flagInsecure) {
+			if err := cluster.CheckMirrorURL(m); err != nil {
+				return inv, usagef("invalid value for --%s: %w", flagInsecure, err)
+			}
+			s.Registries.Insecure = append(s.Registries.Insecure, m)
+		}
+	}
 	if cc, ok := setIn(c, flagNoExample); ok {
 		s.Example = !cc.Bool(flagNoExample)
 	}
 	inv.settings = s
 	return inv, nil
+}
+
+// mirrorFlags reads --registry-mirror REGISTRY=URL values, keeping their order per registry.
+func mirrorFlags(values []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range values {
+		registry, mirror, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, usagef("invalid value %q for --%s: want REGISTRY=URL, e.g. docker.io=https://docker.m.daocloud.io", v, flagMirror)
+		}
+		if err := cluster.CheckRegistry(registry); err != nil {
+			return nil, usagef("invalid value for --%s: %w", flagMirror, err)
+		}
+		if err := cluster.CheckMirrorURL(mirror); err != nil {
+			return nil, usagef("invalid value for --%s: %w", flagMirror, err)
+		}
+		out[registry] = append(out[registry], mirror)
+	}
+	return out, nil
 }
 
 func (a *app) runner(inv invocation) *steps.Runner {

@@ -83,6 +83,14 @@ func TestPrecedenceFlagsOverFileOverDefaults(t *testing.T) {
 		{"flag over env", "from-env", []string{"up", "--name", "from-flag"}, func(t *testing.T, s config.Settings) {
 			assert.Equal(t, "from-flag", s.Name)
 		}},
+		{"mirror flags replace the file's list for their registry only", "", []string{"up", "--config",
+			writeConfig(t, "registryMirrors:\n  docker.io: [https://file.example]\n  quay.io: [https://quay.file.example]\n"),
+			"--registry-mirror", "docker.io=https://a.example", "--registry-mirror", "docker.io=http://10.0.0.5:5000",
+			"--insecure-mirror", "https://quay.file.example", "--preload=false"}, func(t *testing.T, s config.Settings) {
+			assert.Equal(t, map[string][]string{"docker.io": {"https://a.example", "http://10.0.0.5:5000"}, "quay.io": {"https://quay.file.example"}}, s.Registries.Mirrors)
+			assert.Equal(t, []string{"https://quay.file.example"}, s.Registries.Insecure)
+			assert.False(t, s.Preload)
+		}},
 		{"image and retain flags", "", []string{"up", "--image", cluster.CgroupV1NodeImage, "--retain"}, func(t *testing.T, s config.Settings) {
 			assert.Equal(t, cluster.CgroupV1NodeImage, s.NodeImage)
 			assert.True(t, s.Retain)
@@ -112,6 +120,9 @@ func TestResolveUsageErrors(t *testing.T) {
 		{[]string{"up", "--http-port", "eighty"}, `invalid value "eighty" for flag -http-port`},
 		{[]string{"up", "--timeout", "soon"}, `invalid value "soon" for flag -timeout`},
 		{[]string{"up", "extra"}, `up takes no arguments, got "extra"`},
+		{[]string{"up", "--registry-mirror", "https://docker.m.daocloud.io"}, `invalid value "https://docker.m.daocloud.io" for --registry-mirror: want REGISTRY=URL`},
+		{[]string{"up", "--registry-mirror", "docker.io=docker.m.daocloud.io"}, `invalid value for --registry-mirror: mirror "docker.m.daocloud.io": want a URL`},
+		{[]string{"up", "--insecure-mirror", "10.0.0.5:5000"}, `invalid value for --insecure-mirror: mirror "10.0.0.5:5000": want a URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

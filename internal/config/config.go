@@ -41,6 +41,11 @@ type Stack struct {
 	Ingress       *string           `yaml:"ingress,omitempty" json:"ingress,omitempty"`
 	ExampleRoute  *string           `yaml:"exampleRoute,omitempty" json:"exampleRoute,omitempty"`
 	GatewayPorts  []int             `yaml:"gatewayPorts,omitempty" json:"gatewayPorts,omitempty"`
+	// RegistryMirrors maps a registry (docker.io, registry.k8s.io) to mirror URLs tried in order.
+	RegistryMirrors map[string][]string `yaml:"registryMirrors,omitempty" json:"registryMirrors,omitempty"`
+	// InsecureMirrors are mirror URLs whose TLS certificate is not verified.
+	InsecureMirrors []string `yaml:"insecureMirrors,omitempty" json:"insecureMirrors,omitempty"`
+	Preload         *bool    `yaml:"preload,omitempty" json:"preload,omitempty"`
 }
 
 // Ingress controllers kindstack installs (Settings.Ingress).
@@ -113,6 +118,9 @@ func (s Settings) Check() error {
 	if err := CheckGatewayPorts(s.GatewayPorts); err != nil {
 		errs = append(errs, fmt.Errorf("gatewayPorts: %w", err))
 	}
+	if err := s.Registries.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("registry mirrors: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -140,6 +148,11 @@ type Settings struct {
 	ExampleRoute string
 	// GatewayPorts are extra Traefik entrypoints (container and node ports) for Gateway listeners.
 	GatewayPorts []int
+	// Registries are the node's registry mirrors (changed in place by a later up).
+	Registries cluster.Registries
+	// Preload copies the images the host's engine has into the node before they are needed;
+	// false leaves every pull to the node (through its mirrors).
+	Preload bool
 	// IngressGiven and ExampleRouteGiven say the flags or the file chose Ingress and ExampleRoute;
 	// when they did not, status and logs describe what the cluster runs.
 	IngressGiven, ExampleRouteGiven bool
@@ -170,6 +183,7 @@ func Defaults() Settings {
 		Example:       true,
 		Retain:        false,
 		Wait:          true,
+		Preload:       true,
 		Ingress:       IngressNginx,
 		ExampleRoute:  RouteIngress,
 	}
@@ -213,6 +227,18 @@ func (s Settings) Apply(st *Stack) Settings {
 	}
 	if st.Wait != nil {
 		s.Wait = *st.Wait
+	}
+	if st.Preload != nil {
+		s.Preload = *st.Preload
+	}
+	if st.RegistryMirrors != nil {
+		s.Registries.Mirrors = make(map[string][]string, len(st.RegistryMirrors))
+		for k, v := range st.RegistryMirrors {
+			s.Registries.Mirrors[k] = append([]string{}, v...)
+		}
+	}
+	if st.InsecureMirrors != nil {
+		s.Registries.Insecure = append([]string{}, st.InsecureMirrors...)
 	}
 	if st.Images != nil {
 		s.Images = make(map[string]string, len(st.Images))
@@ -330,6 +356,54 @@ func fields() map[string]field {
 			}
 			return scalar("true or false", func(st *Stack, v bool) { st.Retain = &v })(st, n)
 		},
+		"preload": func(st *Stack, n *yaml.Node) error {
+			if n.Tag != "!!bool" {
+				return fmt.Errorf("want true or false, got %s", describe(n))
+			}
+			return scalar("true or false", func(st *Stack, v bool) { st.Preload = &v })(st, n)
+		},
+		"registryMirrors": func(st *Stack, n *yaml.Node) error {
+			if n.Kind != yaml.MappingNode {
+				return fmt.Errorf("want a map of registry to a list of mirror URLs, got %s", describe(n))
+			}
+			st.RegistryMirrors = map[string][]string{}
+			var errs []error
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				list, err := stringList(v)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", k.Line, k.Value, err))
+					continue
+				}
+				if err := cluster.CheckRegistry(k.Value); err != nil {
+					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %w", k.Line, err))
+				}
+				for j, m := range list {
+					if err := cluster.CheckMirrorURL(m); err != nil {
+						errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", v.Content[j].Line, k.Value, err))
+					}
+				}
+				if len(list) == 0 {
+					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: the list of mirrors is empty", k.Line, k.Value))
+				}
+				st.RegistryMirrors[k.Value] = list
+			}
+			return errors.Join(errs...)
+		},
+		"insecureMirrors": func(st *Stack, n *yaml.Node) error {
+			list, err := stringList(n)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, m := range list {
+				if err := cluster.CheckMirrorURL(m); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			st.InsecureMirrors = list
+			return errors.Join(errs...)
+		},
 		"wait": func(st *Stack, n *yaml.Node) error {
 			if n.Tag != "!!bool" {
 				return fmt.Errorf("want true or false, got %s", describe(n))
@@ -365,6 +439,21 @@ func fields() map[string]field {
 			return errors.Join(errs...)
 		},
 	}
+}
+
+// stringList decodes a YAML list of strings.
+func stringList(n *yaml.Node) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("want a list of URLs, got %s", describe(n))
+	}
+	list := []string{}
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode || item.Tag != "!!str" {
+			return nil, fmt.Errorf("want a list of URLs, got %s in it", describe(item))
+		}
+		list = append(list, item.Value)
+	}
+	return list, nil
 }
 
 // Decode strictly decodes one Stack document. An unknown field, a duplicate field or a wrong type

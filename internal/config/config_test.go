@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kindstack/kindstack/cluster"
 )
 
 func TestDecodeValidFile(t *testing.T) {
@@ -28,6 +30,13 @@ wait: false
 ingress: traefik
 exampleRoute: httproute
 gatewayPorts: [8080, 8090]
+preload: false
+registryMirrors:
+  docker.io:
+    - https://docker.m.daocloud.io
+    - http://10.0.0.5:5000
+  registry.k8s.io: [https://k8s.m.daocloud.io]
+insecureMirrors: [http://10.0.0.5:5000]
 `))
 	require.NoError(t, err)
 	got := Defaults().Apply(st)
@@ -36,8 +45,36 @@ gatewayPorts: [8080, 8090]
 		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Example: false, Retain: true,
 		Images:  map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
 		Ingress: IngressTraefik, ExampleRoute: RouteHTTPRoute, GatewayPorts: []int{8080, 8090}, IngressGiven: true, ExampleRouteGiven: true,
+		Registries: cluster.Registries{
+			Mirrors:  map[string][]string{"docker.io": {"https://docker.m.daocloud.io", "http://10.0.0.5:5000"}, "registry.k8s.io": {"https://k8s.m.daocloud.io"}},
+			Insecure: []string{"http://10.0.0.5:5000"},
+		},
 	}, got)
 	require.NoError(t, got.Check())
+}
+
+func TestDecodeRegistryMirrorsNamesEachBadEntry(t *testing.T) {
+	t.Parallel()
+	_, err := Decode([]byte(`apiVersion: kindstack.dev/v1alpha1
+kind: Stack
+registryMirrors:
+  https://docker.io: [https://m.example]
+  quay.io:
+    - m.example
+  gcr.io: []
+  ghcr.io: https://m.example
+insecureMirrors: [https://m.example/path]
+`))
+	require.Error(t, err)
+	for _, want := range []string{
+		`line 4: registryMirrors: registry "https://docker.io": write the registry's host name only`,
+		`line 6: registryMirrors: quay.io: mirror "m.example": want a URL such as https://mirror.example.com`,
+		`line 7: registryMirrors: gcr.io: the list of mirrors is empty`,
+		`line 8: registryMirrors: ghcr.io: want a list of URLs, got the string "https://m.example"`,
+		`line 9: field "insecureMirrors": mirror "https://m.example/path": want only scheme://host[:port]`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 func TestSettingsCheckNamesEveryBadCombination(t *testing.T) {

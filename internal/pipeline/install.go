@@ -81,7 +81,7 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 		return err
 	}
 	loaded, err := p.Cluster.Preload(ctx, cluster.PreloadOptions{
-		Cluster: run.settings.Name, Runtime: run.runtime, Images: images, Logf: st.Infof,
+		Cluster: run.settings.Name, Runtime: run.runtime, Images: images, Off: !run.settings.Preload, Logf: st.Infof,
 	})
 	if err != nil {
 		return err

@@ -127,6 +127,11 @@ func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error,
 			for _, w := range rep.Warnings {
 				st.Warnf("%s", w)
 			}
+			if err == nil {
+				for _, w := range cluster.ProbeMirrors(ctx, run.settings.Registries) {
+					st.Warnf("%s", w)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -151,6 +156,7 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 				Retain:      run.settings.Retain,
 				Restart:     run.settings.Restart,
 				KeepContext: run.settings.KeepContext,
+				Registries:  run.settings.Registries,
 				Logf:        st.Infof,
 				Warnf:       st.Warnf,
 			})
@@ -161,11 +167,14 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 			if run.engine, err = p.Connect(res.Kubeconfig); err != nil {
 				return fmt.Errorf("connect to cluster %q: %w", spec.Name, err)
 			}
+			result := "exists, unchanged"
 			if res.Created {
-				st.Result("created")
-			} else {
-				st.Result("exists, unchanged")
+				result = "created"
 			}
+			if m := res.Mirrors.String(); m != "" {
+				result += " · " + m
+			}
+			st.Result(result)
 			return nil
 		},
 	}

@@ -1,0 +1,192 @@
+package cluster
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func chinaMirrors() Registries {
+	return Registries{
+		Mirrors: map[string][]string{
+			"docker.io":       {"https://docker.m.daocloud.io", "http://10.0.0.5:5000/"},
+			"registry.k8s.io": {"https://k8s.m.daocloud.io"},
+			"ghcr.io":         {"https://mirror.corp.example:8443"},
+		},
+		Insecure: []string{"https://mirror.corp.example:8443"},
+	}
+}
+
+func TestHostsTOMLGolden(t *testing.T) {
+	r := chinaMirrors()
+	for _, registry := range []string{"docker.io", "registry.k8s.io", "ghcr.io"} {
+		t.Run(registry, func(t *testing.T) {
+			got := r.HostsTOML(registry)
+			path := filepath.Join("testdata", "hosts", registry+".toml")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test ./cluster -update to create the golden file")
+			assert.Equal(t, string(want), string(got))
+		})
+	}
+}
+
+func TestRegistriesCheck(t *testing.T) {
+	t.Parallel()
+	assert.NoError(t, chinaMirrors().Check())
+	err := Registries{
+		Mirrors: map[string][]string{
+			"https://docker.io": {"https://m.example"},
+			"index.docker.io":   {"https://m.example"},
+			"quay.io":           {"m.example", "https://m.example/prefix", "ftp://m.example"},
+			"gcr.io":            {},
+		},
+		Insecure: []string{"https://not-listed.example"},
+	}.Check()
+	require.Error(t, err)
+	for _, want := range []string{
+		`registry "https://docker.io": write the registry's host name only`,
+		`registry "index.docker.io": Docker Hub's images are named docker.io`,
+		`mirror "m.example": want a URL such as https://mirror.example.com`,
+		`mirror "https://m.example/prefix": want only scheme://host[:port]`,
+		`mirror "ftp://m.example": want a URL`,
+		"registry gcr.io has no mirrors listed",
+		"insecure mirror https://not-listed.example is not one of the registry mirrors",
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
+func TestMirroredImage(t *testing.T) {
+	t.Parallel()
+	r := chinaMirrors()
+	tests := []struct{ image, want string }{
+		{"kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+			"docker.m.daocloud.io/kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"},
+		{"docker.io/library/traefik:v3.7.13", "docker.m.daocloud.io/library/traefik:v3.7.13"},
+		{"postgres:17-alpine", "docker.m.daocloud.io/library/postgres:17-alpine"},
+		{"index.docker.io/kindest/node:v1.34.11", "docker.m.daocloud.io/kindest/node:v1.34.11"},
+		{"registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:abc", "k8s.m.daocloud.io/metrics-server/metrics-server:v0.8.0@sha256:abc"},
+	}
+	for _, tt := range tests {
+		got, ok := r.MirroredImage(tt.image)
+		require.True(t, ok, tt.image)
+		assert.Equal(t, tt.want, got[0], tt.image)
+	}
+	got, _ := r.MirroredImage("kindest/node:v1")
+	assert.Equal(t, []string{"docker.m.daocloud.io/kindest/node:v1", "10.0.0.5:5000/kindest/node:v1"}, got, "every mirror, in order")
+	_, ok := r.MirroredImage("quay.io/x/y:1")
+	assert.False(t, ok, "a registry without mirrors")
+	_, ok = r.MirroredImage("localhost:5000/x:1")
+	assert.False(t, ok)
+}
+
+// fakeNodeShell plays the node's `sh -c`: it keeps the files the scripts write.
+type fakeNodeShell struct {
+	files   map[string]string
+	config  string
+	scripts []string
+}
+
+func (f *fakeNodeShell) run(_ context.Context, name string, args ...string) ([]byte, error) {
+	cmd := strings.Join(args, " ")
+	switch {
+	case strings.HasPrefix(cmd, "ps "):
+		return []byte("x-control-plane\trunning\n"), nil
+	case strings.Contains(cmd, "containerd config dump"):
+		return []byte(f.config), nil
+	case strings.Contains(cmd, "==> "):
+		var b strings.Builder
+		for _, p := range sortedRegistries(asLists(f.files)) {
+			b.WriteString("==> " + p + "\n" + f.files[p])
+		}
+		return []byte(b.String()), nil
+	}
+	script := args[len(args)-1]
+	f.scripts = append(f.scripts, script)
+	lines := strings.Split(script, "\n")
+	for _, l := range lines {
+		if p, ok := strings.CutPrefix(l, "rm -f '"); ok {
+			delete(f.files, strings.TrimSuffix(p, "'"))
+		}
+		if strings.HasPrefix(l, "mv ") {
+			fields := strings.Fields(l)
+			path := strings.Trim(fields[2], "'")
+			f.files[path] = "written"
+		}
+	}
+	return nil, nil
+}
+
+func TestApplyMirrorsWritesChangesAndRemoves(t *testing.T) {
+	t.Parallel()
+	node := &fakeNodeShell{files: map[string]string{}, config: `config_path = "/etc/containerd/certs.d"`}
+	m := &Manager{Run: node.run}
+	rt := Runtime{Name: "docker", Binary: "docker"}
+	r := Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}, "registry.k8s.io": {"http://reg:5000"}}}
+
+	change, err := m.ApplyMirrors(context.Background(), rt, "x", r)
+	require.NoError(t, err)
+	assert.Equal(t, "mirrors for docker.io, registry.k8s.io written", change.String())
+	assert.Contains(t, node.files, "/etc/containerd/certs.d/docker.io/hosts.toml")
+
+	// As the node holds them now: the same settings change nothing.
+	node.files = r.hostsFiles()
+	node.scripts = nil
+	change, err = m.ApplyMirrors(context.Background(), rt, "x", r)
+	require.NoError(t, err)
+	assert.Empty(t, change.String())
+	assert.Empty(t, node.scripts, "nothing written")
+
+	// registry.k8s.io dropped: its file goes, docker.io's stays as it is.
+	r2 := Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}}}
+	change, err = m.ApplyMirrors(context.Background(), rt, "x", r2)
+	require.NoError(t, err)
+	assert.Equal(t, "mirrors for registry.k8s.io removed", change.String())
+	assert.NotContains(t, node.files, "/etc/containerd/certs.d/registry.k8s.io/hosts.toml")
+	assert.Contains(t, node.files, "/etc/containerd/certs.d/docker.io/hosts.toml")
+}
+
+func TestApplyMirrorsOnAClusterWithoutConfigPath(t *testing.T) {
+	t.Parallel()
+	node := &fakeNodeShell{files: map[string]string{}, config: "version = 2\n"}
+	m := &Manager{Run: node.run}
+	_, err := m.ApplyMirrors(context.Background(), Runtime{Name: "docker", Binary: "docker"}, "old",
+		Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "run `kindstack recreate --name old` to use registryMirrors")
+	assert.Empty(t, node.scripts, "nothing written into a containerd that would ignore it")
+}
+
+func TestParseHostsDumpReadsWhatTheScriptPrints(t *testing.T) {
+	t.Parallel()
+	files := chinaMirrors().hostsFiles()
+	var b strings.Builder
+	for _, p := range sortedRegistries(asLists(files)) {
+		b.WriteString("==> " + p + "\n" + files[p])
+	}
+	assert.Equal(t, files, parseHostsDump(b.String()))
+}
+
+func TestProbeMirrorsWarnsOnlyForSilentMirrors(t *testing.T) {
+	t.Parallel()
+	answering := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
+	defer answering.Close()
+	silent := httptest.NewServer(http.NotFoundHandler())
+	silent.Close() // nothing listens there any more
+	warnings := ProbeMirrors(context.Background(), Registries{Mirrors: map[string][]string{
+		"docker.io": {answering.URL, silent.URL},
+	}})
+	require.Len(t, warnings, 1)
+	assert.Contains(t, warnings[0], "registry mirror "+silent.URL+" (for docker.io) does not answer")
+}
