@@ -40,16 +40,16 @@ type PreloadOptions struct {
 type PreloadResult struct {
 	Loaded  []string // copied from the host's runtime into the nodes
 	Present []string // already in every node
-	Remote  []string // not in the host's runtime: the nodes pull them
+	Remote  []string // neither in the host's runtime (or preload is off) nor in the nodes: the nodes pull them
 }
 
-// String says it in a few words, leaving out what did not happen: "2 images loaded, 1 to pull".
+// String says it in a few words, leaving out what did not happen: "2 images loaded, 1 pulled by the node".
 func (r PreloadResult) String() string {
 	var parts []string
 	for _, p := range []struct {
 		n    int
 		what string
-	}{{len(r.Loaded), "loaded"}, {len(r.Present), "already on the node"}, {len(r.Remote), "to pull"}} {
+	}{{len(r.Loaded), "loaded"}, {len(r.Present), "already on the node"}, {len(r.Remote), "pulled by the node"}} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
 		}
@@ -82,14 +82,29 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 
 	var toSave []string
 	lacking := map[string]bool{} // node name → it misses at least one image of toSave
+	onEveryNode := func(image string) bool {
+		for _, n := range nodeList {
+			if _, err := n.ImageID(image); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	remote := func(image string) {
+		if onEveryNode(image) {
+			res.Present = append(res.Present, image)
+		} else {
+			res.Remote = append(res.Remote, image)
+		}
+	}
 	for _, image := range dedupe(opts.Images) {
 		if opts.Off || strings.Contains(image, "@") {
-			res.Remote = append(res.Remote, image)
+			remote(image)
 			continue
 		}
 		id, err := m.hostImageID(ctx, opts.Runtime, image)
 		if err != nil {
-			res.Remote = append(res.Remote, image)
+			remote(image)
 			continue
 		}
 		missing := false

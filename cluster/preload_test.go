@@ -70,7 +70,21 @@ func TestPreloadSkipsWhatTheNodeHasAndLoadsWhatTheHostHas(t *testing.T) {
 	assert.Equal(t, []string{"remote:v3", "pinned:v1@sha256:ccc"}, res.Remote, "not on the host, or pinned by a digest an archive cannot keep")
 	assert.Equal(t, []string{"app:v1 old:v1"}, *saved, "one save streams every image that is needed")
 	assert.Equal(t, []string{"archive of app:v1 old:v1"}, node.imported)
-	assert.Equal(t, "images: 2 loaded, 1 already on the node, 2 to pull", res.String())
+	assert.Equal(t, "images: 2 loaded, 1 already on the node, 2 pulled by the node", res.String())
+}
+
+func TestPreloadCountsWhatTheNodeAlreadyPulledAndObeysOff(t *testing.T) {
+	t.Parallel()
+	host := map[string]string{"app:v1": "sha256:aaa"}
+	node := &imageStore{name: "n", images: map[string]string{"pinned:v1@sha256:ccc": "sha256:ccc", "pulled:v1": "sha256:ddd"}}
+	m, saved := preloadManager(host, node)
+	res, err := m.Preload(context.Background(), PreloadOptions{Runtime: Runtime{Name: "docker", Binary: "docker"},
+		Images: []string{"pinned:v1@sha256:ccc", "pulled:v1", "app:v1"}, Off: true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pinned:v1@sha256:ccc", "pulled:v1"}, res.Present, "the node pulled them on an earlier up")
+	assert.Equal(t, []string{"app:v1"}, res.Remote, "preload off: the host's copy is not used")
+	assert.Empty(t, *saved)
+	assert.Equal(t, "images: 2 already on the node, 1 pulled by the node", res.String())
 }
 
 func TestPreloadLoadsOnlyNodesThatLackAnImage(t *testing.T) {
@@ -108,7 +122,7 @@ func TestPreloadResultSaysWhatHappenedInAFewWords(t *testing.T) {
 	}{
 		{PreloadResult{}, "no images"},
 		{PreloadResult{Loaded: []string{"a"}}, "image: 1 loaded"},
-		{PreloadResult{Loaded: []string{"a", "b"}, Remote: []string{"c@sha256:00"}}, "images: 2 loaded, 1 to pull"},
+		{PreloadResult{Loaded: []string{"a", "b"}, Remote: []string{"c@sha256:00"}}, "images: 2 loaded, 1 pulled by the node"},
 		{PreloadResult{Present: []string{"a", "b", "c"}}, "images: 3 already on the node"},
 	}
 	for _, tt := range tests {

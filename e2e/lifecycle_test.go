@@ -70,7 +70,7 @@ func TestLifecycle(t *testing.T) {
 		{"traefik: Gateway API conformance (GATEWAY-HTTP)", testConformance},
 		{"up --ingress nginx switches back, keeping the data and the user's routes", testSwitchBackToNginx},
 		{"up and down at once", testUpAndDownAtOnce}, // leaves no cluster
-		{"traefik: recreate from nothing", testRecreateWithTraefik},
+		{"traefik: recreate from nothing, every image through a registry mirror", testRecreateThroughMirror},
 		{"down", testDown},
 	}
 	for _, s := range steps {

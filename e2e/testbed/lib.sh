@@ -92,3 +92,33 @@ stage() {
   mkdir -p "$TESTBED_DIR"
   printf '%s %s\n' "$(date -Is)" "$line" >>"$TESTBED_DIR/timings.log"
 }
+
+# --- images the test bed builds (traefik.sh, registry.sh) ----------------------------------------
+HASH_LABEL=dev.kindstack.testbed.source-hash
+
+# image_label TAG: the image's source-hash label (empty when the image is missing).
+image_label() { docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$1" 2>/dev/null || true; }
+
+# scratch_image TAG HASH DOCKERFILE FILE...: a FROM scratch image of FILE..., labelled HASH, built
+# with the legacy builder (offline, no buildx) unless the image already carries that label.
+scratch_image() {
+  local tag=$1 hash=$2 dockerfile=$3
+  shift 3
+  if [ "$(image_label "$tag")" = "$hash" ]; then
+    return 1
+  fi
+  local ctx=$TESTBED_DIR/work/image-${tag//[\/:]/_} out
+  rm -rf "$ctx" && mkdir -p "$ctx"
+  cp "$@" "$ctx/"
+  printf '%s\n' "$dockerfile" >"$ctx/Dockerfile"
+  out=$(DOCKER_BUILDKIT=0 docker build -q --label "$HASH_LABEL=$hash" -t "$tag" "$ctx" 2>&1) ||
+    { printf '%s\n' "$out" >&2; rm -rf "$ctx"; exit 1; }
+  rm -rf "$ctx"
+  prune_ours
+  log "built $tag"
+}
+
+# prune_ours: drop our own images that a rebuild or retag left untagged (no other image is touched).
+prune_ours() {
+  docker images -q --filter dangling=true --filter "label=$HASH_LABEL" | xargs -r docker rmi >/dev/null 2>&1 || true
+}

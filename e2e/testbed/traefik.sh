@@ -22,7 +22,6 @@
 source "$(dirname "$0")/lib.sh"
 export GOTOOLCHAIN=local
 HERE=$(cd "$(dirname "$0")" && pwd)
-HASH_LABEL=dev.kindstack.testbed.source-hash
 
 TRAEFIK_PKG=github.com/traefik/traefik/v3/cmd/traefik
 TRAEFIK_LDFLAGS="-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION"
@@ -75,33 +74,6 @@ need_docker() {
   docker_env
   docker version >/dev/null 2>&1 ||
     { echo "traefik.sh: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
-}
-
-# image_label TAG: the image's source-hash label (empty when the image is missing).
-image_label() { docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$1" 2>/dev/null || true; }
-
-# scratch_image TAG HASH DOCKERFILE FILE...: a FROM scratch image of FILE..., labelled HASH, built
-# with the legacy builder (offline, no buildx) unless the image already carries that label.
-scratch_image() {
-  local tag=$1 hash=$2 dockerfile=$3
-  shift 3
-  if [ "$(image_label "$tag")" = "$hash" ]; then
-    return 1
-  fi
-  local ctx=$TESTBED_DIR/work/image-${tag//[\/:]/_} out
-  rm -rf "$ctx" && mkdir -p "$ctx"
-  cp "$@" "$ctx/"
-  printf '%s\n' "$dockerfile" >"$ctx/Dockerfile"
-  out=$(DOCKER_BUILDKIT=0 docker build -q --label "$HASH_LABEL=$hash" -t "$tag" "$ctx" 2>&1) ||
-    { printf '%s\n' "$out" >&2; rm -rf "$ctx"; exit 1; }
-  rm -rf "$ctx"
-  prune_ours
-  log "built $tag"
-}
-
-# prune_ours: drop our own images that a rebuild or retag left untagged (no other image is touched).
-prune_ours() {
-  docker images -q --filter dangling=true --filter "label=$HASH_LABEL" | xargs -r docker rmi >/dev/null 2>&1 || true
 }
 
 # save_archive OUT IMAGE...: `docker save` IMAGE... to OUT unless OUT already holds exactly these

@@ -108,6 +108,11 @@ func New(opts Options) *ucli.App {
 					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},
 					&ucli.StringFlag{Name: flagArchive, Usage: "also write them as this .tar.gz", TakesFile: true},
 				}, Action: a.logs}),
+			{Name: "images", Usage: "the images up runs: list them (bundles for offline use: see the README)",
+				Subcommands: []*ucli.Command{
+					cmd(&ucli.Command{Name: "list", Usage: "print every image up runs with these settings (node image first, after the images map) and the mirrors each is pulled through",
+						Flags: upFlags(), Action: a.imagesList}),
+				}},
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
 				Flags: upFlags(), Action: a.render}),
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",

@@ -137,3 +137,29 @@ func (a *app) doctor(c *ucli.Context) error {
 	}
 	return errors.Join(err, w.Flush())
 }
+
+func (a *app) imagesList(c *ucli.Context) error {
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, inv.settings.Timeout)
+	defer cancel()
+	images, err := a.pl.Images(ctx, inv.settings)
+	if err != nil {
+		return err
+	}
+	if inv.format != "" {
+		return a.printData(inv.format, images)
+	}
+	w := tabwriter.NewWriter(a.opts.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "IMAGE\tCOMPONENT\tTHROUGH")
+	for _, img := range images {
+		through := strings.Join(img.Mirrors, ", ")
+		if through == "" {
+			through = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", img.Image, img.Component, through)
+	}
+	return w.Flush()
+}

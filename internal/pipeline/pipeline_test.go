@@ -324,7 +324,7 @@ func TestUpCreatesStoresMergesThenInstallsInTheOrderNeedsGive(t *testing.T) {
 	assert.Contains(t, e.inventory["example"], kube.Ref{Kind: "Namespace", Name: "example"})
 	assert.Equal(t, []string{"http://localhost:18080"}, m.smoked)
 	assert.Equal(t, []string{"http://localhost:18080/", "http://localhost:18080/api/healthy"}, sum.URLs)
-	assert.Contains(t, progress.String(), "✓ Install example · images: 3 to pull · 12 created, ready")
+	assert.Contains(t, progress.String(), "✓ Install example · images: 3 pulled by the node · 12 created, ready")
 	assert.Contains(t, progress.String(), "✓ Prune · nothing to prune")
 }
 
@@ -863,4 +863,47 @@ func TestDoctorChecksTheRegistriesTheStackPullsFrom(t *testing.T) {
 	require.NoError(t, err, "warnings alone do not fail doctor")
 	assert.Contains(t, text, "warn  registry registry-1.docker.io")
 	assert.Contains(t, text, "→ images from it can only come from a mirror")
+}
+
+func TestImagesListNamesEveryImageUpRunsAndItsMirrors(t *testing.T) {
+	m := newMachine(t, readyNode())
+	_, out, err := runCLI(t, m, "images", "list", "-o", "json", "--ingress", "traefik",
+		"--registry-mirror", "docker.io=https://docker.m.daocloud.io", "--registry-mirror", "registry.k8s.io=https://k8s.m.daocloud.io")
+	require.NoError(t, err)
+	var list []pipeline.ImageInfo
+	require.NoError(t, json.Unmarshal([]byte(out), &list), out)
+	byImage := map[string]pipeline.ImageInfo{}
+	for _, img := range list {
+		byImage[img.Image] = img
+	}
+	require.NotEmpty(t, list)
+	assert.Equal(t, "node", list[0].Component, "the node image comes first")
+	assert.Equal(t, cluster.DefaultNodeImage, list[0].Image)
+	assert.Equal(t, []string{"docker.m.daocloud.io/" + cluster.DefaultNodeImage}, list[0].Mirrors, "the node image goes through the docker.io mirror, digest kept")
+	pg := byImage["postgres:17-alpine"]
+	assert.Equal(t, "example", pg.Component)
+	assert.Equal(t, []string{"docker.m.daocloud.io/library/postgres:17-alpine"}, pg.Mirrors)
+	var traefik, nginx bool
+	for _, img := range list {
+		traefik = traefik || img.Component == "traefik" && img.Digest && strings.HasPrefix(img.Image, "docker.io/library/traefik:")
+		nginx = nginx || img.Component == "ingress-nginx"
+		if strings.HasPrefix(img.Image, "registry.k8s.io/") {
+			assert.True(t, strings.HasPrefix(img.Mirrors[0], "k8s.m.daocloud.io/"), img.Image)
+		}
+	}
+	assert.True(t, traefik, "Traefik's digest-pinned image is listed")
+	assert.False(t, nginx, "the settings choose Traefik: ingress-nginx's images are not run")
+
+	_, text, err := runCLI(t, m, "images", "list", "--config", writeFile(t, "images:\n  postgres:17-alpine: mirror.local/postgres:17\n"))
+	require.NoError(t, err)
+	assert.Contains(t, text, "mirror.local/postgres:17")
+	assert.NotContains(t, text, "postgres:17-alpine", "after the images map")
+}
+
+// writeFile writes a Stack config file with body after its apiVersion and kind.
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "kindstack.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n"+body), 0o644))
+	return p
 }
