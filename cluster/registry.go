@@ -106,6 +106,9 @@ func (r Registries) uses(mirror string) bool {
 	return false
 }
 
+// InsecureMirror reports whether the mirror's TLS certificate is not verified.
+func (r Registries) InsecureMirror(mirror string) bool { return r.insecure(mirror) }
+
 func (r Registries) insecure(mirror string) bool {
 	return slices.ContainsFunc(r.Insecure, func(m string) bool { return normalMirror(m) == normalMirror(mirror) })
 }
@@ -381,11 +384,15 @@ func unwrapURLError(err error) error {
 // it, so the node's mirrors do not apply: when the engine lacks the image, each mirror of its
 // registry is tried in order (the reference rewritten, digest kept) before the registry itself.
 func (m *Manager) nodeImage(ctx context.Context, rt Runtime, image string, r Registries, logf Logf) (string, error) {
-	mirrored, ok := r.MirroredImage(image)
-	if !ok {
+	if _, err := m.hostImageID(ctx, rt, image); err == nil {
 		return image, nil
 	}
-	if _, err := m.hostImageID(ctx, rt, image); err == nil {
+	if id, ok := m.rememberedNodeImage(ctx, rt, image); ok {
+		logf("node image %s: using %s, loaded from a kindstack bundle", image, id)
+		return id, nil
+	}
+	mirrored, ok := r.MirroredImage(image)
+	if !ok {
 		return image, nil
 	}
 	for _, ref := range mirrored {
@@ -403,4 +410,60 @@ func (m *Manager) nodeImage(ctx context.Context, rt Runtime, image string, r Reg
 		logf("node image %s not pulled through that mirror: %s", ref, lastLine(out))
 	}
 	return image, nil
+}
+
+// NormalizeImage spells an image reference the way containerd names it: registry and full
+// repository path, then the tag and digest ("postgres:17" → "docker.io/library/postgres:17").
+func NormalizeImage(image string) string {
+	registry, rest := splitImage(image)
+	return registry + "/" + rest
+}
+
+// manifestAccept are the manifest media types a registry may serve for an image.
+const manifestAccept = "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " +
+	"application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
+
+// MirrorVerdict asks, from inside the node (whose network is the one that matters), each mirror
+// of the image's registry whether it has the image. When every mirror answers 404 it returns what
+// they said, for an image the kubelet already failed to pull from the registry itself; any other
+// answer ("" = no opinion) leaves the wait to go on.
+func (m *Manager) MirrorVerdict(ctx context.Context, rt Runtime, cluster string, r Registries, image string) string {
+	registry, rest := splitImage(image)
+	mirrors := r.Mirrors[registry]
+	if len(mirrors) == 0 {
+		return ""
+	}
+	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	if err != nil || len(nodes) == 0 {
+		return ""
+	}
+	repo, ref := repoAndRef(rest)
+	var misses []string
+	for _, mirror := range mirrors {
+		u := normalMirror(mirror) + "/v2/" + repo + "/manifests/" + ref + "?ns=" + registry
+		args := []string{"exec", nodes[0].Name, "curl", "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", "-H", manifestAccept}
+		if r.insecure(mirror) {
+			args = append(args, "-k")
+		}
+		out, _ := m.Run(ctx, rt.Binary, append(args, u)...)
+		if strings.TrimSpace(string(out)) != "404" {
+			return ""
+		}
+		misses = append(misses, fmt.Sprintf("not on mirror %s (HTTP 404)", normalMirror(mirror)))
+	}
+	return strings.Join(misses, ", ") + ", and " + registry + " itself did not serve it"
+}
+
+// repoAndRef splits "library/x:v1" into "library/x", "v1" (a digest wins over a tag; no tag is latest).
+func repoAndRef(rest string) (string, string) {
+	if base, digest, ok := strings.Cut(rest, "@"); ok {
+		if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
+			base = base[:i]
+		}
+		return base, digest
+	}
+	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
+		return rest[:i], rest[i+1:]
+	}
+	return rest, "latest"
 }

@@ -190,3 +190,52 @@ func TestProbeMirrorsWarnsOnlyForSilentMirrors(t *testing.T) {
 	require.Len(t, warnings, 1)
 	assert.Contains(t, warnings[0], "registry mirror "+silent.URL+" (for docker.io) does not answer")
 }
+
+func TestNormalizeImage(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres:17-alpine":                  "docker.io/library/postgres:17-alpine",
+		"lyzhang1999/backend:latest":          "docker.io/lyzhang1999/backend:latest",
+		"index.docker.io/library/traefik:v3":  "docker.io/library/traefik:v3",
+		"registry.k8s.io/pause:3.10@sha256:a": "registry.k8s.io/pause:3.10@sha256:a",
+		"localhost:5000/x:1":                  "localhost:5000/x:1",
+	} {
+		assert.Equal(t, want, NormalizeImage(in), in)
+	}
+}
+
+func TestMirrorVerdictAsksEachMirrorFromTheNode(t *testing.T) {
+	t.Parallel()
+	r := Registries{Mirrors: map[string][]string{"docker.io": {"http://a:5000", "https://b.example"}}, Insecure: []string{"https://b.example"}}
+	answers := map[string]string{}
+	var asked []string
+	m := &Manager{Run: func(_ context.Context, _ string, args ...string) ([]byte, error) {
+		if args[0] == "ps" {
+			return []byte("kindstack-control-plane\trunning\n"), nil
+		}
+		u := args[len(args)-1]
+		asked = append(asked, strings.Join(args[:2], " ")+" "+u+map[bool]string{true: " -k"}[strings.Contains(strings.Join(args, " "), " -k ")])
+		return []byte(answers[u]), nil
+	}}
+	rt := Runtime{Name: "docker", Binary: "docker"}
+
+	answers["http://a:5000/v2/library/app/manifests/v1?ns=docker.io"] = "404"
+	answers["https://b.example/v2/library/app/manifests/v1?ns=docker.io"] = "404"
+	got := m.MirrorVerdict(context.Background(), rt, "kindstack", r, "app:v1")
+	assert.Equal(t, "not on mirror http://a:5000 (HTTP 404), not on mirror https://b.example (HTTP 404), and docker.io itself did not serve it", got)
+	assert.Equal(t, []string{
+		"exec kindstack-control-plane http://a:5000/v2/library/app/manifests/v1?ns=docker.io",
+		"exec kindstack-control-plane https://b.example/v2/library/app/manifests/v1?ns=docker.io -k",
+	}, asked, "from inside the node, the insecure mirror without TLS verification")
+
+	answers["https://b.example/v2/library/app/manifests/v1?ns=docker.io"] = "200"
+	assert.Empty(t, m.MirrorVerdict(context.Background(), rt, "kindstack", r, "app:v1"), "a mirror that has it: the pull is slow, not hopeless")
+	answers["https://b.example/v2/library/app/manifests/v1?ns=docker.io"] = "000"
+	assert.Empty(t, m.MirrorVerdict(context.Background(), rt, "kindstack", r, "app:v1"), "a mirror that does not answer may answer later")
+	assert.Empty(t, m.MirrorVerdict(context.Background(), rt, "kindstack", r, "quay.io/x/y:1"), "no mirror for that registry: no opinion")
+
+	repo, ref := repoAndRef("library/traefik:v3.7.13@sha256:abc")
+	assert.Equal(t, []string{"library/traefik", "sha256:abc"}, []string{repo, ref})
+	repo, ref = repoAndRef("localhost:5000/x")
+	assert.Equal(t, []string{"localhost:5000/x", "latest"}, []string{repo, ref})
+}

@@ -71,6 +71,8 @@ func TestLifecycle(t *testing.T) {
 		{"up --ingress nginx switches back, keeping the data and the user's routes", testSwitchBackToNginx},
 		{"up and down at once", testUpAndDownAtOnce}, // leaves no cluster
 		{"traefik: recreate from nothing, every image through a registry mirror", testRecreateThroughMirror},
+		{"an image on no mirror fails up within a minute, saying what the mirror answered", testMirrorMissFailsFast},
+		{"images save, down, no registry: up --bundle pulls nothing", testBundle},
 		{"down", testDown},
 	}
 	for _, s := range steps {

@@ -5,6 +5,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -90,7 +93,7 @@ func registryLog(t *testing.T, reg map[string]string, since time.Time) string {
 // mirrorConfig is the world's config with every image pulled through mirror: the digest-pinned
 // references become their tags (the registry holds the test bed's builds, whose digests differ
 // from upstream's), the images keep their upstream names, and nothing is preloaded.
-func mirrorConfig(t *testing.T, w *world, mirror string) string {
+func mirrorConfig(t *testing.T, w *world, mirror string, edits ...func(stack map[string]any)) string {
 	t.Helper()
 	stack := map[string]any{}
 	data, err := os.ReadFile(w.config)
@@ -102,9 +105,91 @@ func mirrorConfig(t *testing.T, w *world, mirror string) string {
 	}
 	stack["registryMirrors"] = map[string][]string{"docker.io": {mirror}, "registry.k8s.io": {mirror}}
 	stack["preload"] = false
+	for _, edit := range edits {
+		edit(stack)
+	}
 	out, err := yaml.Marshal(stack)
 	require.NoError(t, err)
 	p := filepath.Join(t.TempDir(), "mirror.yaml")
 	require.NoError(t, os.WriteFile(p, out, 0o644))
 	return p
+}
+
+// testMirrorMissFailsFast: the frontend's image is on no mirror and the registry itself cannot
+// be reached: up fails well within a minute, with the default --timeout, naming the image and
+// the mirror's answer. The cluster is left broken; the bundle step replaces it.
+func testMirrorMissFailsFast(t *testing.T, w *world) {
+	if os.Getenv("KINDSTACK_E2E_CONFIG") == "" {
+		t.Skip("no air-gapped test bed: no mirror to miss")
+	}
+	reg := testbedRegistry(t)
+	config := mirrorConfig(t, w, reg["REGISTRY_URL"], func(stack map[string]any) {
+		stack["images"].(map[string]string)["lyzhang1999/frontend:latest"] = "docker.io/lyzhang1999/does-not-exist:v0"
+	})
+	r, sum := w.up(t, "up", config, upTimeout)
+	require.Equal(t, 1, r.code, "%s", r)
+	assert.False(t, sum.Ready)
+	assert.Less(t, r.duration, 60*time.Second+20*time.Second, "up fails fast (the image pulls only start once the cluster step is done)")
+	assert.Contains(t, r.stderr, "docker.io/lyzhang1999/does-not-exist:v0", "the error names the image")
+	assert.Contains(t, r.stderr, "not on mirror "+reg["REGISTRY_URL"]+" (HTTP 404)", "the error says what the mirror answered")
+	assert.Contains(t, r.stderr, "--registry-mirror", "and what to do next")
+	assert.Contains(t, r.stderr, "--bundle")
+}
+
+// testBundle saves every image from the registry into one bundle (one pinned by the digest it
+// has there), deletes the cluster, stops the registry and brings the stack up again from the
+// bundle alone: nothing is pulled, nothing is preloaded from the host's engine.
+func testBundle(t *testing.T, w *world) {
+	if os.Getenv("KINDSTACK_E2E_CONFIG") == "" {
+		t.Skip("no air-gapped test bed: no registry to save from")
+	}
+	reg := testbedRegistry(t)
+	out, err := exec.Command(reg["CRANE"], "digest", "--insecure", strings.TrimPrefix(reg["REGISTRY_HOST_URL"], "http://")+"/library/traefik:v3.7.13").Output()
+	require.NoError(t, err, "crane digest")
+	pinned := "docker.io/library/traefik:v3.7.13@" + strings.TrimSpace(string(out))
+	pin := func(stack map[string]any) {
+		stack["images"].(map[string]string)["docker.io/library/traefik:v3.7.13"] = pinned
+	}
+	file := filepath.Join(t.TempDir(), "workshop.tar")
+
+	// On the machine with access: the mirror is the registry's host port.
+	save := w.run(t, 5*time.Minute, mirrorConfig(t, w, reg["REGISTRY_HOST_URL"], pin), "images", "save", file, "--ingress", "traefik", "-o", "json")
+	require.Equal(t, 0, save.code, "%s", save)
+	var meta struct {
+		Images []struct {
+			Ref      string   `json:"ref"`
+			Names    []string `json:"names"`
+			Manifest string   `json:"manifest"`
+		} `json:"images"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(save.stdout), &meta), save.stdout)
+	require.Len(t, meta.Images, len(mirrored), "every image a Traefik stack runs, the node image left out")
+	for _, img := range meta.Images {
+		if img.Ref == pinned {
+			assert.Equal(t, pinned[strings.Index(pinned, "@")+1:], img.Manifest, "the registry's digest, kept")
+			assert.Contains(t, img.Names, "docker.io/library/traefik@"+img.Manifest)
+		}
+	}
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	t.Logf("bundle: %d images, %.1f MiB, saved in %s", len(meta.Images), float64(fi.Size())/(1<<20), save.duration.Round(100*time.Millisecond))
+
+	down := w.run(t, 5*time.Minute, w.config, "down")
+	require.Equal(t, 0, down.code, "%s", down)
+	stop, err := exec.Command("bash", filepath.Join("testbed", "registry.sh"), "stop").CombinedOutput()
+	require.NoError(t, err, "registry.sh stop: %s", stop)
+
+	// On the workshop laptop: no registry at all, the bundle only.
+	r, sum := w.up(t, "up", mirrorConfig(t, w, reg["REGISTRY_URL"], pin), upTimeout, "--bundle", file)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.Regexp(t, `✓ Import `+regexp.QuoteMeta(file)+` · 5 images imported`, r.stderr)
+	assert.NotContains(t, r.stderr, "pulled by the node", "every image came from the bundle")
+	assert.NotRegexp(t, `✓ Install [a-z-]+ .*images?: [^·]*loaded`, r.stderr, "and none from the host's engine")
+	t.Logf("up --bundle from nothing took %.1fs", sum.Seconds)
+	pods, err := w.clientset(t).CoreV1().Pods("traefik").List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, pods.Items)
+	assert.Equal(t, pinned, pods.Items[0].Spec.Containers[0].Image, "Traefik runs by the pinned digest, resolved from the bundle")
+	assertStackWorks(t, w)
 }

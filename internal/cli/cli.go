@@ -108,10 +108,16 @@ func New(opts Options) *ucli.App {
 					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},
 					&ucli.StringFlag{Name: flagArchive, Usage: "also write them as this .tar.gz", TakesFile: true},
 				}, Action: a.logs}),
-			{Name: "images", Usage: "the images up runs: list them (bundles for offline use: see the README)",
+			{Name: "images", Usage: "the images up runs: list them, save them into one bundle for offline use, load a bundle",
 				Subcommands: []*ucli.Command{
 					cmd(&ucli.Command{Name: "list", Usage: "print every image up runs with these settings (node image first, after the images map) and the mirrors each is pulled through",
 						Flags: upFlags(), Action: a.imagesList}),
+					cmd(&ucli.Command{Name: "save", Usage: "pull every image up runs (through the mirrors) into ONE bundle FILE for offline use, registry digests kept",
+						ArgsUsage: "FILE", Action: a.imagesSave, Flags: append(upFlags(),
+							&ucli.BoolFlag{Name: flagNodeImage, Usage: "put the kind node image in too (large; loaded into the host's engine)"},
+							&ucli.StringFlag{Name: flagPlatform, Usage: "os/arch of the node (default " + pipeline.DefaultPlatform() + ")"})}),
+					cmd(&ucli.Command{Name: "load", Usage: "load a bundle FILE: its node image into the host's engine, the rest into the cluster's node (or use up --bundle FILE)",
+						ArgsUsage: "FILE", Action: a.imagesLoad}),
 				}},
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
 				Flags: upFlags(), Action: a.render}),
@@ -152,6 +158,9 @@ const (
 	flagMirror        = "registry-mirror"
 	flagInsecure      = "insecure-mirror"
 	flagPreload       = "preload"
+	flagBundle        = "bundle"
+	flagNodeImage     = "node-image"
+	flagPlatform      = "platform"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -181,6 +190,7 @@ func upFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: flagWait, Value: true, Usage: "wait until everything is ready and smoke-test it; --wait=false returns once the cluster is up and every component is applied (`kindstack status` says when they are ready)"},
 		&ucli.StringSliceFlag{Name: flagMirror, Usage: "REGISTRY=URL: pull REGISTRY's images through the mirror at URL first (repeatable, tried in order, REGISTRY itself last; replaces the config file's mirrors for REGISTRY), e.g. docker.io=https://docker.m.daocloud.io"},
 		&ucli.StringSliceFlag{Name: flagInsecure, Usage: "URL: do not verify the TLS certificate of this registry mirror (self-signed; repeatable)"},
+		&ucli.StringFlag{Name: flagBundle, Usage: "import this image bundle (`kindstack images save`) into the node, and its node image into the host's engine, before anything is pulled", TakesFile: true},
 		&ucli.BoolFlag{Name: flagPreload, Value: true, Usage: "copy the images the host's container engine already has into the node; --preload=false leaves every pull to the node and its mirrors"},
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
 		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
@@ -248,7 +258,7 @@ func resolve(c *ucli.Context) (invocation, error) {
 			return inv, usagef("invalid value %q for -o/--output: want text, json or yaml", o)
 		}
 	}
-	if c.Args().Present() {
+	if c.Args().Present() && c.Command.ArgsUsage == "" { // a command with ArgsUsage checks its own
 		return inv, usagef("%s takes no arguments, got %q", c.Command.Name, c.Args().First())
 	}
 	s := config.Defaults()
@@ -309,6 +319,9 @@ func resolve(c *ucli.Context) (invocation, error) {
 	}
 	if cc, ok := setIn(c, flagWait); ok {
 		s.Wait = cc.Bool(flagWait)
+	}
+	if cc, ok := setIn(c, flagBundle); ok {
+		s.Bundle = cc.String(flagBundle)
 	}
 	if cc, ok := setIn(c, flagPreload); ok {
 		s.Preload = cc.Bool(flagPreload)

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -162,4 +164,74 @@ func (a *app) imagesList(c *ucli.Context) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", img.Image, img.Component, through)
 	}
 	return w.Flush()
+}
+
+// fileArg is a command's one FILE argument. urfave/cli stops reading flags at the first
+// argument, so flags after FILE (`images save FILE --config x`) are parsed here, into a context
+// that resolve reads like any other.
+func fileArg(c *ucli.Context) (*ucli.Context, string, error) {
+	usage := func() error {
+		return usagef("images %s takes one argument, the bundle FILE (got %q)", c.Command.Name, c.Args().Slice())
+	}
+	if c.Args().Len() == 0 || strings.HasPrefix(c.Args().First(), "-") {
+		return nil, "", usage()
+	}
+	file, rest := c.Args().First(), c.Args().Tail()
+	if len(rest) == 0 {
+		return c, file, nil
+	}
+	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(set); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := set.Parse(rest); err != nil {
+		return nil, "", usagef("%w", err)
+	}
+	if set.NArg() > 0 {
+		return nil, "", usage()
+	}
+	return ucli.NewContext(c.App, set, c), file, nil
+}
+
+func (a *app) imagesSave(c *ucli.Context) error {
+	c, file, err := fileArg(c)
+	if err != nil {
+		return err
+	}
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	meta, err := a.pl.SaveImages(c.Context, a.runner(inv), pipeline.SaveImagesOptions{
+		Settings: inv.settings, File: file, NodeImage: flagBool(c, flagNodeImage), Platform: c.String(flagPlatform),
+	})
+	if err != nil {
+		return err
+	}
+	if inv.format != "" {
+		return a.printData(inv.format, meta)
+	}
+	return nil
+}
+
+func (a *app) imagesLoad(c *ucli.Context) error {
+	c, file, err := fileArg(c)
+	if err != nil {
+		return err
+	}
+	inv, err := resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	res, err := a.pl.LoadImages(c.Context, a.runner(inv), inv.settings, file)
+	if err != nil {
+		return err
+	}
+	if inv.format != "" {
+		return a.printData(inv.format, res)
+	}
+	return nil
 }

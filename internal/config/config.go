@@ -150,6 +150,8 @@ type Settings struct {
 	GatewayPorts []int
 	// Registries are the node's registry mirrors (changed in place by a later up).
 	Registries cluster.Registries
+	// Bundle is an image bundle (`kindstack images save`) imported before anything is pulled.
+	Bundle string
 	// Preload copies the images the host's engine has into the node before they are needed;
 	// false leaves every pull to the node (through its mirrors).
 	Preload bool

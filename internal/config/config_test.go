@@ -200,3 +200,17 @@ func TestLoadNamesTheFile(t *testing.T) {
 	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestTheShippedChinaConfigIsValid(t *testing.T) {
+	t.Parallel()
+	st, err := Load(filepath.Join("..", "..", "embed", "configs", "china.yaml"))
+	require.NoError(t, err)
+	s := Defaults().Apply(st)
+	require.NoError(t, s.Check())
+	for _, registry := range []string{"docker.io", "registry.k8s.io"} {
+		assert.NotEmpty(t, s.Registries.Mirrors[registry], "the registries kindstack's images come from have a mirror: %s", registry)
+	}
+	mirrored, ok := s.Registries.MirroredImage(s.NodeImage)
+	require.True(t, ok, "the node image goes through the docker.io mirror")
+	assert.Equal(t, "docker.m.daocloud.io/"+s.NodeImage, mirrored[0])
+}

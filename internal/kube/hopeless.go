@@ -38,10 +38,45 @@ var unpullable = []string{"not found", "manifest unknown", "unauthorized", "deni
 type hopelessness struct {
 	since map[string]time.Time
 	now   func() time.Time
+	// probe is the set's ImageProbe; probed caches its answers for probeEvery.
+	probe  func(ctx context.Context, image string) string
+	probed map[string]probeAnswer
 }
 
+type probeAnswer struct {
+	at      time.Time
+	verdict string
+}
+
+// probeEvery is how long an ImageProbe answer stands before it is asked again.
+const probeEvery = 10 * time.Second
+
+// pullHint is the next step for an image that cannot be pulled as named.
+const pullHint = "next: a --registry-mirror REGISTRY=URL that has it, an `images:` entry that maps it to one that exists, or --bundle FILE from `kindstack images save`"
+
 func newHopelessness() *hopelessness {
-	return &hopelessness{since: map[string]time.Time{}, now: time.Now}
+	return &hopelessness{since: map[string]time.Time{}, now: time.Now, probed: map[string]probeAnswer{}}
+}
+
+// probeVerdict asks the probe about a container whose pull fails for a reason that may pass.
+func (h *hopelessness) probeVerdict(ctx context.Context, cs corev1.ContainerStatus) (string, bool) {
+	w := cs.State.Waiting
+	if h.probe == nil || w == nil || (w.Reason != "ErrImagePull" && w.Reason != "ImagePullBackOff") {
+		return "", false
+	}
+	a, ok := h.probed[cs.Image]
+	if !ok || h.now().Sub(a.at) >= probeEvery {
+		a = probeAnswer{at: h.now(), verdict: h.probe(ctx, cs.Image)}
+		h.probed[cs.Image] = a
+	}
+	if a.verdict == "" {
+		return "", false
+	}
+	msg := w.Reason
+	if w.Message != "" {
+		msg += ": " + clip(w.Message)
+	}
+	return fmt.Sprintf("%s (image %s): %s; %s", msg, cs.Image, a.verdict, pullHint), true
 }
 
 // containerVerdict says whether one container will never become ready, and why. late reports a
@@ -66,7 +101,7 @@ func containerVerdict(cs corev1.ContainerStatus) (reason string, late bool, hope
 		lower := strings.ToLower(w.Message)
 		for _, p := range unpullable {
 			if strings.Contains(lower, p) {
-				return fmt.Sprintf("%s (image %s)", msg, cs.Image), true, true
+				return fmt.Sprintf("%s (image %s); %s", msg, cs.Image, pullHint), true, true
 			}
 		}
 	}
@@ -97,6 +132,10 @@ func (h *hopelessness) check(ctx context.Context, c *Client, live *unstructured.
 		for _, cs := range statuses {
 			key := p.Namespace + "/" + p.Name + "/" + cs.Name
 			reason, late, hopeless := containerVerdict(cs)
+			if !hopeless {
+				// The probe's answer is already certain: no grace.
+				reason, hopeless = h.probeVerdict(ctx, cs)
+			}
 			if !hopeless {
 				delete(h.since, key)
 				continue

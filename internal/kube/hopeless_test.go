@@ -101,3 +101,23 @@ func TestHopelessLeavesProgressingPodsAlone(t *testing.T) {
 	c := &Client{kube: fake.NewClientset(podWith(waiting("ContainerCreating", "", 0)))}
 	assert.NoError(t, newHopelessness().check(context.Background(), c, deployment(t)))
 }
+
+func TestHopelessAsksTheImageProbeAboutAPullThatMayPass(t *testing.T) {
+	t.Parallel()
+	timeout := waiting("ErrImagePull", `failed to do request: Head "https://registry-1.docker.io/v2/app/manifests/v1": dial tcp: lookup registry-1.docker.io: i/o timeout`, 0)
+	c := &Client{kube: fake.NewClientset(podWith(timeout))}
+
+	h := newHopelessness()
+	var asked []string
+	h.probe = func(_ context.Context, image string) string { asked = append(asked, image); return "" }
+	assert.NoError(t, h.check(context.Background(), c, deployment(t)), "the probe has no objection: a slow registry is still worth waiting for")
+	assert.NoError(t, h.check(context.Background(), c, deployment(t)))
+	assert.Equal(t, []string{"registry.example/app:v1"}, asked, "asked once per probeEvery, not on every poll")
+
+	h = newHopelessness()
+	h.probe = func(context.Context, string) string { return "not on mirror http://mirror:5000 (HTTP 404)" }
+	err := h.check(context.Background(), c, deployment(t))
+	require.Error(t, err, "a mirror that says 404 makes it certain at once")
+	assert.Contains(t, err.Error(), "(image registry.example/app:v1): not on mirror http://mirror:5000 (HTTP 404)")
+	assert.Contains(t, err.Error(), "next: a --registry-mirror REGISTRY=URL that has it")
+}

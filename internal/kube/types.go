@@ -108,6 +108,9 @@ type Set struct {
 	Skip func(*unstructured.Unstructured) bool
 	// Gates are checked after every object is Current.
 	Gates []Gate
+	// ImageProbe, when set, is asked about an image the kubelet fails to pull for a reason that
+	// may pass (a timeout): a non-empty answer ("not on mirror X (HTTP 404)") makes it certain.
+	ImageProbe func(ctx context.Context, image string) string
 }
 
 // ObjectStatus is the readiness of one object or gate, for status output and wait errors.

@@ -185,6 +185,7 @@ func (c *Client) Wait(ctx context.Context, set Set) error {
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	hope := newHopelessness()
+	hope.probe = set.ImageProbe
 	for {
 		ev := c.evaluate(ctx, set, false)
 		if ev.fatal != nil {

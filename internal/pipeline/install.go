@@ -76,6 +76,11 @@ func (p *Pipeline) installAll(run *upRun) steps.Step {
 // first apply, so an interrupted run still knows what it may have created.
 func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c component.Component, ready map[component.Capability]*readiness) error {
 	set := run.plan.sets[c.Name]
+	if !run.settings.Registries.Empty() {
+		set.ImageProbe = func(ctx context.Context, image string) string {
+			return p.Cluster.MirrorVerdict(ctx, run.runtime, run.settings.Name, run.settings.Registries, image)
+		}
+	}
 	images, err := transform.ContainerImages(set.Objects)
 	if err != nil {
 		return err

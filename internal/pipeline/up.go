@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/bundle"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
@@ -36,6 +37,7 @@ type upRun struct {
 	cluster  cluster.EnsureResult // cluster step
 	engine   Engine               // cluster step: connected to the cluster
 	urls     []string             // smoke test: what the user can open
+	bundle   bundle.Meta          // preflight: what --bundle holds
 }
 
 // Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
@@ -63,6 +65,11 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	}
 	list = append(list,
 		p.clusterStep(run, spec),
+	)
+	if opts.Settings.Bundle != "" {
+		list = append(list, p.bundleStep(run))
+	}
+	list = append(list,
 		p.pruneStep(run),
 		p.installStep(run),
 	)
@@ -123,6 +130,16 @@ func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error,
 			if w := retiredIngressWarning(run.settings); w != "" && settingsErr == nil {
 				st.Warnf("%s", w)
 			}
+			if run.settings.Bundle != "" {
+				meta, warnings, err := checkBundle(run.settings)
+				if err != nil {
+					settingsErr = errors.Join(settingsErr, err)
+				}
+				for _, w := range warnings {
+					st.Warnf("%s", w)
+				}
+				run.bundle = meta
+			}
 			rep, err := p.Cluster.Preflight(ctx, cluster.PreflightOptions{Spec: spec, ConfigErr: settingsErr, Replacing: replacing})
 			for _, w := range rep.Warnings {
 				st.Warnf("%s", w)
@@ -149,6 +166,15 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 	return steps.Step{
 		Name: "Cluster " + spec.Name,
 		Run: func(ctx context.Context, st *steps.Status) error {
+			if run.settings.Bundle != "" {
+				loaded, err := p.loadNodeImage(ctx, run.runtime, run.settings.Bundle, run.bundle, spec.NodeImage)
+				if err != nil {
+					return err
+				}
+				if loaded != "" {
+					st.Infof("node image %s loaded from %s", loaded, run.settings.Bundle)
+				}
+			}
 			res, err := p.Cluster.Ensure(ctx, cluster.EnsureOptions{
 				Spec:        spec,
 				Runtime:     run.runtime,

@@ -1,0 +1,247 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/bundle"
+	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/steps"
+)
+
+// SaveImagesOptions are the inputs of SaveImages.
+type SaveImagesOptions struct {
+	Settings config.Settings
+	File     string
+	// NodeImage puts the kind node image in too (about 1 GB unpacked; the host's engine loads it).
+	NodeImage bool
+	// Platform is os/arch[/variant]; "" is the node's: linux on this machine's architecture.
+	Platform string
+}
+
+// DefaultPlatform is the platform of a kind node on this machine.
+func DefaultPlatform() string { return "linux/" + runtime.GOARCH }
+
+// SaveImages is `kindstack images save FILE`: every image `up` runs with these settings (the node
+// image only when asked), pulled through the mirrors, written as one bundle. Steps: one per image,
+// then writing the file; the file changes only when every image is in.
+func (p *Pipeline) SaveImages(parent context.Context, r *steps.Runner, opts SaveImagesOptions) (bundle.Meta, error) {
+	ctx, cancel := context.WithTimeout(parent, opts.Settings.Timeout)
+	defer cancel()
+	if opts.Platform == "" {
+		opts.Platform = DefaultPlatform()
+	}
+	platform, err := v1.ParsePlatform(opts.Platform)
+	if err != nil {
+		return bundle.Meta{}, fmt.Errorf("platform %q: %w", opts.Platform, err)
+	}
+	if err := opts.Settings.Registries.Check(); err != nil {
+		return bundle.Meta{}, fmt.Errorf("registry mirrors: %w", err)
+	}
+	images, err := p.Images(ctx, opts.Settings)
+	if err != nil {
+		return bundle.Meta{}, err
+	}
+	w, err := bundle.Create(opts.File, *platform, opts.Settings.Registries)
+	if err != nil {
+		return bundle.Meta{}, err
+	}
+	var list []steps.Step
+	seen := map[string]bool{}
+	for _, img := range images {
+		node := img.Component == "node"
+		if (node && !opts.NodeImage) || seen[img.Image] {
+			continue
+		}
+		seen[img.Image] = true
+		list = append(list, steps.Step{
+			Name: "Pull " + img.Image,
+			Run: func(ctx context.Context, st *steps.Status) error {
+				entry, err := w.Add(ctx, img.Image, node)
+				if err != nil {
+					return err
+				}
+				via := ""
+				if entry.From != img.Image {
+					via = " · through " + entry.From
+				}
+				st.Result(bundle.HumanBytes(entry.Size) + via)
+				return nil
+			},
+		})
+	}
+	var meta bundle.Meta
+	list = append(list, steps.Step{
+		Name: "Write " + opts.File,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			var err error
+			if meta, err = w.Close(); err != nil {
+				return err
+			}
+			size := int64(0)
+			if fi, err := os.Stat(opts.File); err == nil {
+				size = fi.Size()
+			}
+			st.Result(fmt.Sprintf("%d images for %s · %s", len(meta.Images), meta.Platform, bundle.HumanBytes(size)))
+			return nil
+		},
+	})
+	if _, err := r.Run(ctx, list); err != nil {
+		w.Abort()
+		return meta, err
+	}
+	return meta, nil
+}
+
+// LoadResult says what LoadImages did.
+type LoadResult struct {
+	File       string `json:"file"`
+	Images     int    `json:"images"`
+	NodeImage  string `json:"nodeImage,omitempty"` // loaded into the host's engine
+	Cluster    bool   `json:"cluster"`             // imported into the cluster's node
+	ClusterMsg string `json:"-"`
+}
+
+// LoadImages is `kindstack images load FILE`: the bundle's node image into the host's engine,
+// the rest into the cluster's node when the cluster exists (`up --bundle` does it otherwise).
+func (p *Pipeline) LoadImages(parent context.Context, r *steps.Runner, s config.Settings, file string) (LoadResult, error) {
+	ctx, cancel := context.WithTimeout(parent, s.Timeout)
+	defer cancel()
+	res := LoadResult{File: file}
+	var meta bundle.Meta
+	var rt cluster.Runtime
+	list := []steps.Step{{
+		Name: "Read " + file,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			var err error
+			if meta, err = bundle.ReadMeta(file); err != nil {
+				return err
+			}
+			if rt, err = p.Cluster.Engine(ctx); err != nil {
+				return err
+			}
+			res.Images = len(meta.Images)
+			st.Result(fmt.Sprintf("%d images for %s, written %s", len(meta.Images), meta.Platform, meta.Created.Format("2006-01-02 15:04 MST")))
+			return nil
+		},
+	}, {
+		Name: "Load the node image",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			loaded, err := p.loadNodeImage(ctx, rt, file, meta, "")
+			res.NodeImage = loaded
+			if err == nil {
+				st.Result(orText(loaded, "none in the bundle"))
+			}
+			return err
+		},
+	}, {
+		Name: "Import images into cluster " + s.Name,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			exists, err := p.Cluster.Exists(rt, s.Name)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				st.Result(fmt.Sprintf("no cluster %s yet: `kindstack up --bundle %s` creates it and imports them", s.Name, file))
+				return nil
+			}
+			msg, err := p.importBundle(ctx, rt, s.Name, file, meta)
+			res.Cluster = err == nil
+			if err == nil {
+				st.Result(msg)
+			}
+			return err
+		},
+	}}
+	_, err := r.Run(ctx, list)
+	return res, err
+}
+
+// loadNodeImage loads the bundle's node image into the host's engine unless the engine has it
+// already, and remembers which image it is; want, when set, is the node image up runs. It returns
+// what it loaded ("" for nothing).
+func (p *Pipeline) loadNodeImage(ctx context.Context, rt cluster.Runtime, file string, meta bundle.Meta, want string) (string, error) {
+	img, ok := meta.NodeImage()
+	if !ok || (want != "" && img.Ref != want) {
+		return "", nil
+	}
+	if id := p.Cluster.HostImageID(ctx, rt, img.ID); id == img.ID {
+		return "", p.Cluster.RememberNodeImage(img.Ref, img.ID)
+	}
+	if err := p.Cluster.LoadIntoEngine(ctx, rt, func(w io.Writer) error { return bundle.Stream(file, meta, bundle.Engine, w) }); err != nil {
+		return "", fmt.Errorf("load node image %s from %s: %w", img.Ref, file, err)
+	}
+	if err := p.Cluster.RememberNodeImage(img.Ref, img.ID); err != nil {
+		return "", err
+	}
+	return img.Ref, nil
+}
+
+// importBundle imports the bundle's component images into the cluster's node, unless the node
+// holds every one already.
+func (p *Pipeline) importBundle(ctx context.Context, rt cluster.Runtime, name, file string, meta bundle.Meta) (string, error) {
+	var missing, total int
+	for _, img := range meta.Images {
+		if img.NodeImage {
+			continue
+		}
+		total++
+		if !p.Cluster.HasImage(rt, name, img.Names[len(img.Names)-1]) {
+			missing++
+		}
+	}
+	switch {
+	case total == 0:
+		return "no images for the node in the bundle", nil
+	case missing == 0:
+		return fmt.Sprintf("%d images already on the node", total), nil
+	}
+	if err := p.Cluster.ImportIntoNodes(ctx, rt, name, func(w io.Writer) error { return bundle.Stream(file, meta, bundle.Node, w) }); err != nil {
+		return "", fmt.Errorf("import %s: %w", file, err)
+	}
+	return fmt.Sprintf("%d images imported", total), nil
+}
+
+// bundleStep imports `up --bundle`'s component images into the node before anything is pulled.
+func (p *Pipeline) bundleStep(run *upRun) steps.Step {
+	return steps.Step{
+		Name: "Import " + run.settings.Bundle,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			msg, err := p.importBundle(ctx, run.runtime, run.settings.Name, run.settings.Bundle, run.bundle)
+			if err == nil {
+				st.Result(msg)
+			}
+			return err
+		},
+	}
+}
+
+// checkBundle reads `up --bundle`'s table of contents in preflight and says what does not fit.
+func checkBundle(s config.Settings) (bundle.Meta, []string, error) {
+	meta, err := bundle.ReadMeta(s.Bundle)
+	if err != nil {
+		return meta, nil, err
+	}
+	var warnings []string
+	if meta.Platform != DefaultPlatform() {
+		warnings = append(warnings, fmt.Sprintf("bundle %s holds images for %s; this machine's node runs %s", s.Bundle, meta.Platform, DefaultPlatform()))
+	}
+	if img, ok := meta.NodeImage(); ok && img.Ref != s.NodeImage {
+		warnings = append(warnings, fmt.Sprintf("bundle %s holds node image %s, but the node image is %s: it is not used", s.Bundle, img.Ref, s.NodeImage))
+	}
+	return meta, warnings, nil
+}
+
+func orText(s, otherwise string) string {
+	if strings.TrimSpace(s) == "" {
+		return otherwise
+	}
+	return s
+}
