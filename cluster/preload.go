@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
+	"sort"
 	"strings"
 
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -20,6 +22,8 @@ type ImageNode interface {
 	ImageID(image string) (string, error)
 	// Import reads an image archive (what `docker save` writes) into the node's containerd.
 	Import(archive io.Reader) error
+	// Tag gives the node's image src the name dst too (containerd names, fully qualified).
+	Tag(src, dst string) error
 }
 
 // SaveFunc streams `<runtime> save images...`: read the archive, then call wait for save's own verdict.
@@ -66,9 +70,10 @@ func (r PreloadResult) String() string {
 
 // Preload copies images that exist in the host's container runtime into every node, the way
 // `kind load docker-image` does, so a machine with a mirror or an offline bundle never asks a
-// registry for them. Images the nodes already hold are skipped. References pinned by digest are
-// left to the registry: an image archive does not keep the registry's manifest digest, so a
-// loaded copy could never satisfy them.
+// registry for them. Images the nodes already hold are skipped. A reference pinned by digest is
+// loaded when the engine pulled it from a registry under that digest (its RepoDigests): the
+// archive loses the digest, so the node's copy is then named repo@digest too, the name the
+// kubelet resolves such a reference by.
 func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	var res PreloadResult
 	logf := orNop(opts.Logf)
@@ -81,7 +86,9 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	}
 
 	var toSave []string
-	lacking := map[string]bool{} // node name → it misses at least one image of toSave
+	lacking := map[string]bool{}   // node name → it misses at least one image of toSave
+	aliases := map[string]string{} // digest-pinned image → the tag it is saved by
+	var loading []string           // the images toSave brings, as the install names them
 	onEveryNode := func(image string) bool {
 		for _, n := range nodeList {
 			if _, err := n.ImageID(image); err != nil {
@@ -98,11 +105,24 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 		}
 	}
 	for _, image := range dedupe(opts.Images) {
-		if opts.Off || strings.Contains(image, "@") {
+		if opts.Off {
 			remote(image)
 			continue
 		}
-		id, err := m.hostImageID(ctx, opts.Runtime, image)
+		saveAs := image
+		if strings.Contains(image, "@") {
+			if onEveryNode(image) {
+				res.Present = append(res.Present, image)
+				continue
+			}
+			tag, ok := m.pulledAs(ctx, opts.Runtime, image)
+			if !ok {
+				remote(image)
+				continue
+			}
+			saveAs = tag
+		}
+		id, err := m.hostImageID(ctx, opts.Runtime, saveAs)
 		if err != nil {
 			remote(image)
 			continue
@@ -117,7 +137,11 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 			res.Present = append(res.Present, image)
 			continue
 		}
-		toSave = append(toSave, image)
+		if saveAs != image {
+			aliases[image] = saveAs
+		}
+		toSave = append(toSave, saveAs)
+		loading = append(loading, image)
 	}
 	if len(toSave) == 0 {
 		return res, nil
@@ -134,13 +158,57 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 		logf("importing images into node %s", n.String())
 		if err := m.stream(ctx, opts.Runtime, toSave, n); err != nil {
 			errs = append(errs, fmt.Errorf("load images into node %s: %w", n.String(), err))
+			continue
+		}
+		for _, image := range sortedKeys(aliases) {
+			if err := n.Tag(NormalizeImage(aliases[image]), digestName(image)); err != nil {
+				errs = append(errs, fmt.Errorf("name %s in node %s: %w", image, n.String(), err))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return res, err
 	}
-	res.Loaded = toSave
+	res.Loaded = loading
 	return res, nil
+}
+
+// pulledAs returns a tag the host's engine holds the digest-pinned image under, when the engine
+// pulled it from a registry under exactly that digest (RepoDigests); ok is false otherwise.
+func (m *Manager) pulledAs(ctx context.Context, rt Runtime, image string) (string, bool) {
+	out, err := m.Run(ctx, rt.Binary, "image", "inspect", "-f", "{{json .RepoDigests}} {{json .RepoTags}}", image)
+	if err != nil {
+		return "", false
+	}
+	digestsJSON, tagsJSON, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	var digests, tags []string
+	if json.Unmarshal([]byte(digestsJSON), &digests) != nil || json.Unmarshal([]byte(tagsJSON), &tags) != nil || len(tags) == 0 {
+		return "", false
+	}
+	want := digestName(image)
+	for _, d := range digests {
+		if NormalizeImage(d) == want {
+			return tags[0], true
+		}
+	}
+	return "", false
+}
+
+// digestName is the name containerd resolves a pinned reference by: "docker.io/library/x@sha256:…".
+func digestName(image string) string {
+	n := NormalizeImage(image)
+	base, digest, _ := strings.Cut(n, "@")
+	repo, _ := repoAndRef(base)
+	return repo + "@" + digest
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // stream pipes the runtime's save of images into the node's import.
@@ -211,6 +279,16 @@ type kindNode struct{ nodes.Node }
 
 func (n kindNode) ImageID(image string) (string, error) { return nodeutils.ImageID(n.Node, image) }
 func (n kindNode) Import(archive io.Reader) error       { return nodeutils.LoadImageArchive(n.Node, archive) }
+func (n kindNode) Tag(src, dst string) error {
+	var out strings.Builder
+	cmd := n.Node.Command("ctr", "--namespace=k8s.io", "images", "tag", "--force", src, dst)
+	cmd.SetStdout(&out)
+	cmd.SetStderr(&out)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ctr images tag %s %s: %s: %w", src, dst, strings.TrimSpace(out.String()), err)
+	}
+	return nil
+}
 
 func dedupe(in []string) []string {
 	seen := map[string]bool{}

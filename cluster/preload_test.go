@@ -16,6 +16,7 @@ type imageStore struct {
 	name     string
 	images   map[string]string
 	imported []string // what each Import read, one entry per import
+	tagged   []string // each Tag as "src -> dst"
 }
 
 func (n *imageStore) String() string { return n.name }
@@ -24,6 +25,10 @@ func (n *imageStore) ImageID(image string) (string, error) {
 		return id, nil
 	}
 	return "", errors.New("no such image")
+}
+func (n *imageStore) Tag(src, dst string) error {
+	n.tagged = append(n.tagged, src+" -> "+dst)
+	return nil
 }
 func (n *imageStore) Import(r io.Reader) error {
 	b, err := io.ReadAll(r)
@@ -71,6 +76,32 @@ func TestPreloadSkipsWhatTheNodeHasAndLoadsWhatTheHostHas(t *testing.T) {
 	assert.Equal(t, []string{"app:v1 old:v1"}, *saved, "one save streams every image that is needed")
 	assert.Equal(t, []string{"archive of app:v1 old:v1"}, node.imported)
 	assert.Equal(t, "images: 2 loaded, 1 already on the node, 2 pulled by the node", res.String())
+}
+
+func TestPreloadLoadsADigestPinnedImageTheEnginePulledUnderThatDigest(t *testing.T) {
+	t.Parallel()
+	const pinned = "registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:8925"
+	node := &imageStore{name: "n", images: map[string]string{}}
+	m, saved := preloadManager(nil, node)
+	m.Run = func(_ context.Context, _ string, args ...string) ([]byte, error) {
+		switch strings.Join(args, " ") {
+		case "image inspect -f {{json .RepoDigests}} {{json .RepoTags}} " + pinned:
+			return []byte(`["registry.k8s.io/metrics-server/metrics-server@sha256:8925"] ["registry.k8s.io/metrics-server/metrics-server:v0.8.0"]` + "\n"), nil
+		case "image inspect -f {{json .RepoDigests}} {{json .RepoTags}} docker.io/library/traefik:v3@sha256:bad":
+			return []byte(`["traefik@sha256:other"] ["traefik:v3"]` + "\n"), nil
+		case "image inspect -f {{ .Id }} registry.k8s.io/metrics-server/metrics-server:v0.8.0":
+			return []byte("sha256:cfg\n"), nil
+		}
+		return []byte("Error: No such image"), errors.New("exit status 1")
+	}
+	res, err := m.Preload(context.Background(), PreloadOptions{Runtime: Runtime{Name: "docker", Binary: "docker"},
+		Images: []string{pinned, "docker.io/library/traefik:v3@sha256:bad"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{pinned}, res.Loaded, "the engine pulled it under that very digest")
+	assert.Equal(t, []string{"docker.io/library/traefik:v3@sha256:bad"}, res.Remote, "the engine's copy has another digest: not a match")
+	assert.Equal(t, []string{"registry.k8s.io/metrics-server/metrics-server:v0.8.0"}, *saved, "saved by its tag")
+	assert.Equal(t, []string{"registry.k8s.io/metrics-server/metrics-server:v0.8.0 -> registry.k8s.io/metrics-server/metrics-server@sha256:8925"}, node.tagged,
+		"named in the node as the kubelet resolves the pinned reference")
 }
 
 func TestPreloadCountsWhatTheNodeAlreadyPulledAndObeysOff(t *testing.T) {

@@ -102,6 +102,7 @@ type fakeNode struct{}
 func (fakeNode) String() string                 { return "node" }
 func (fakeNode) ImageID(string) (string, error) { return "", errors.New("no such image") }
 func (fakeNode) Import(io.Reader) error         { return nil }
+func (fakeNode) Tag(string, string) error       { return nil }
 
 // fakeEngine records what the pipeline asked of the cluster, in order.
 type fakeEngine struct {
