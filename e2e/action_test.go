@@ -104,11 +104,10 @@ func TestActionUpStepWritesItsOutputsAndCachesImages(t *testing.T) {
 	}
 	g := newGitHubEnv(t)
 	calls := filepath.Join(g.dir, "calls")
-	g.fakeTool(t, "kindstack", `echo "kindstack $*" >> "`+calls+`"; echo '`+upSummaryJSON+`'`)
-	g.fakeTool(t, "docker", `echo "docker $*" >> "`+calls+`"; if [ "$1" = save ]; then echo archive > "$3"; fi`)
-	require.NoError(t, os.WriteFile(filepath.Join(g.runnerTemp, "kindstack-images.txt"),
-		[]byte("postgres:17-alpine\nregistry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:89258156d0e9af60403eafd44da9676fd66f600c7934d468ccc17e42b199aee2\n"), 0o644))
+	g.fakeTool(t, "kindstack", `echo "kindstack $*" >> "`+calls+`"; if [ "$1" = images ]; then echo bundle > "$3"; else echo '`+upSummaryJSON+`'; fi`)
+	g.fakeTool(t, "docker", `echo "docker $*" >> "`+calls+`"`)
 	cache := filepath.Join(g.dir, "cache")
+	bundle := filepath.Join(cache, "bundle.tar")
 	env := []string{"INPUT_NAME=ci", "INPUT_CONFIG=ci.yaml", "INPUT_INGRESS=traefik", "INPUT_ARGS=--no-example --http-port 8080", "INPUT_CACHE_IMAGES=true", "IMAGE_CACHE=" + cache}
 
 	log, code := g.run(t, "up.sh", env...)
@@ -123,17 +122,15 @@ func TestActionUpStepWritesItsOutputsAndCachesImages(t *testing.T) {
 	assert.Regexp(t, `^kindstack-\d+$`, lines[0])
 	assert.Equal(t, []string{upSummaryJSON, lines[0]}, lines[1:3], "the summary is a multi-line output closed by its own delimiter")
 	assert.Equal(t, "kindstack up -o json --name ci --config ci.yaml --ingress traefik --no-example --http-port 8080\n"+
-		"docker pull -q postgres:17-alpine\n"+
-		"docker save -o "+filepath.Join(cache, "images.tar")+" postgres:17-alpine\n", g.read(t, calls),
-		"a cold cache: after up, the tagged images are saved (digest-pinned ones the node pulls itself)")
+		"kindstack images save "+bundle+" --node-image -q --config ci.yaml --ingress traefik --no-example --http-port 8080\n", g.read(t, calls),
+		"a cold cache: after up, one bundle of every image it runs, the node image and the digest-pinned ones included")
 
-	// The next run finds the cache: the images go into Docker before up, nothing is saved again.
+	// The next run finds the cache: up imports the bundle, nothing is saved again.
 	require.NoError(t, os.Remove(calls))
 	require.NoError(t, os.Remove(g.output))
 	_, code = g.run(t, "up.sh", env...)
 	require.Equal(t, 0, code)
-	assert.Equal(t, "docker load -q -i "+filepath.Join(cache, "images.tar")+"\n"+
-		"kindstack up -o json --name ci --config ci.yaml --ingress traefik --no-example --http-port 8080\n", g.read(t, calls))
+	assert.Equal(t, "kindstack up -o json --name ci --config ci.yaml --ingress traefik --bundle "+bundle+" --no-example --http-port 8080\n", g.read(t, calls))
 
 	// A failed up fails the step, still with its outputs, and caches nothing.
 	failing := newGitHubEnv(t)

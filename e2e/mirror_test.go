@@ -146,11 +146,17 @@ func testBundle(t *testing.T, w *world) {
 	reg := testbedRegistry(t)
 	out, err := exec.Command(reg["CRANE"], "digest", "--insecure", strings.TrimPrefix(reg["REGISTRY_HOST_URL"], "http://")+"/library/traefik:v3.7.13").Output()
 	require.NoError(t, err, "crane digest")
-	pinned := "docker.io/library/traefik:v3.7.13@" + strings.TrimSpace(string(out))
+	digest := strings.TrimSpace(string(out))
+	pinned := "docker.io/library/traefik:v3.7.13@" + digest
 	pin := func(stack map[string]any) {
 		stack["images"].(map[string]string)["docker.io/library/traefik:v3.7.13"] = pinned
 	}
 	file := filepath.Join(t.TempDir(), "workshop.tar")
+	// The host's engine pulls Traefik from the registry's host port, so it knows the image by
+	// that registry's digest (RepoDigests): the last check below.
+	pulledByEngine := strings.TrimPrefix(reg["REGISTRY_HOST_URL"], "http://") + "/library/traefik:v3.7.13"
+	pull, err := exec.Command("docker", "pull", pulledByEngine).CombinedOutput()
+	require.NoError(t, err, "docker pull %s: %s", pulledByEngine, pull)
 
 	// On the machine with access: the mirror is the registry's host port.
 	save := w.run(t, 5*time.Minute, mirrorConfig(t, w, reg["REGISTRY_HOST_URL"], pin), "images", "save", file, "--ingress", "traefik", "-o", "json")
@@ -192,4 +198,22 @@ func testBundle(t *testing.T, w *world) {
 	require.NotEmpty(t, pods.Items)
 	assert.Equal(t, pinned, pods.Items[0].Spec.Containers[0].Image, "Traefik runs by the pinned digest, resolved from the bundle")
 	assertStackWorks(t, w)
+
+	// Pinned to the digest the engine pulled it under, from a registry the node cannot reach
+	// (127.0.0.1 in the node is the node): only the preload can bring it, as repo@digest.
+	enginePinned := pulledByEngine + "@" + digest
+	r, sum = w.up(t, "up", mirrorConfig(t, w, reg["REGISTRY_URL"], func(stack map[string]any) {
+		stack["images"].(map[string]string)["docker.io/library/traefik:v3.7.13"] = enginePinned
+		stack["preload"] = true
+	}), upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.Regexp(t, `✓ Install traefik · image: 1 loaded`, r.stderr, "the engine's copy, matched by its RepoDigests")
+	pods, err = w.clientset(t).CoreV1().Pods("traefik").List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			assert.Equal(t, enginePinned, p.Spec.Containers[0].Image)
+		}
+	}
 }

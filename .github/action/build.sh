@@ -17,6 +17,6 @@ config=()
 [ -n "${INPUT_INGRESS:-}" ] && config+=(--ingress "$INPUT_INGRESS")
 version=$("$bin/kindstack" version -o json | jq -r .version)
 # shellcheck disable=SC2086 # INPUT_ARGS is a list of flags
-images=$("$bin/kindstack" render "${config[@]}" ${INPUT_ARGS:-} | sed -n 's/^ *image: *//p' | sort -u)
+images=$("$bin/kindstack" images list -o json "${config[@]}" ${INPUT_ARGS:-} | jq -r '.[].image' | sort -u)
 echo "images-key=$version-$(printf '%s\n' "$images" | sha256sum | cut -c1-16)" >> "$GITHUB_OUTPUT"
 printf '%s\n' "$images" > "$RUNNER_TEMP/kindstack-images.txt"

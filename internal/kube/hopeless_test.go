@@ -121,3 +121,26 @@ func TestHopelessAsksTheImageProbeAboutAPullThatMayPass(t *testing.T) {
 	assert.Contains(t, err.Error(), "(image registry.example/app:v1): not on mirror http://mirror:5000 (HTTP 404)")
 	assert.Contains(t, err.Error(), "next: a --registry-mirror REGISTRY=URL that has it")
 }
+
+func TestPullsNamesImagesStillBeingPulled(t *testing.T) {
+	t.Parallel()
+	at := func(s int) metav1.Time { return metav1.NewTime(time.Unix(1_000_000+int64(s), 0)) }
+	ev := func(reason, msg string, s int) corev1.Event {
+		return corev1.Event{Reason: reason, Message: msg, LastTimestamp: at(s)}
+	}
+	got := pulling([]corev1.Event{
+		ev("Pulled", `Successfully pulled image "app:v1" in 2s`, 12),
+		ev("Pulling", `Pulling image "app:v1"`, 10),
+		ev("Pulling", `Pulling image "postgres:17-alpine"`, 11),
+		ev("Scheduled", `Successfully assigned example/postgres-0 to node`, 1),
+	})
+	assert.Equal(t, map[string]time.Time{"postgres:17-alpine": at(11).Time}, got, "app:v1 is done; postgres is still coming")
+
+	pod := podWith(corev1.ContainerStatus{Name: "app", Image: "registry.example/app:v1",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}})
+	event := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: "app"}, Reason: "Pulling", Message: `Pulling image "registry.example/app:v1"`,
+		LastTimestamp: at(0), InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: pod.Name, Namespace: "app"}}
+	c := &Client{kube: fake.NewClientset(pod, event)}
+	assert.Equal(t, []string{"registry.example/app:v1 for 45s (pod web-7d4b9-x2x9z)"},
+		c.pulls(context.Background(), Set{Objects: []*unstructured.Unstructured{deployment(t)}}, at(45).Time))
+}

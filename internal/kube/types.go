@@ -111,6 +111,8 @@ type Set struct {
 	// ImageProbe, when set, is asked about an image the kubelet fails to pull for a reason that
 	// may pass (a timeout): a non-empty answer ("not on mirror X (HTTP 404)") makes it certain.
 	ImageProbe func(ctx context.Context, image string) string
+	// Progress, when set, hears every 15 s of waiting which images the set's pods still pull.
+	Progress func(msg string)
 }
 
 // ObjectStatus is the readiness of one object or gate, for status output and wait errors.

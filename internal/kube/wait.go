@@ -186,6 +186,7 @@ func (c *Client) Wait(ctx context.Context, set Set) error {
 	defer ticker.Stop()
 	hope := newHopelessness()
 	hope.probe = set.ImageProbe
+	lastProgress := start
 	for {
 		ev := c.evaluate(ctx, set, false)
 		if ev.fatal != nil {
@@ -196,6 +197,12 @@ func (c *Client) Wait(ctx context.Context, set Set) error {
 		}
 		if err := c.hopeless(ctx, ev, hope); err != nil {
 			return fmt.Errorf("wait for %s: %w", setName(set), err)
+		}
+		if now := time.Now(); set.Progress != nil && now.Sub(lastProgress) >= progressEvery {
+			lastProgress = now
+			if p := c.pulls(ctx, set, now); len(p) > 0 {
+				set.Progress("still pulling " + strings.Join(p, ", "))
+			}
 		}
 		select {
 		case <-ctx.Done():

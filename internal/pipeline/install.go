@@ -81,6 +81,7 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 			return p.Cluster.MirrorVerdict(ctx, run.runtime, run.settings.Name, run.settings.Registries, image)
 		}
 	}
+	set.Progress = func(msg string) { st.Notef("%s", msg) }
 	images, err := transform.ContainerImages(set.Objects)
 	if err != nil {
 		return err

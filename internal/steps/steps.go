@@ -99,6 +99,14 @@ func (s *Status) Infof(format string, args ...any) {
 	s.r.line(s.indent + "   " + s.r.paint(dim, "· "+fmt.Sprintf(format, args...)))
 }
 
+// Notef prints a progress line a person waiting wants to see (not only with -v); -q hides it.
+func (s *Status) Notef(format string, args ...any) {
+	if s.r.quiet {
+		return
+	}
+	s.r.line(s.indent + "   " + "· " + fmt.Sprintf(format, args...))
+}
+
 // Warnf prints a warning line outside any step, e.g. while waiting before the first one.
 func (r *Runner) Warnf(format string, args ...any) {
 	r.line(" " + r.paint(yellow, "! "+fmt.Sprintf(format, args...)))
