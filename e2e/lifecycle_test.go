@@ -290,21 +290,29 @@ func missingImage() string {
 // brokenConfig writes the test's config with the frontend image pointing at a missing image.
 func brokenConfig(t *testing.T, w *world) string {
 	t.Helper()
+	return editedConfig(t, w, "missing-image.yaml", func(stack map[string]any) {
+		images, _ := stack["images"].(map[string]any)
+		if images == nil {
+			images = map[string]any{}
+		}
+		images["lyzhang1999/frontend:latest"] = missingImage()
+		stack["images"] = images
+	})
+}
+
+// editedConfig writes the world's config (or an empty Stack) as file, after edit.
+func editedConfig(t *testing.T, w *world, file string, edit func(stack map[string]any)) string {
+	t.Helper()
 	stack := map[string]any{"apiVersion": "kindstack.dev/v1alpha1", "kind": "Stack"}
 	if w.config != "" {
 		data, err := os.ReadFile(w.config)
 		require.NoError(t, err)
 		require.NoError(t, yaml.Unmarshal(data, &stack))
 	}
-	images, _ := stack["images"].(map[string]any)
-	if images == nil {
-		images = map[string]any{}
-	}
-	images["lyzhang1999/frontend:latest"] = missingImage()
-	stack["images"] = images
+	edit(stack)
 	out, err := yaml.Marshal(stack)
 	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "missing-image.yaml")
+	path := filepath.Join(t.TempDir(), file)
 	require.NoError(t, os.WriteFile(path, out, 0o644))
 	return path
 }

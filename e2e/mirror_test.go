@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -18,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 )
 
 // mirrored are the images a Traefik stack runs, as the registry serves them: registry, then
@@ -70,16 +67,7 @@ func testbedRegistry(t *testing.T) map[string]string {
 	t.Helper()
 	out, err := exec.Command("bash", filepath.Join("testbed", "registry.sh"), "start").CombinedOutput()
 	require.NoError(t, err, "e2e/testbed/registry.sh start:\n%s", out)
-	out, err = exec.Command("bash", filepath.Join("testbed", "registry.sh"), "paths").Output()
-	require.NoError(t, err, "e2e/testbed/registry.sh paths")
-	paths := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			paths[k] = v
-		}
-	}
-	return paths
+	return scriptPaths(t, "registry.sh")
 }
 
 // registryLog is what the registry logged since then (one line per request).
@@ -95,24 +83,17 @@ func registryLog(t *testing.T, reg map[string]string, since time.Time) string {
 // from upstream's), the images keep their upstream names, and nothing is preloaded.
 func mirrorConfig(t *testing.T, w *world, mirror string, edits ...func(stack map[string]any)) string {
 	t.Helper()
-	stack := map[string]any{}
-	data, err := os.ReadFile(w.config)
-	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(data, &stack))
-	stack["images"] = map[string]string{
-		"registry.k8s.io/metrics-server/metrics-server:v0.8.0": "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
-		"docker.io/library/traefik:v3.7.13":                    "docker.io/library/traefik:v3.7.13",
-	}
-	stack["registryMirrors"] = map[string][]string{"docker.io": {mirror}, "registry.k8s.io": {mirror}}
-	stack["preload"] = false
-	for _, edit := range edits {
-		edit(stack)
-	}
-	out, err := yaml.Marshal(stack)
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "mirror.yaml")
-	require.NoError(t, os.WriteFile(p, out, 0o644))
-	return p
+	return editedConfig(t, w, "mirror.yaml", func(stack map[string]any) {
+		stack["images"] = map[string]string{
+			"registry.k8s.io/metrics-server/metrics-server:v0.8.0": "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
+			"docker.io/library/traefik:v3.7.13":                    "docker.io/library/traefik:v3.7.13",
+		}
+		stack["registryMirrors"] = map[string][]string{"docker.io": {mirror}, "registry.k8s.io": {mirror}}
+		stack["preload"] = false
+		for _, edit := range edits {
+			edit(stack)
+		}
+	})
 }
 
 // testMirrorMissFailsFast: the frontend's image is on no mirror and the registry itself cannot

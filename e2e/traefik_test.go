@@ -102,8 +102,14 @@ func conformanceConfig(t *testing.T, w *world) string {
 // testbedPaths reads what e2e/testbed/traefik.sh built.
 func testbedPaths(t *testing.T) map[string]string {
 	t.Helper()
-	out, err := exec.Command("bash", filepath.Join("testbed", "traefik.sh"), "paths").Output()
-	require.NoError(t, err, "e2e/testbed/traefik.sh paths")
+	return scriptPaths(t, "traefik.sh")
+}
+
+// scriptPaths reads the KEY=VALUE lines of `e2e/testbed/SCRIPT paths`.
+func scriptPaths(t *testing.T, script string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("bash", filepath.Join("testbed", script), "paths").Output()
+	require.NoError(t, err, "e2e/testbed/%s paths", script)
 	paths := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

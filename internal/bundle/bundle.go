@@ -463,18 +463,6 @@ func (m Meta) NodeImage() (Image, bool) {
 	return Image{}, false
 }
 
-func dedupe(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func oneLine(err error) string {
 	s := err.Error()
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -483,7 +471,8 @@ func oneLine(err error) string {
 	return s
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is n in KiB, MiB or GiB, for messages.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
@@ -494,6 +483,3 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
-
-// HumanBytes is n in KiB, MiB or GiB, for messages.
-func HumanBytes(n int64) string { return humanBytes(n) }
