@@ -239,3 +239,22 @@ func TestMirrorVerdictAsksEachMirrorFromTheNode(t *testing.T) {
 	repo, ref = repoAndRef("localhost:5000/x")
 	assert.Equal(t, []string{"localhost:5000/x", "latest"}, []string{repo, ref})
 }
+
+func TestContainerdNameAndSnapshotter(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "docker.io/library/busybox:latest", ContainerdName("busybox"))
+	assert.Equal(t, "docker.io/lyzhang1999/backend:latest", ContainerdName("lyzhang1999/backend:latest"))
+	assert.Equal(t, "docker.io/library/traefik@sha256:aa", ContainerdName("docker.io/library/traefik:v3.7.13@sha256:aa"))
+	assert.Equal(t, "localhost:5000/x:latest", ContainerdName("localhost:5000/x"))
+
+	v2 := "version = 2\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n      snapshotter = \"overlayfs\"\n"
+	s, err := snapshotterOf(v2)
+	require.NoError(t, err)
+	assert.Equal(t, "overlayfs", s)
+	v3 := "version = 3\n[plugins.\"io.containerd.cri.v1.images\"]\n  snapshotter = \"native\"\n"
+	s, err = snapshotterOf(v3)
+	require.NoError(t, err)
+	assert.Equal(t, "native", s)
+	_, err = snapshotterOf("version = 2\n")
+	assert.ErrorContains(t, err, "names no CRI snapshotter")
+}

@@ -73,6 +73,7 @@ func TestLifecycle(t *testing.T) {
 		{"traefik: recreate from nothing, every image through a registry mirror", testRecreateThroughMirror},
 		{"an image on no mirror fails up within a minute, saying what the mirror answered", testMirrorMissFailsFast},
 		{"images save, down, no registry: up --bundle pulls nothing", testBundle},
+		{"no registry: recreate keeps the images the node held", testRecreateKeepsTheNodesImages},
 		{"down", testDown},
 	}
 	for _, s := range steps {

@@ -198,3 +198,23 @@ func testBundle(t *testing.T, w *world) {
 		}
 	}
 }
+
+// testRecreateKeepsTheNodesImages: the node holds images the host's engine does not (they came
+// from the bundle) and there is no registry: recreate carries them over to the new node, so
+// nothing has to be pulled.
+func testRecreateKeepsTheNodesImages(t *testing.T, w *world) {
+	if os.Getenv("KINDSTACK_E2E_CONFIG") == "" {
+		t.Skip("no air-gapped test bed: the previous step did not run")
+	}
+	reg := scriptPaths(t, "registry.sh")
+	out, err := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", reg["REGISTRY_NAME"]).CombinedOutput()
+	require.Error(t, err, "the registry is still gone since the bundle step: %s", out)
+	r, sum := w.up(t, "recreate", mirrorConfig(t, w, reg["REGISTRY_URL"]), upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.True(t, sum.Ready)
+	assert.Regexp(t, `✓ Keep the node's images · 5 images`, r.stderr, "preload is off: every image the old node held")
+	assert.Contains(t, r.stderr, "✓ Restore the node's images · imported into the new node")
+	assert.NotContains(t, r.stderr, "pulled by the node")
+	t.Logf("recreate keeping the node's images took %.1fs", sum.Seconds)
+	assertStackWorks(t, w)
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,7 +26,7 @@ type SaveImagesOptions struct {
 }
 
 // DefaultPlatform is the platform of a kind node on this machine.
-func DefaultPlatform() string { return "linux/" + runtime.GOARCH }
+func DefaultPlatform() string { return cluster.NodePlatform() }
 
 // SaveImages is `kindstack images save FILE`: every image `up` runs with these settings (the node
 // image only when asked), pulled through the mirrors, written as one bundle. Steps: one per image,
@@ -244,4 +243,69 @@ func orText(s, otherwise string) string {
 		return otherwise
 	}
 	return s
+}
+
+// keepStep runs before recreate's delete: the images the old node holds that the new one would
+// otherwise pull again (the host's engine does not have them, or preload is off) are exported
+// from it, registry digests kept. Failing to keep them is a warning: the new node pulls them.
+func (p *Pipeline) keepStep(run *upRun) steps.Step {
+	return steps.Step{
+		Name: "Keep the node's images",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			rt, name := run.runtime, run.settings.Name
+			exists, err := p.Cluster.Exists(rt, name)
+			if err != nil || !exists {
+				st.Result("no cluster to keep them from")
+				return nil
+			}
+			var candidates []string
+			for _, image := range run.plan.images() {
+				if run.settings.Preload && p.Cluster.HostImageID(ctx, rt, image) != "" {
+					continue // preload brings it from the engine
+				}
+				candidates = append(candidates, image)
+			}
+			held := p.Cluster.NodeImages(rt, name, candidates)
+			if len(held) == 0 {
+				st.Result("none the new node would pull again")
+				return nil
+			}
+			dir, err := os.MkdirTemp("", "kindstack-kept-")
+			if err != nil {
+				return err
+			}
+			run.keptDir = dir
+			file := dir + "/images.tar"
+			if err := p.Cluster.ExportFromNode(ctx, rt, name, held, file); err != nil {
+				st.Warnf("the node's images are not kept, the new node pulls them: %v", err)
+				return nil
+			}
+			run.kept = file
+			size := int64(0)
+			if fi, err := os.Stat(file); err == nil {
+				size = fi.Size()
+			}
+			st.Result(fmt.Sprintf("%d images · %s", len(held), bundle.HumanBytes(size)))
+			return nil
+		},
+	}
+}
+
+// restoreStep imports what keepStep exported into the new node, before anything is installed.
+func (p *Pipeline) restoreStep(run *upRun) steps.Step {
+	return steps.Step{
+		Name: "Restore the node's images",
+		Run: func(ctx context.Context, st *steps.Status) error {
+			if run.kept == "" {
+				st.Result("nothing kept")
+				return nil
+			}
+			if err := p.Cluster.ImportForPlatform(ctx, run.runtime, run.settings.Name, run.kept); err != nil {
+				st.Warnf("the kept images are not restored, the node pulls them: %v", err)
+				return nil
+			}
+			st.Result("imported into the new node")
+			return nil
+		},
+	}
 }

@@ -69,6 +69,22 @@ type plan struct {
 	sets       map[string]kube.Set
 }
 
+// images lists every container image the plan runs, once each, in component order.
+func (pl plan) images() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range pl.components {
+		images, _ := transform.ContainerImages(pl.sets[c.Name].Objects)
+		for _, image := range images {
+			if !seen[image] {
+				seen[image] = true
+				out = append(out, image)
+			}
+		}
+	}
+	return out
+}
+
 // refs lists every object the plan applies.
 func (pl plan) refs() []kube.Ref {
 	var out []kube.Ref

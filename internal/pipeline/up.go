@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,6 +39,8 @@ type upRun struct {
 	engine   Engine               // cluster step: connected to the cluster
 	urls     []string             // smoke test: what the user can open
 	bundle   bundle.Meta          // preflight: what --bundle holds
+	kept     string               // recreate: the old node's images, exported (keepStep)
+	keptDir  string               // and the directory holding them, removed when up ends
 }
 
 // Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
@@ -61,11 +64,19 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	spec := specOf(opts.Settings)
 	list := []steps.Step{p.preflightStep(run, spec, opts.ConfigErr, opts.Recreate)}
 	if opts.Recreate {
-		list = append(list, p.deleteStep(opts.Settings, &DownResult{}))
+		list = append(list, p.keepStep(run), p.deleteStep(opts.Settings, &DownResult{}))
 	}
 	list = append(list,
 		p.clusterStep(run, spec),
 	)
+	if opts.Recreate {
+		list = append(list, p.restoreStep(run))
+	}
+	defer func() {
+		if run.keptDir != "" {
+			_ = os.RemoveAll(run.keptDir)
+		}
+	}()
 	if opts.Settings.Bundle != "" {
 		list = append(list, p.bundleStep(run))
 	}
