@@ -46,15 +46,20 @@ type upRun struct {
 // Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
 // commands never change one cluster at once. Its steps, in order:
 //
-//  1. Preflight: the settings (config file, images map, components) and the host (runtime, name,
-//     ports), every problem at once, before anything changes.
-//  2. Delete the cluster, for recreate only (preflight already checked the new spec's ports).
-//  3. Create the cluster, or reuse it when its stored spec matches; merge its kubeconfig context.
-//  4. Prune: delete what earlier runs installed and these settings no longer want.
-//  5. Install every component concurrently: each loads its images into the node, applies its
+//  1. Preflight: the settings (config file, images map, components, a --bundle's contents) and
+//     the host (runtime, name, ports, mirrors that do not answer), every problem at once, before
+//     anything changes.
+//  2. For recreate only: keep the images the old node holds that the new one would pull again,
+//     then delete the cluster (preflight already checked the new spec's ports).
+//  3. Create the cluster (its node image loaded from --bundle, or pulled through a mirror), or
+//     reuse it when its stored spec matches; write the node's registry mirrors; merge its
+//     kubeconfig context. Recreate then restores the kept images into the new node.
+//  4. With --bundle: import the bundle's images into the node, before anything is pulled.
+//  5. Prune: delete what earlier runs installed and these settings no longer want.
+//  6. Install every component concurrently: each loads its images into the node, applies its
 //     objects, applies those that need another component's capability once that one is ready,
 //     and waits until it is really ready.
-//  6. Smoke-test the example through the ingress on the host port.
+//  7. Smoke-test the example through the ingress on the host port.
 //
 // The summary is filled in either way; a failure after the cluster exists keeps the cluster.
 func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (UpSummary, error) {
