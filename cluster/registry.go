@@ -343,31 +343,35 @@ func ProbeMirrors(ctx context.Context, r Registries) []string {
 	unverified := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the user listed this mirror as insecure
 	}}
-	var warnings []string
-	seen := map[string]bool{}
+	// Each mirror once, naming every registry it serves.
+	var order []string
+	serves := map[string][]string{}
 	for _, registry := range sortedRegistries(r.Mirrors) {
 		for _, m := range r.Mirrors[registry] {
 			m = normalMirror(m)
-			if seen[m] {
-				continue
+			if serves[m] == nil {
+				order = append(order, m)
 			}
-			seen[m] = true
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, m+"/v2/", nil)
-			if err != nil {
-				continue
-			}
-			client := verified
-			if r.insecure(m) {
-				client = unverified
-			}
-			res, err := client.Do(req)
-			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("registry mirror %s (for %s) does not answer from this machine: %v; "+
-					"the node falls back to the next mirror and %s itself", m, registry, unwrapURLError(err), registry))
-				continue
-			}
-			res.Body.Close()
+			serves[m] = append(serves[m], registry)
 		}
+	}
+	var warnings []string
+	for _, m := range order {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m+"/v2/", nil)
+		if err != nil {
+			continue
+		}
+		client := verified
+		if r.insecure(m) {
+			client = unverified
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("registry mirror %s (for %s) does not answer from this machine: %v; "+
+				"the node falls back to the next mirror and the registry itself", m, strings.Join(serves[m], ", "), unwrapURLError(err)))
+			continue
+		}
+		res.Body.Close()
 	}
 	return warnings
 }

@@ -186,10 +186,10 @@ func TestProbeMirrorsWarnsOnlyForSilentMirrors(t *testing.T) {
 	silent := httptest.NewServer(http.NotFoundHandler())
 	silent.Close() // nothing listens there any more
 	warnings := ProbeMirrors(context.Background(), Registries{Mirrors: map[string][]string{
-		"docker.io": {answering.URL, silent.URL},
+		"docker.io": {answering.URL, silent.URL}, "quay.io": {silent.URL},
 	}})
 	require.Len(t, warnings, 1)
-	assert.Contains(t, warnings[0], "registry mirror "+silent.URL+" (for docker.io) does not answer")
+	assert.Contains(t, warnings[0], "registry mirror "+silent.URL+" (for docker.io, quay.io) does not answer")
 }
 
 func TestNormalizeImage(t *testing.T) {

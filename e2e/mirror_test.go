@@ -46,7 +46,7 @@ func testRecreateThroughMirror(t *testing.T, w *world) {
 	assert.True(t, sum.Ready)
 	assert.True(t, sum.Created)
 	assert.Contains(t, r.stderr, "mirrors for docker.io, registry.k8s.io written", "the cluster step writes the node's hosts.toml")
-	assert.Contains(t, r.stderr, "registry mirror "+reg["REGISTRY_URL"]+" (for docker.io) does not answer from this machine",
+	assert.Contains(t, r.stderr, "registry mirror "+reg["REGISTRY_URL"]+" (for docker.io, registry.k8s.io) does not answer from this machine",
 		"preflight warns, once, that this machine cannot reach the mirror (only kind's network can)")
 	assert.NotRegexp(t, `✓ Install [a-z-]+ .*images?: [^·]*loaded`, r.stderr, "preload is off: nothing is copied from the host's engine")
 	assert.Regexp(t, `✓ Install traefik .*image: 1 pulled by the node`, r.stderr)
