@@ -59,7 +59,9 @@ do_docker() {
   # docker-proxy (userland proxy) on 127.0.0.1.
   # The runtime wrapper strips CAP_SYS_RESOURCE, which this VM's bounding set lacks
   # (otherwise `docker run --privileged` fails with "unable to apply caps").
-  nohup dockerd \
+  # Without XDG_RUNTIME_DIR: runc keeps its exec state there when it is set, and a directory
+  # that does not exist makes every `docker exec` fail ("OCI runtime exec failed").
+  env -u XDG_RUNTIME_DIR nohup dockerd \
     --host "unix://$DOCKER_SOCK" \
     --data-root "$DOCKER_DIR/data" --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/dockerd.pid" \
     --bridge none --iptables=false --ip-masq=false --userland-proxy=true \
