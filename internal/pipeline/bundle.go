@@ -101,11 +101,10 @@ func (p *Pipeline) SaveImages(parent context.Context, r *steps.Runner, opts Save
 
 // LoadResult says what LoadImages did.
 type LoadResult struct {
-	File       string `json:"file"`
-	Images     int    `json:"images"`
-	NodeImage  string `json:"nodeImage,omitempty"` // loaded into the host's engine
-	Cluster    bool   `json:"cluster"`             // imported into the cluster's node
-	ClusterMsg string `json:"-"`
+	File      string `json:"file"`
+	Images    int    `json:"images"`
+	NodeImage string `json:"nodeImage,omitempty"` // loaded into the host's engine
+	Cluster   bool   `json:"cluster"`             // imported into the cluster's node
 }
 
 // LoadImages is `kindstack images load FILE`: the bundle's node image into the host's engine,
