@@ -142,3 +142,35 @@ func TestBadConfigFileIsKeptForPreflight(t *testing.T) {
 	assert.Contains(t, inv.configErr.Error(), `line 3: field "httpPort": want an integer, got the string "eighty"`)
 	assert.Equal(t, 81, inv.settings.HTTPPort)
 }
+
+func TestImagesFileArgTakesFlagsAfterTheFile(t *testing.T) {
+	var got invocation
+	var file string
+	onUsage := func(_ *ucli.Context, err error, _ bool) error { return &UsageError{Err: err} }
+	app := &ucli.App{
+		Name: "kindstack", Flags: commonFlags(), OnUsageError: onUsage, ExitErrHandler: func(*ucli.Context, error) {},
+		Writer: &bytes.Buffer{}, ErrWriter: &bytes.Buffer{},
+		Commands: []*ucli.Command{{Name: "save", ArgsUsage: "FILE", Flags: append(commonFlags(), upFlags()...), OnUsageError: onUsage,
+			Action: func(c *ucli.Context) error {
+				cc, f, err := fileArg(c)
+				if err != nil {
+					return err
+				}
+				file = f
+				got, err = resolve(cc)
+				return err
+			}}},
+	}
+	err := app.RunContext(context.Background(), []string{"kindstack", "save", "b.tar", "-o", "json", "--ingress", "traefik", "-q", "--registry-mirror", "docker.io=http://m:5000"})
+	require.NoError(t, err)
+	assert.Equal(t, "b.tar", file)
+	assert.Equal(t, "json", got.format, "-o after FILE")
+	assert.True(t, got.quiet, "-q after FILE")
+	assert.Equal(t, "traefik", got.settings.Ingress)
+	assert.Equal(t, map[string][]string{"docker.io": {"http://m:5000"}}, got.settings.Registries.Mirrors)
+
+	err = app.RunContext(context.Background(), []string{"kindstack", "save", "b.tar", "c.tar"})
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage)
+	assert.Contains(t, err.Error(), `images save takes one argument, the bundle FILE`)
+}

@@ -193,6 +193,24 @@ func fileArg(c *ucli.Context) (*ucli.Context, string, error) {
 	if set.NArg() > 0 {
 		return nil, "", usage()
 	}
+	// Each name of a flag is its own entry in a flag.FlagSet: `-o json` must also set output.
+	given := map[string]string{}
+	set.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
+	for _, fl := range c.Command.Flags {
+		for _, name := range fl.Names() {
+			v, ok := given[name]
+			if !ok {
+				continue
+			}
+			for _, alias := range fl.Names() {
+				if alias != name {
+					if err := set.Set(alias, v); err != nil {
+						return nil, "", usagef("%w", err)
+					}
+				}
+			}
+		}
+	}
 	return ucli.NewContext(c.App, set, c), file, nil
 }
 
