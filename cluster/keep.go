@@ -28,11 +28,16 @@ func ContainerdName(image string) string {
 	return n
 }
 
-// NodeImages returns which of the images every node of the cluster holds.
+// NodeImages returns which of the images every node of the cluster holds (none when the nodes
+// cannot be listed). The nodes are listed once.
 func (m *Manager) NodeImages(rt Runtime, cluster string, images []string) []string {
+	nodeList, err := m.Nodes(rt, cluster)
+	if err != nil {
+		return nil
+	}
 	var held []string
 	for _, image := range images {
-		if m.HasImage(rt, cluster, image) {
+		if onEvery(nodeList, image) {
 			held = append(held, image)
 		}
 	}

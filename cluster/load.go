@@ -66,18 +66,14 @@ func (m *Manager) ImportIntoNodes(ctx context.Context, rt Runtime, cluster strin
 	return errors.Join(errs...)
 }
 
-// HasImage reports whether every node of the cluster holds the image.
-func (m *Manager) HasImage(rt Runtime, cluster, image string) bool {
-	nodeList, err := m.Nodes(rt, cluster)
-	if err != nil || len(nodeList) == 0 {
-		return false
-	}
+// onEvery reports whether every node holds the image (and there is a node).
+func onEvery(nodeList []ImageNode, image string) bool {
 	for _, n := range nodeList {
 		if _, err := n.ImageID(image); err != nil {
 			return false
 		}
 	}
-	return true
+	return len(nodeList) > 0
 }
 
 // HostImageID is the ID of the image the host's engine holds under that reference ("" if none).

@@ -89,16 +89,8 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	lacking := map[string]bool{}   // node name → it misses at least one image of toSave
 	aliases := map[string]string{} // digest-pinned image → the tag it is saved by
 	var loading []string           // the images toSave brings, as the install names them
-	onEveryNode := func(image string) bool {
-		for _, n := range nodeList {
-			if _, err := n.ImageID(image); err != nil {
-				return false
-			}
-		}
-		return true
-	}
 	remote := func(image string) {
-		if onEveryNode(image) {
+		if onEvery(nodeList, image) {
 			res.Present = append(res.Present, image)
 		} else {
 			res.Remote = append(res.Remote, image)
@@ -111,7 +103,7 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 		}
 		saveAs := image
 		if strings.Contains(image, "@") {
-			if onEveryNode(image) {
+			if onEvery(nodeList, image) {
 				res.Present = append(res.Present, image)
 				continue
 			}

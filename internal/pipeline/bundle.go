@@ -185,16 +185,14 @@ func (p *Pipeline) loadNodeImage(ctx context.Context, rt cluster.Runtime, file s
 // importBundle imports the bundle's component images into the cluster's node, unless the node
 // holds every one already.
 func (p *Pipeline) importBundle(ctx context.Context, rt cluster.Runtime, name, file string, meta bundle.Meta) (string, error) {
-	var missing, total int
+	var names []string
 	for _, img := range meta.Images {
-		if img.NodeImage {
-			continue
-		}
-		total++
-		if !p.Cluster.HasImage(rt, name, img.Names[len(img.Names)-1]) {
-			missing++
+		if !img.NodeImage {
+			names = append(names, img.Names[len(img.Names)-1])
 		}
 	}
+	total := len(names)
+	missing := total - len(p.Cluster.NodeImages(rt, name, names))
 	switch {
 	case total == 0:
 		return "no images for the node in the bundle", nil
