@@ -24,6 +24,19 @@ type Spec struct {
 	HTTPSPort     int    `json:"httpsPort"`
 }
 
+// HPASyncPeriod is how often the cluster's HPA controller re-reads metrics and scales. Kubernetes'
+// default is 15s; a local cluster with a handful of HPAs can afford to look more often, and `up`
+// waits for the HPAs' first reading.
+const HPASyncPeriod = "3s"
+
+// hpaSyncPatch sets HPASyncPeriod in kubeadm's ClusterConfiguration. It names no apiVersion, so
+// kind converts the extraArgs map to v1beta4's list form when the node image needs it.
+const hpaSyncPatch = `kind: ClusterConfiguration
+controllerManager:
+  extraArgs:
+    horizontal-pod-autoscaler-sync-period: ` + HPASyncPeriod + `
+`
+
 // KindConfig returns the kind v1alpha4 Cluster for spec: one control-plane node labelled
 // ingress-ready=true with the host's HTTP/HTTPS ports mapped to the node's 80/443.
 func KindConfig(spec Spec) *v1alpha4.Cluster {
@@ -32,6 +45,7 @@ func KindConfig(spec Spec) *v1alpha4.Cluster {
 		Name:     spec.Name,
 		// Registry mirrors are hosts.toml files under CertsDir, written by every up (ApplyMirrors).
 		ContainerdConfigPatches: []string{containerdConfigPatch},
+		KubeadmConfigPatches:    []string{hpaSyncPatch},
 		Nodes: []v1alpha4.Node{{
 			Role:   v1alpha4.ControlPlaneRole,
 			Image:  spec.NodeImage,
