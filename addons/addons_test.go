@@ -20,7 +20,6 @@ import (
 
 const (
 	controllerImage    = "registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1"
-	certgenImage       = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd"
 	metricsServerImage = "registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:89258156d0e9af60403eafd44da9676fd66f600c7934d468ccc17e42b199aee2"
 )
 
@@ -113,17 +112,34 @@ func TestIngressNginxClassWebhookAndGates(t *testing.T) {
 	assert.Equal(t, []string{kube.WebhookServing("ingress-nginx-admission").Name}, gateNames(set))
 }
 
-func TestIngressNginxCertificateJobsStayAndAreWaitedOn(t *testing.T) {
+func TestIngressNginxWebhookCertificateIsKindstacksNotAJobs(t *testing.T) {
 	t.Parallel()
-	set := build(t, IngressNginx(), nil)
+	c := IngressNginx()
+	set := build(t, c, nil)
 	assert.Nil(t, set.Skip, "every ingress-nginx object is waited on")
-	for _, name := range []string{"ingress-nginx-admission-create", "ingress-nginx-admission-patch"} {
-		job := find(t, set, "Job", "ingress-nginx", name)
-		_, found, _ := unstructured.NestedInt64(job.Object, "spec", "ttlSecondsAfterFinished")
-		assert.False(t, found, "%s must not delete itself: a second up would re-create and re-run it", name)
-		c := container(t, job, name[len("ingress-nginx-admission-"):])
-		assert.Equal(t, certgenImage, c["image"])
+	for _, o := range set.Objects {
+		assert.NotEqual(t, "Job", o.GetKind(), "no certgen Job: kindstack makes the certificate")
 	}
+	require.NotNil(t, c.WebhookCert)
+	assert.Contains(t, c.WebhookCert.Hosts, "ingress-nginx-controller-admission.ingress-nginx.svc", "the name the API server calls")
+
+	// The Secret the controller mounts is the one filled, and the webhook trusts its CA.
+	dep := find(t, set, "Deployment", "ingress-nginx", "ingress-nginx-controller")
+	vols, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "volumes")
+	require.Len(t, vols, 1)
+	mounted, _, _ := unstructured.NestedString(vols[0].(map[string]any), "secret", "secretName")
+	assert.Equal(t, c.WebhookCert.Secret, mounted)
+	filled, err := c.WebhookCert.Fill(set.Objects, map[string][]byte{"ca": []byte("CA"), "cert": []byte("C"), "key": []byte("K")})
+	require.NoError(t, err)
+	secret := find(t, kube.Set{Objects: filled}, "Secret", "ingress-nginx", mounted)
+	data, _, _ := unstructured.NestedStringMap(secret.Object, "data")
+	assert.Equal(t, map[string]string{"ca": "Q0E=", "cert": "Qw==", "key": "Sw=="}, data)
+	vwc := find(t, kube.Set{Objects: filled}, "ValidatingWebhookConfiguration", "", c.WebhookCert.Webhook)
+	hooks, _, _ := unstructured.NestedSlice(vwc.Object, "webhooks")
+	bundle, _, _ := unstructured.NestedString(hooks[0].(map[string]any), "clientConfig", "caBundle")
+	assert.Equal(t, "Q0E=", bundle)
+	_, found, _ := unstructured.NestedFieldNoCopy(find(t, set, "Secret", "ingress-nginx", mounted).Object, "data")
+	assert.False(t, found, "Fill does not change the built objects")
 }
 
 func TestMetricsServerTrustsKindKubeletsAndHasGates(t *testing.T) {
@@ -161,7 +177,7 @@ func TestImages(t *testing.T) {
 	}{
 		{
 			name: "pinned upstream images",
-			want: []string{controllerImage, certgenImage, metricsServerImage}, // sorted
+			want: []string{controllerImage, metricsServerImage}, // sorted
 		},
 		{
 			name: "overrides by name and tag, with or without digest",
@@ -169,7 +185,7 @@ func TestImages(t *testing.T) {
 				"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1",
 				metricsServerImage: "localhost/metrics-server:dev",
 			},
-			want: []string{"localhost/metrics-server:dev", "mirror.local/controller:v1.15.1", certgenImage},
+			want: []string{"localhost/metrics-server:dev", "mirror.local/controller:v1.15.1"},
 		},
 		{
 			name:    "an invalid map is an error",

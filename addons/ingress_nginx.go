@@ -9,8 +9,8 @@ import (
 
 // IngressNginx is the ingress-nginx controller, its IngressClass nginx and its admission webhook.
 // Ready means the controller Deployment is available and the webhook serves (CA bundle set,
-// endpoints ready), so Ingresses can be applied. The certificate Jobs stay after they complete, so
-// the wait sees them Complete and a second up finds them unchanged.
+// endpoints ready), so Ingresses can be applied. The webhook's certificate is kindstack's
+// (WebhookCert), made on the first up and reused after, instead of upstream's certgen Jobs.
 //
 // ingress-nginx is retired upstream: its last release, controller v1.15.1 (2026-03-19), is pinned
 // by digest (see embed.IngressNginx). It is tested upstream on Kubernetes 1.31 to 1.35 only.
@@ -29,5 +29,10 @@ func IngressNginx() component.Component {
 		},
 		Gates:    component.Gates(kube.WebhookServing("ingress-nginx-admission")),
 		Provides: []component.Capability{component.Ingress},
+		WebhookCert: &component.WebhookCert{
+			Namespace: "ingress-nginx", Secret: "ingress-nginx-admission", Webhook: "ingress-nginx-admission",
+			// What kube-webhook-certgen is given upstream: the Service by name, and in its namespace.
+			Hosts: []string{"ingress-nginx-controller-admission", "ingress-nginx-controller-admission.ingress-nginx.svc"},
+		},
 	}
 }

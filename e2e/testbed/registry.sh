@@ -29,7 +29,6 @@ REGISTRY_HOST_URL=http://127.0.0.1:$REGISTRY_PORT
 REGISTRY_IMAGES=(
   "registry.k8s.io/metrics-server/metrics-server:v0.8.0=kindstack.test/metrics-server:$METRICS_SERVER_VERSION"
   registry.k8s.io/ingress-nginx/controller:v1.15.1=kindstack.test/ingress-nginx-controller:dev
-  registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9=kindstack.test/kube-webhook-certgen:dev
   docker.io/library/postgres:17-alpine=kindstack.test/postgres:dev
   docker.io/lyzhang1999/backend:latest=kindstack.test/example-backend:dev
   docker.io/lyzhang1999/frontend:latest=kindstack.test/example-frontend:dev

@@ -8,6 +8,7 @@
 package component
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/kindstack/kindstack/embed"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/transform"
+	"github.com/kindstack/kindstack/internal/webhookcert"
 )
 
 // Capability is something a component offers the others once it is ready.
@@ -93,6 +95,64 @@ type Component struct {
 	Provides []Capability
 	// Needs lists what it waits for, and which of its objects wait with it.
 	Needs []Need
+	// WebhookCert, when set, is an admission webhook whose certificate kindstack makes.
+	WebhookCert *WebhookCert
+}
+
+// WebhookCert is an admission webhook whose serving certificate kindstack makes and keeps (package
+// webhookcert) instead of upstream's certificate Jobs. The component's manifests hold the Secret
+// without data and the webhook configuration without caBundle; Fill completes them.
+type WebhookCert struct {
+	Namespace, Secret string
+	// Webhook is the ValidatingWebhookConfiguration whose webhooks get the CA as caBundle.
+	Webhook string
+	// Hosts are the DNS names the API server calls the webhook's Service by.
+	Hosts []string
+}
+
+// Fill returns objs with the Secret's data and every webhook's caBundle set from data (the keys of
+// package webhookcert); the objects themselves are not changed. Both objects must be in objs.
+func (w WebhookCert) Fill(objs []*unstructured.Unstructured, data map[string][]byte) ([]*unstructured.Unstructured, error) {
+	out := make([]*unstructured.Unstructured, len(objs))
+	var secret, webhook bool
+	for i, o := range objs {
+		out[i] = o
+		switch {
+		case o.GetKind() == "Secret" && o.GetNamespace() == w.Namespace && o.GetName() == w.Secret:
+			c := o.DeepCopy()
+			enc := map[string]any{}
+			for k, v := range data {
+				enc[k] = base64.StdEncoding.EncodeToString(v)
+			}
+			if err := unstructured.SetNestedField(c.Object, enc, "data"); err != nil {
+				return nil, fmt.Errorf("secret %s/%s: %w", w.Namespace, w.Secret, err)
+			}
+			out[i], secret = c, true
+		case o.GetKind() == "ValidatingWebhookConfiguration" && o.GetName() == w.Webhook:
+			c := o.DeepCopy()
+			hooks, _, err := unstructured.NestedSlice(c.Object, "webhooks")
+			if err != nil || len(hooks) == 0 {
+				return nil, fmt.Errorf("ValidatingWebhookConfiguration %s has no webhooks", w.Webhook)
+			}
+			for _, h := range hooks {
+				m, ok := h.(map[string]any)
+				if !ok {
+					return nil, fmt.Errorf("ValidatingWebhookConfiguration %s: a webhook is not an object", w.Webhook)
+				}
+				if err := unstructured.SetNestedField(m, base64.StdEncoding.EncodeToString(data[webhookcert.CAKey]), "clientConfig", "caBundle"); err != nil {
+					return nil, fmt.Errorf("ValidatingWebhookConfiguration %s: %w", w.Webhook, err)
+				}
+			}
+			if err := unstructured.SetNestedSlice(c.Object, hooks, "webhooks"); err != nil {
+				return nil, fmt.Errorf("ValidatingWebhookConfiguration %s: %w", w.Webhook, err)
+			}
+			out[i], webhook = c, true
+		}
+	}
+	if !secret || !webhook {
+		return nil, fmt.Errorf("webhook certificate: the manifests lack Secret %s/%s or ValidatingWebhookConfiguration %s", w.Namespace, w.Secret, w.Webhook)
+	}
+	return out, nil
 }
 
 // Build decodes the component's manifests, applies its transforms and labels every object as

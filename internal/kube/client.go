@@ -1,10 +1,13 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -100,4 +103,16 @@ func (c *Client) resource(m *meta.RESTMapping, namespace string) dynamic.Resourc
 		return c.dynamic.Resource(m.Resource).Namespace(namespace)
 	}
 	return c.dynamic.Resource(m.Resource)
+}
+
+// Secret returns the data of Secret namespace/name, nil when there is none.
+func (c *Client) Secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	s, err := c.kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secret %s/%s: %w", namespace, name, err)
+	}
+	return s.Data, nil
 }
