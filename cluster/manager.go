@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,17 +50,22 @@ type Manager struct {
 	Save  SaveFunc
 	// APIReady asks a cluster's API server once whether it is ready (/readyz); nil skips the check.
 	APIReady func(ctx context.Context, kubeconfig []byte) error
+	// ProxyReady asks a new cluster's nodes once whether kube-proxy has programmed the Services
+	// (KubeProxyHealthy); nil skips the check.
+	ProxyReady func(ctx context.Context, rt Runtime, cluster string) error
 	// ProcRoot is where doctor reads the kernel's limits (/proc); FreeBytes how much disk is free.
 	ProcRoot  string
 	FreeBytes func(path string) (int64, error)
 	// LookupHost resolves a registry's name for doctor; nil means the system's resolver.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+
+	importMu sync.Mutex // Preload streams one archive at a time
 }
 
 // NewManager returns a Manager wired to the real host: environment, container runtime CLI,
 // network, kind and client-go.
 func NewManager(version string) *Manager {
-	return &Manager{
+	m := &Manager{
 		Version:  version,
 		LockDir:  DefaultLockDir(os.Getenv),
 		StateDir: DefaultStateDir(),
@@ -87,6 +93,8 @@ func NewManager(version string) *Manager {
 		ProcRoot:  "/proc",
 		FreeBytes: StatFreeBytes,
 	}
+	m.ProxyReady = m.KubeProxyHealthy
+	return m
 }
 
 func (m *Manager) getenv(k string) string {
@@ -136,6 +144,11 @@ type EnsureOptions struct {
 	// Registries are the node's registry mirrors, written on every Ensure; the node image is
 	// pulled through them when the host's engine lacks it.
 	Registries Registries
+	// Configured, when set, is called once, on its own goroutine, when a cluster Ensure creates
+	// has its nodes' containerd running with its final configuration, seconds before kubeadm has
+	// the control plane up: images imported from then on are kept. It is not called for a reused
+	// cluster, nor when kind's create returns first.
+	Configured func()
 	Logf       Logf
 	Warnf      Logf
 }
@@ -265,7 +278,16 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	}
 
 	done := make(chan error, 1)
+	created := make(chan struct{}) // closed when kind's create has returned
+	if opts.Configured != nil {
+		go func() {
+			if m.whenConfigured(ctx, opts.Runtime, name, created) {
+				opts.Configured()
+			}
+		}()
+	}
 	go func() {
+		defer close(created)
 		done <- provider.Create(name,
 			kindcluster.CreateWithV1Alpha4Config(KindConfig(opts.Spec)),
 			kindcluster.CreateWithNodeImage(nodeImage),
@@ -309,7 +331,7 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 		return nil, fmt.Errorf("create cluster %q: %w%s", name, createErr, commandOutput(createErr, opts.Retain))
 	}
 
-	kc, err := m.afterCreate(ctx, provider, opts.Spec, wait)
+	kc, err := m.afterCreate(ctx, provider, opts.Runtime, opts.Spec, wait)
 	if err != nil {
 		if !opts.Retain {
 			_ = provider.Delete(name, kindKubeconfig)
@@ -321,14 +343,17 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	return kc, nil
 }
 
-// afterCreate checks the node really is Ready (kind's wait returns success on timeout) and stores
-// the spec the cluster was created with.
-func (m *Manager) afterCreate(ctx context.Context, provider Provider, spec Spec, wait time.Duration) ([]byte, error) {
+// afterCreate checks the node really is Ready (kind's wait returns success on timeout) and that
+// Services work, then stores the spec the cluster was created with.
+func (m *Manager) afterCreate(ctx context.Context, provider Provider, rt Runtime, spec Spec, wait time.Duration) ([]byte, error) {
 	kc, client, err := m.connect(provider, spec.Name)
 	if err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
 	}
 	if err := WaitNodesReady(ctx, client, wait); err != nil {
+		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
+	}
+	if err := m.waitProxy(ctx, rt, spec.Name, wait); err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
 	}
 	stored := StoredSpec{Spec: spec, Version: m.Version}

@@ -141,6 +141,10 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 
 	// The runtime's `save` streams straight into each node's containerd: no archive on disk, and
 	// the node unpacks while the runtime is still writing.
+	// One archive at a time: containerd's content store refuses a second writer of a blob another
+	// import is writing ("ref ... locked"), and on a small machine the imports only slow each other.
+	m.importMu.Lock()
+	defer m.importMu.Unlock()
 	logf("streaming %s from %s", strings.Join(toSave, ", "), opts.Runtime.Name)
 	var errs []error
 	for _, n := range nodeList {

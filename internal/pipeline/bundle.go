@@ -210,7 +210,9 @@ func (p *Pipeline) bundleStep(run *upRun) steps.Step {
 	return steps.Step{
 		Name: "Import " + run.settings.Bundle,
 		Run: func(ctx context.Context, st *steps.Status) error {
-			msg, err := p.importBundle(ctx, run.runtime, run.settings.Name, run.settings.Bundle, run.bundle)
+			msg, err := earlyOr(ctx, st, run.early.bundleImport(), func() (string, error) {
+				return p.importBundle(ctx, run.runtime, run.settings.Name, run.settings.Bundle, run.bundle)
+			})
 			if err == nil {
 				st.Result(msg)
 			}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/steps"
 	"github.com/kindstack/kindstack/internal/transform"
+	"github.com/kindstack/kindstack/internal/webhookcert"
 )
 
 // readiness is one capability's outcome, announced once by the component that provides it.
@@ -86,9 +89,13 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 	if err != nil {
 		return err
 	}
-	loaded, err := p.Cluster.Preload(ctx, cluster.PreloadOptions{
-		Cluster: run.settings.Name, Runtime: run.runtime, Images: images, Off: !run.settings.Preload, Logf: st.Infof,
+	endImages := st.Phase("images")
+	loaded, err := earlyOr(ctx, st, run.early.preloadOf(c.Name), func() (cluster.PreloadResult, error) {
+		return p.Cluster.Preload(ctx, cluster.PreloadOptions{
+			Cluster: run.settings.Name, Runtime: run.runtime, Images: images, Off: !run.settings.Preload, Logf: st.Infof,
+		})
 	})
+	endImages(err)
 	if err != nil {
 		return err
 	}
@@ -96,8 +103,18 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 		return err
 	}
 
+	if c.WebhookCert != nil {
+		endCert := st.Phase("webhook certificate")
+		set.Objects, err = p.webhookCert(ctx, st, run.engine, *c.WebhookCert, set.Objects)
+		endCert(err)
+		if err != nil {
+			return err
+		}
+	}
 	now, later := split(c, set.Objects)
+	endApply := st.Phase("apply")
 	changes, err := run.engine.Apply(ctx, now, c.Apply)
+	endApply(err)
 	if err != nil {
 		return err
 	}
@@ -110,11 +127,16 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 		go func() {
 			defer wg.Done()
 			st.Infof("waiting for %s before applying %d objects", capability, len(later[capability]))
-			if errs[i] = ready[capability].wait(ctx, capability); errs[i] != nil {
+			endWait := st.Phase("wait for " + string(capability))
+			errs[i] = ready[capability].wait(ctx, capability)
+			endWait(errs[i])
+			if errs[i] != nil {
 				return
 			}
 			var more kube.ChangeSet
+			endApply := st.Phase("apply after " + string(capability))
 			more, errs[i] = run.engine.Apply(ctx, later[capability], c.Apply)
+			endApply(errs[i])
 			mu.Lock()
 			changes = append(changes, more...)
 			mu.Unlock()
@@ -130,7 +152,10 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 		st.Result(loaded.String() + " · " + changes.String() + ", not waited for")
 		return nil
 	}
-	if err := run.engine.Wait(ctx, set); err != nil {
+	endReady := st.Phase("ready")
+	err = run.engine.Wait(ctx, set)
+	endReady(err)
+	if err != nil {
 		return err
 	}
 	st.Result(loaded.String() + " · " + changes.String() + ", ready")
@@ -164,4 +189,26 @@ func sortedCopy(in []string) []string {
 	out := slices.Clone(in)
 	sort.Strings(out)
 	return out
+}
+
+// webhookCert completes the webhook's Secret and caBundle in objs: with the certificate the
+// cluster's Secret holds when it still serves, else with a new one (webhookcert.Ensure).
+func (p *Pipeline) webhookCert(ctx context.Context, st *steps.Status, e Engine, w component.WebhookCert, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	existing, err := e.Secret(ctx, w.Namespace, w.Secret)
+	if err != nil {
+		return nil, err
+	}
+	data, reused, why, err := webhookcert.Ensure(existing, w.Hosts, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case reused:
+		st.Infof("webhook %s: the certificate in Secret %s/%s still serves; kept", w.Webhook, w.Namespace, w.Secret)
+	case why != "":
+		st.Notef("webhook %s: a new certificate, as the one in Secret %s/%s cannot be used (%s)", w.Webhook, w.Namespace, w.Secret, why)
+	default:
+		st.Infof("webhook %s: a new certificate for %s", w.Webhook, strings.Join(w.Hosts, ", "))
+	}
+	return w.Fill(objs, data)
 }

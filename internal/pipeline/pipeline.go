@@ -31,6 +31,8 @@ type Engine interface {
 	Prune(ctx context.Context, refs []kube.Ref) (kube.PruneResult, error)
 	Report(ctx context.Context, set kube.Set) kube.SetReport
 	Events(ctx context.Context, namespace string) ([]byte, error)
+	// Secret returns a Secret's data, nil when there is none.
+	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
 }
 
 // Pipeline runs kindstack's commands. Every dependency is a field so tests can replace it.

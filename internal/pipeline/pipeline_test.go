@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,8 +112,10 @@ type fakeEngine struct {
 	inventory  kube.Inventory
 	pruned     []kube.Ref
 	pruneCalls [][]kube.Ref
-	waitErr    map[string]error  // set name -> Wait error
-	inUse      map[kube.Ref]bool // CRDs Prune keeps because objects of the user's use them
+	waitErr    map[string]error             // set name -> Wait error
+	inUse      map[kube.Ref]bool            // CRDs Prune keeps because objects of the user's use them
+	secrets    map[string]map[string][]byte // namespace/name -> data, as applied
+	applied    map[kube.Ref]*unstructured.Unstructured
 }
 
 func (e *fakeEngine) log(format string, args ...any) {
@@ -124,6 +127,20 @@ func (e *fakeEngine) log(format string, args ...any) {
 func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured, _ kube.ApplyOptions) (kube.ChangeSet, error) {
 	var cs kube.ChangeSet
 	for _, o := range objs {
+		e.mu.Lock()
+		if e.applied == nil {
+			e.applied, e.secrets = map[kube.Ref]*unstructured.Unstructured{}, map[string]map[string][]byte{}
+		}
+		e.applied[kube.RefOf(o)] = o.DeepCopy()
+		if o.GetKind() == "Secret" {
+			enc, _, _ := unstructured.NestedStringMap(o.Object, "data")
+			data := map[string][]byte{}
+			for k, v := range enc {
+				data[k], _ = base64.StdEncoding.DecodeString(v)
+			}
+			e.secrets[o.GetNamespace()+"/"+o.GetName()] = data
+		}
+		e.mu.Unlock()
 		e.log("apply %s", kube.RefOf(o))
 		cs = append(cs, kube.Change{Ref: kube.RefOf(o), Action: kube.Created})
 	}
@@ -192,6 +209,12 @@ func (e *fakeEngine) Events(_ context.Context, ns string) ([]byte, error) {
 	return []byte("12:00:00  Normal  Scheduled  Pod/x  in " + ns + "\n"), nil
 }
 
+func (e *fakeEngine) Secret(_ context.Context, ns, name string) (map[string][]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.secrets[ns+"/"+name], nil
+}
+
 func (e *fakeEngine) index(event string) int { return slices.Index(e.events, event) }
 
 // machine is a user's machine: docker answers, kind is fake, the cluster's API is a fake clientset.
@@ -240,7 +263,8 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 	mgr.Listen = func(string, string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 	mgr.CgroupV2 = func() bool { return true }
 	mgr.StateDir, mgr.LockDir = t.TempDir(), t.TempDir()
-	mgr.APIReady = nil // the fake clientset has no /readyz
+	mgr.APIReady = nil   // the fake clientset has no /readyz
+	mgr.ProxyReady = nil // nor a node to ask
 	mgr.ProcRoot = t.TempDir()
 	mgr.LookupHost = func(_ context.Context, host string) ([]string, error) {
 		if host == "registry.k8s.io" {
@@ -276,12 +300,27 @@ func settings() config.Settings {
 
 func quiet() *steps.Runner { return steps.NewRunner(io.Discard, steps.Options{}) }
 
+// stepNames are the steps of the summary's timings, without the phases steps mark.
 func stepNames(sum pipeline.UpSummary) []string {
 	var out []string
 	for _, t := range sum.Timings {
-		out = append(out, t.Step)
+		if strings.Count(t.Step, "/") < 2 {
+			out = append(out, t.Step)
+		}
 	}
 	return out
+}
+
+// timing is the summary's entry for step (or phase), failing the test when there is none.
+func timing(t *testing.T, sum pipeline.UpSummary, step string) pipeline.TimingJSON {
+	t.Helper()
+	for _, tj := range sum.Timings {
+		if tj.Step == step {
+			return tj
+		}
+	}
+	t.Fatalf("no timing %q in %v", step, sum.Timings)
+	return pipeline.TimingJSON{}
 }
 
 func TestUpCreatesStoresMergesThenInstallsInTheOrderNeedsGive(t *testing.T) {
@@ -327,6 +366,16 @@ func TestUpCreatesStoresMergesThenInstallsInTheOrderNeedsGive(t *testing.T) {
 	assert.Equal(t, []string{"http://localhost:18080/", "http://localhost:18080/api/healthy"}, sum.URLs)
 	assert.Contains(t, progress.String(), "✓ Install example · images: 3 pulled by the node · 12 created, ready")
 	assert.Contains(t, progress.String(), "✓ Prune · nothing to prune")
+
+	// The timings say when each phase ran, relative to the first step: the critical-path table.
+	cl, ex := timing(t, sum, "Cluster kindstack"), "Install components/Install example/"
+	nginx := timing(t, sum, "Install components/Install ingress-nginx")
+	images, apply, waitIngress, ready := timing(t, sum, ex+"images"), timing(t, sum, ex+"apply"), timing(t, sum, ex+"wait for ingress"), timing(t, sum, ex+"ready")
+	assert.Zero(t, timing(t, sum, "Preflight").Start)
+	assert.GreaterOrEqual(t, images.Start, cl.Start+cl.Seconds-0.002, "no early import: the fake kind creates at once")
+	assert.GreaterOrEqual(t, apply.Start, images.Start+images.Seconds-0.002) // each is rounded to 1 ms
+	assert.GreaterOrEqual(t, waitIngress.Start+waitIngress.Seconds, nginx.Start+nginx.Seconds-0.002, "the Ingress waited for ingress-nginx")
+	assert.GreaterOrEqual(t, ready.Start, waitIngress.Start+waitIngress.Seconds-0.002)
 }
 
 func keys(inv kube.Inventory) []string {
@@ -907,4 +956,26 @@ func writeFile(t *testing.T, body string) string {
 	p := filepath.Join(t.TempDir(), "kindstack.yaml")
 	require.NoError(t, os.WriteFile(p, []byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n"+body), 0o644))
 	return p
+}
+
+// The admission webhook's certificate is made by the first up and kept by every later one (the
+// Secret applied again is the same, so nothing changes), and the webhook trusts its CA.
+func TestUpMakesTheWebhookCertificateOnceAndKeepsIt(t *testing.T) {
+	m := newMachine(t, readyNode())
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	first := m.engine.secrets["ingress-nginx/ingress-nginx-admission"]
+	require.NotEmpty(t, first["cert"], "the Secret the controller mounts is filled")
+	for _, e := range m.engine.events {
+		assert.NotContains(t, e, "Job/", "no certgen Job")
+	}
+	vwc := m.engine.applied[kube.Ref{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration", Name: "ingress-nginx-admission"}]
+	require.NotNil(t, vwc)
+	hooks, _, _ := unstructured.NestedSlice(vwc.Object, "webhooks")
+	bundle, _, _ := unstructured.NestedString(hooks[0].(map[string]any), "clientConfig", "caBundle")
+	assert.Equal(t, base64.StdEncoding.EncodeToString(first["ca"]), bundle)
+
+	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+	assert.Equal(t, first, m.engine.secrets["ingress-nginx/ingress-nginx-admission"], "the second up keeps the certificate")
 }

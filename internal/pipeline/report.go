@@ -48,21 +48,31 @@ type ComponentStatus struct {
 	Reason string `json:"reason,omitempty"` // why not ready, one sentence
 }
 
-// TimingJSON is one step's duration in JSON summaries.
+// TimingJSON is one step's (or phase's) start and duration in JSON summaries.
 type TimingJSON struct {
-	Step    string  `json:"step"`
+	Step string `json:"step"`
+	// Start is when it started, in seconds since the command's first step started.
+	Start   float64 `json:"start"`
 	Seconds float64 `json:"seconds"`
 	Error   string  `json:"error,omitempty"`
 }
 
 func timingsJSON(ts []steps.Timing) []TimingJSON {
 	out := make([]TimingJSON, 0, len(ts))
+	var origin time.Time
+	if len(ts) > 0 {
+		origin = ts[0].Start
+	}
 	for _, t := range ts {
-		tj := TimingJSON{Step: t.Step, Seconds: float64(t.Duration.Round(time.Millisecond)) / float64(time.Second)}
+		tj := TimingJSON{Step: t.Step, Start: seconds(t.Start.Sub(origin)), Seconds: seconds(t.Duration)}
 		if t.Err != nil {
 			tj.Error = t.Err.Error()
 		}
 		out = append(out, tj)
 	}
 	return out
+}
+
+func seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
 }

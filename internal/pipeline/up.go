@@ -41,6 +41,7 @@ type upRun struct {
 	bundle   bundle.Meta          // preflight: what --bundle holds
 	kept     string               // recreate: the old node's images, exported (keepStep)
 	keptDir  string               // and the directory holding them, removed when up ends
+	early    earlyLoads           // cluster step: imports started while kind creates the cluster
 }
 
 // Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
@@ -54,6 +55,8 @@ type upRun struct {
 //  3. Create the cluster (its node image loaded from --bundle, or pulled through a mirror), or
 //     reuse it when its stored spec matches; write the node's registry mirrors; merge its
 //     kubeconfig context. Recreate then restores the kept images into the new node.
+//     A cluster being created gets its images (the bundle's, each component's preload) as soon
+//     as its containerd is configured, while kubeadm brings up the control plane.
 //  4. With --bundle: import the bundle's images into the node, before anything is pulled.
 //  5. Prune: delete what earlier runs installed and these settings no longer want.
 //  6. Install every component concurrently: each loads its images into the node, applies its
@@ -191,6 +194,7 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 					st.Infof("node image %s loaded from %s", loaded, run.settings.Bundle)
 				}
 			}
+			defer run.early.close()
 			res, err := p.Cluster.Ensure(ctx, cluster.EnsureOptions{
 				Spec:        spec,
 				Runtime:     run.runtime,
@@ -199,6 +203,7 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 				Restart:     run.settings.Restart,
 				KeepContext: run.settings.KeepContext,
 				Registries:  run.settings.Registries,
+				Configured:  func() { run.early.start(ctx, p, run, st) },
 				Logf:        st.Infof,
 				Warnf:       st.Warnf,
 			})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +22,12 @@ type Step struct {
 	Run  func(ctx context.Context, s *Status) error
 }
 
-// Timing is how long one step took and how it ended. Children of a Parallel step are reported as
-// "parent/child" after their parent.
+// Timing is when one step (or one phase of a step, see Status.Phase) started, how long it took
+// and how it ended. Children of a Parallel step are reported as "parent/child" after their parent,
+// then the phases their steps marked, as "parent/child/phase", in the order they started.
 type Timing struct {
 	Step     string
+	Start    time.Time
 	Duration time.Duration
 	Err      error
 }
@@ -47,6 +50,7 @@ type Runner struct {
 	mu      sync.Mutex
 	spinner string // name shown by the spinner, "" when idle
 	frame   int
+	phases  []Timing // marked by the running step (Status.Phase), moved into its timings when it ends
 }
 
 // NewRunner reports to w. The spinner needs w to be a terminal and TERM not "dumb"; colour also
@@ -82,6 +86,20 @@ type Status struct {
 	result string
 	timing *[]Timing
 	prefix string
+}
+
+// Phase marks the start of one part of the step, e.g. "images" or "wait", for the timings (a
+// critical-path table shows what overlapped); call the returned func when it ends. Nothing is
+// printed.
+func (s *Status) Phase(name string) (end func(err error)) {
+	start := time.Now()
+	path := s.prefix + "/" + name
+	return func(err error) {
+		t := Timing{Step: path, Start: start, Duration: time.Since(start), Err: err}
+		s.r.mu.Lock()
+		s.r.phases = append(s.r.phases, t)
+		s.r.mu.Unlock()
+	}
 }
 
 // Result sets a short suffix for the step's ✓ line, e.g. "unchanged" or "3 created".
@@ -235,11 +253,17 @@ func (r *Runner) Run(ctx context.Context, steps []Step) ([]Timing, error) {
 		stop := r.startSpinner(st.Name)
 		start := time.Now()
 		idx := len(timings)
-		timings = append(timings, Timing{Step: st.Name})
+		timings = append(timings, Timing{Step: st.Name, Start: start})
 		err := st.Run(ctx, status)
 		d := time.Since(start)
 		stop()
 		timings[idx].Duration, timings[idx].Err = d, err
+		r.mu.Lock()
+		phases := r.phases
+		r.phases = nil
+		r.mu.Unlock()
+		slices.SortStableFunc(phases, func(a, b Timing) int { return a.Start.Compare(b.Start) })
+		timings = append(timings, phases...)
 		status.mu.Lock()
 		result := status.result
 		status.mu.Unlock()
@@ -256,8 +280,9 @@ func (r *Runner) Run(ctx context.Context, steps []Step) ([]Timing, error) {
 func Parallel(name string, children ...Step) Step {
 	return Step{Name: name, Run: func(ctx context.Context, parent *Status) error {
 		type outcome struct {
-			d   time.Duration
-			err error
+			start time.Time
+			d     time.Duration
+			err   error
 		}
 		results := make([]outcome, len(children))
 		var wg sync.WaitGroup
@@ -265,14 +290,14 @@ func Parallel(name string, children ...Step) Step {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				st := &Status{r: parent.r, indent: "  "}
+				st := &Status{r: parent.r, indent: "  ", prefix: parent.prefix + "/" + c.Name}
 				start := time.Now()
 				err := c.Run(ctx, st)
 				d := time.Since(start)
 				if err != nil {
 					err = fmt.Errorf("%s: %w", strings.ToLower(c.Name), err)
 				}
-				results[i] = outcome{d, err}
+				results[i] = outcome{start, d, err}
 				st.mu.Lock()
 				res := st.result
 				st.mu.Unlock()
@@ -284,7 +309,7 @@ func Parallel(name string, children ...Step) Step {
 		failed := 0
 		for i, c := range children {
 			if parent.timing != nil {
-				*parent.timing = append(*parent.timing, Timing{Step: parent.prefix + "/" + c.Name, Duration: results[i].d, Err: results[i].err})
+				*parent.timing = append(*parent.timing, Timing{Step: parent.prefix + "/" + c.Name, Start: results[i].start, Duration: results[i].d, Err: results[i].err})
 			}
 			if results[i].err != nil {
 				errs = append(errs, results[i].err)

@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// configuredPoll is how often a cluster being created is asked whether its nodes are configured.
+const configuredPoll = 250 * time.Millisecond
+
+// configuredScript succeeds once kubeadm init has written the cluster's CA. kind's config action,
+// which rewrites containerd's config and restarts it, runs before kubeadm init: from then on the
+// node's containerd keeps running with its final configuration, and images can be imported while
+// the control plane comes up.
+const configuredScript = "test -e /etc/kubernetes/pki/ca.crt"
+
+// whenConfigured waits until every node of the cluster kind is creating runs containerd with its
+// final configuration (configuredScript), and reports true; false when stop is closed (kind's
+// create returned) or ctx ends first.
+func (m *Manager) whenConfigured(ctx context.Context, rt Runtime, cluster string, stop <-chan struct{}) bool {
+	tick := time.NewTicker(configuredPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if m.nodesConfigured(ctx, rt, cluster) {
+			return true
+		}
+	}
+}
+
+func (m *Manager) nodesConfigured(ctx context.Context, rt Runtime, cluster string) bool {
+	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	if err != nil || len(nodes) == 0 {
+		return false
+	}
+	for _, n := range nodes {
+		if n.State != "running" {
+			return false
+		}
+		if _, err := m.Run(ctx, rt.Binary, "exec", n.Name, "sh", "-c", configuredScript); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// proxyHealthzScript asks kube-proxy's health endpoint on the node: it answers 200 only once
+// kube-proxy has written the Services' rules. A pod that calls a Service (the API server's
+// 10.96.0.1 included) before that has its connection's first packet tracked without the rewrite
+// to an endpoint, and the connection hangs until its dial times out: metrics-server started that
+// early exits with "dial tcp 10.96.0.1:443: i/o timeout".
+const proxyHealthzScript = "curl -fsS -m 2 -o /dev/null http://127.0.0.1:10256/healthz"
+
+// KubeProxyHealthy asks every node of the cluster once whether kube-proxy has programmed the
+// Services (proxyHealthzScript).
+func (m *Manager) KubeProxyHealthy(ctx context.Context, rt Runtime, cluster string) error {
+	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if out, err := m.Run(ctx, rt.Binary, "exec", n.Name, "sh", "-c", proxyHealthzScript); err != nil {
+			return fmt.Errorf("kube-proxy on node %s has not programmed the Services yet (%s)", n.Name, lastLine(out))
+		}
+	}
+	return nil
+}
+
+// forgetUnrepliedFlowsScript drops the node's connection-tracking entries that never got an
+// answer. Pods started with the node (CoreDNS, and anything kindstack installed while kubeadm
+// ran) called Services before kube-proxy had written their rules; their connections stay tracked
+// without the rewrite, and every retry of those packets hangs the same way until the dial gives up
+// (CoreDNS is then not Ready for about 35 s). Without the entries, the next retry goes through the
+// rules. Failing to run it is harmless: the connections time out on their own.
+const forgetUnrepliedFlowsScript = "conntrack -D --status UNREPLIED >/dev/null 2>&1 || true"
+
+func (m *Manager) forgetUnrepliedFlows(ctx context.Context, rt Runtime, cluster string) {
+	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		_, _ = m.Run(ctx, rt.Binary, "exec", "--privileged", n.Name, "sh", "-c", forgetUnrepliedFlowsScript)
+	}
+}
+
+// waitProxy waits up to wait until ProxyReady passes, so nothing is installed before Services
+// work.
+func (m *Manager) waitProxy(ctx context.Context, rt Runtime, cluster string, wait time.Duration) error {
+	if m.ProxyReady == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		err := m.ProxyReady(ctx, rt, cluster)
+		if err == nil {
+			m.forgetUnrepliedFlows(ctx, rt, cluster)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w after %s", err, wait)
+		case <-time.After(configuredPoll):
+		}
+	}
+}
