@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -85,55 +86,40 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 		return res, fmt.Errorf("cluster %s has no nodes", opts.Cluster)
 	}
 
+	// Each image's checks (the engine's and every node's copy) are a few runtime commands; they
+	// run for all images at once, then the answers are taken in order.
+	images := dedupe(opts.Images)
+	plans := make([]imagePlan, len(images))
+	var wg sync.WaitGroup
+	for i, image := range images {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plans[i] = m.planImage(ctx, opts, nodeList, image)
+		}()
+	}
+	wg.Wait()
 	var toSave []string
 	lacking := map[string]bool{}   // node name → it misses at least one image of toSave
 	aliases := map[string]string{} // digest-pinned image → the tag it is saved by
 	var loading []string           // the images toSave brings, as the install names them
-	remote := func(image string) {
-		if onEvery(nodeList, image) {
+	for i, pl := range plans {
+		image := images[i]
+		switch {
+		case pl.present:
 			res.Present = append(res.Present, image)
-		} else {
+		case pl.saveAs == "":
 			res.Remote = append(res.Remote, image)
-		}
-	}
-	for _, image := range dedupe(opts.Images) {
-		if opts.Off {
-			remote(image)
-			continue
-		}
-		saveAs := image
-		if strings.Contains(image, "@") {
-			if onEvery(nodeList, image) {
-				res.Present = append(res.Present, image)
-				continue
+		default:
+			for _, n := range pl.lacking {
+				lacking[n] = true
 			}
-			tag, ok := m.pulledAs(ctx, opts.Runtime, image)
-			if !ok {
-				remote(image)
-				continue
+			if pl.saveAs != image {
+				aliases[image] = pl.saveAs
 			}
-			saveAs = tag
+			toSave = append(toSave, pl.saveAs)
+			loading = append(loading, image)
 		}
-		id, err := m.hostImageID(ctx, opts.Runtime, saveAs)
-		if err != nil {
-			remote(image)
-			continue
-		}
-		missing := false
-		for _, n := range nodeList {
-			if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
-				lacking[n.String()], missing = true, true
-			}
-		}
-		if !missing {
-			res.Present = append(res.Present, image)
-			continue
-		}
-		if saveAs != image {
-			aliases[image] = saveAs
-		}
-		toSave = append(toSave, saveAs)
-		loading = append(loading, image)
 	}
 	if len(toSave) == 0 {
 		return res, nil
@@ -167,6 +153,46 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	}
 	res.Loaded = loading
 	return res, nil
+}
+
+// imagePlan is what Preload does with one image: nothing (present: every node holds it), leave it
+// to the nodes' pulls (saveAs ""), or save saveAs from the engine into the lacking nodes.
+type imagePlan struct {
+	present bool
+	saveAs  string
+	lacking []string
+}
+
+func (m *Manager) planImage(ctx context.Context, opts PreloadOptions, nodeList []ImageNode, image string) imagePlan {
+	remote := func() imagePlan { return imagePlan{present: onEvery(nodeList, image)} }
+	if opts.Off {
+		return remote()
+	}
+	saveAs := image
+	if strings.Contains(image, "@") {
+		if onEvery(nodeList, image) {
+			return imagePlan{present: true}
+		}
+		tag, ok := m.pulledAs(ctx, opts.Runtime, image)
+		if !ok {
+			return remote()
+		}
+		saveAs = tag
+	}
+	id, err := m.hostImageID(ctx, opts.Runtime, saveAs)
+	if err != nil {
+		return remote()
+	}
+	var lacking []string
+	for _, n := range nodeList {
+		if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
+			lacking = append(lacking, n.String())
+		}
+	}
+	if len(lacking) == 0 {
+		return imagePlan{present: true}
+	}
+	return imagePlan{saveAs: saveAs, lacking: lacking}
 }
 
 // pulledAs returns a tag the host's engine holds the digest-pinned image under, when the engine
