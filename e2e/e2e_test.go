@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,6 +170,7 @@ type result struct {
 	stdout   string
 	stderr   string
 	duration time.Duration
+	maxRSSKB int64 // the kindstack process's peak resident set (getrusage), in KiB
 }
 
 func (r result) String() string {
@@ -206,6 +208,11 @@ func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs
 	start := time.Now()
 	err := cmd.Run()
 	r := result{args: args, stdout: stdout.String(), stderr: stderr.String(), duration: time.Since(start)}
+	if ps := cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			r.maxRSSKB = int64(ru.Maxrss)
+		}
+	}
 	if err != nil {
 		r.code = -1
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -221,19 +228,23 @@ func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs
 
 // upSummary mirrors `up -o json` (internal/pipeline.UpSummary).
 type upSummary struct {
-	Name       string   `json:"name"`
-	Ready      bool     `json:"ready"`
-	Created    bool     `json:"created"`
-	Context    string   `json:"context"`
-	Kubeconfig string   `json:"kubeconfig"`
-	URLs       []string `json:"urls"`
-	Seconds    float64  `json:"seconds"`
-	Timings    []struct {
-		Step    string  `json:"step"`
-		Seconds float64 `json:"seconds"`
-		Error   string  `json:"error"`
-	} `json:"timings"`
-	Error string `json:"error"`
+	Name       string       `json:"name"`
+	Ready      bool         `json:"ready"`
+	Created    bool         `json:"created"`
+	Context    string       `json:"context"`
+	Kubeconfig string       `json:"kubeconfig"`
+	URLs       []string     `json:"urls"`
+	Seconds    float64      `json:"seconds"`
+	Timings    []stepTiming `json:"timings"`
+	Error      string       `json:"error"`
+}
+
+// stepTiming is one entry of an -o json summary's timings.
+type stepTiming struct {
+	Step    string  `json:"step"`
+	Start   float64 `json:"start"` // seconds since the command's first step began
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error"`
 }
 
 // ingressComponent is the component that serves the world's ingress.

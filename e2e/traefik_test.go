@@ -106,7 +106,7 @@ func testbedPaths(t *testing.T) map[string]string {
 }
 
 // scriptPaths reads the KEY=VALUE lines of `e2e/testbed/SCRIPT paths`.
-func scriptPaths(t *testing.T, script string) map[string]string {
+func scriptPaths(t testing.TB, script string) map[string]string {
 	t.Helper()
 	out, err := exec.Command("bash", filepath.Join("testbed", script), "paths").Output()
 	require.NoError(t, err, "e2e/testbed/%s paths", script)
