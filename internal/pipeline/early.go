@@ -55,7 +55,13 @@ func (e *earlyLoads) start(ctx context.Context, p *Pipeline, run *upRun, st *ste
 		e.preload[c.Name] = j.out
 		jobs = append(jobs, j)
 	}
+	bundle := e.bundle
 	go func() {
+		// What the bundle brings is on the node before the preloads look, as when its step runs
+		// before the installs: they find those images there instead of counting them as pulls.
+		if bundle != nil {
+			_, _ = bundle.wait(ctx)
+		}
 		for _, j := range jobs {
 			end := st.Phase("images of " + j.name)
 			res, err := p.Cluster.Preload(ctx, cluster.PreloadOptions{
