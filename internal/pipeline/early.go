@@ -36,6 +36,12 @@ func (e *earlyLoads) start(ctx context.Context, p *Pipeline, run *upRun, st *ste
 			return msg, err
 		})
 	}
+	// A recreate that kept the old node's images restores them after the create: those are the
+	// images the engine cannot give (restoreStep), so the preloads wait for the installs, which
+	// come after the restore and then find them on the node.
+	if run.kept != "" {
+		return
+	}
 	// One component after the other, in plan order: the node imports one archive at a time
 	// anyway (cluster.Manager.Preload), and each component's install goes on as soon as its own
 	// images are in.
