@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
@@ -107,27 +108,51 @@ func (c *Client) Status(ctx context.Context, set Set) []ObjectStatus {
 // evaluate looks at every waited object and, if alwaysGates or every object is ready, every gate.
 func (c *Client) evaluate(ctx context.Context, set Set, alwaysGates bool) evaluation {
 	var ev evaluation
+	// Every object is read at once (one round trip each, not one after the other): a `status`
+	// or one poll of a wait takes about as long as the slowest read.
+	objs := waited(set)
+	ev.objects = make([]objectState, len(objs))
+	inParallel(len(objs), func(i int) { ev.objects[i] = c.objectStatus(ctx, objs[i]) })
 	allReady := true
-	for _, o := range waited(set) {
-		st := c.objectStatus(ctx, o)
+	for _, st := range ev.objects {
 		allReady = allReady && st.res.Ready
-		ev.objects = append(ev.objects, st)
 	}
 	if !allReady && !alwaysGates {
 		return ev
 	}
 	ev.gatesChecked = true
-	for _, g := range set.Gates {
+	ev.gates = make([]ObjectStatus, len(set.Gates))
+	errs := make([]error, len(set.Gates))
+	inParallel(len(set.Gates), func(i int) {
+		g := set.Gates[i]
 		res, err := g.Check(ctx, c)
 		if err != nil {
 			res = Result{Reason: "check failed: " + err.Error()}
-			if ev.fatal == nil && ctx.Err() == nil {
-				ev.fatal = fmt.Errorf("check %s: %w", g.Name, err)
-			}
+			errs[i] = err
 		}
-		ev.gates = append(ev.gates, ObjectStatus{Name: g.Name, Ready: res.Ready, Reason: res.Reason})
+		ev.gates[i] = ObjectStatus{Name: g.Name, Ready: res.Ready, Reason: res.Reason}
+	})
+	for i, err := range errs {
+		if err != nil && ev.fatal == nil && ctx.Err() == nil {
+			ev.fatal = fmt.Errorf("check %s: %w", set.Gates[i].Name, err)
+		}
 	}
 	return ev
+}
+
+// inParallel runs f(0) … f(n-1) concurrently, at most 16 at a time, and returns when all are done.
+func inParallel(n int, f func(i int)) {
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // objectStatus reads one object and computes its kstatus.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/kindstack/kindstack/internal/config"
 )
@@ -58,19 +59,26 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	if err != nil {
 		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, ""
 	}
-	out := []ComponentStatus{}
-	for _, c := range pl.components {
-		cs := ComponentStatus{Name: c.Name, Ready: true}
-		var reasons []string
-		for _, obj := range engine.Status(ctx, pl.sets[c.Name]) {
-			if !obj.Ready {
-				cs.Ready = false
-				reasons = append(reasons, obj.Name+": "+obj.Reason)
+	// The components are evaluated at once; each reads its objects at once too.
+	out := make([]ComponentStatus, len(pl.components))
+	var wg sync.WaitGroup
+	for i, c := range pl.components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs := ComponentStatus{Name: c.Name, Ready: true}
+			var reasons []string
+			for _, obj := range engine.Status(ctx, pl.sets[c.Name]) {
+				if !obj.Ready {
+					cs.Ready = false
+					reasons = append(reasons, obj.Name+": "+obj.Reason)
+				}
 			}
-		}
-		cs.Reason = strings.Join(reasons, "; ")
-		out = append(out, cs)
+			cs.Reason = strings.Join(reasons, "; ")
+			out[i] = cs
+		}()
 	}
+	wg.Wait()
 	var leftovers []string
 	if invErr != nil {
 		leftovers = append(leftovers, "cannot read the inventory: "+invErr.Error())
