@@ -28,5 +28,7 @@ func MetricsServer() component.Component {
 			NodeMetricsServed(),
 		),
 		Provides: []component.Capability{component.Metrics},
+		// Ready once it has scraped every node twice (10s apart).
+		LoadFirst: true,
 	}
 }

@@ -54,6 +54,8 @@ func Example() component.Component {
 			{Capability: component.Gateway, Objects: ofKind("gateway.networking.k8s.io", "HTTPRoute")},
 			{Capability: component.Metrics, Objects: ofKind("autoscaling", "HorizontalPodAutoscaler")},
 		},
+		// Its autoscalers read metrics only once metrics-server scraped its new pods twice.
+		LoadFirst: true,
 	}
 }
 

@@ -97,6 +97,9 @@ type Component struct {
 	Needs []Need
 	// WebhookCert, when set, is an admission webhook whose certificate kindstack makes.
 	WebhookCert *WebhookCert
+	// LoadFirst puts its images first into a new cluster's node: its readiness takes a while
+	// after its pods start (two metrics scrapes), so they should start as early as they can.
+	LoadFirst bool
 }
 
 // WebhookCert is an admission webhook whose serving certificate kindstack makes and keeps (package
