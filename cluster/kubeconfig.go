@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // ContextName is the kubeconfig cluster, user and context name kind uses for a cluster.
@@ -55,6 +57,33 @@ func KubeconfigMergePath(explicit string, getenv func(string) string) string {
 }
 
 var kubeconfigSections = []string{"clusters", "users", "contexts"}
+
+// userKubeconfig is the kind-<name> context of the user's kubeconfig files (explicit, else kind's
+// rule), with its cluster and user, as a kubeconfig of its own; nil when no file has all three.
+func (m *Manager) userKubeconfig(explicit, name string) []byte {
+	for _, p := range KubeconfigPaths(explicit, m.getenv) {
+		cfg, err := clientcmd.LoadFromFile(p)
+		if err != nil {
+			continue
+		}
+		c, ok := cfg.Contexts[ContextName(name)]
+		if !ok {
+			continue
+		}
+		cluster, okCluster := cfg.Clusters[c.Cluster]
+		user, okUser := cfg.AuthInfos[c.AuthInfo]
+		if !okCluster || !okUser {
+			continue
+		}
+		out := clientcmdapi.NewConfig()
+		out.Clusters[c.Cluster], out.AuthInfos[c.AuthInfo], out.Contexts[ContextName(name)] = cluster, user, c
+		out.CurrentContext = ContextName(name)
+		if data, err := clientcmd.Write(*out); err == nil {
+			return data
+		}
+	}
+	return nil
+}
 
 // MergeKubeconfig puts the cluster, user and context named kind-<name> from clusterKubeconfig (what
 // kind's Provider.KubeConfig returns) into the file at path and makes it the current context, as

@@ -513,7 +513,7 @@ type Status struct {
 
 // Status inspects the cluster without changing anything. Only a failure to look (no runtime) is an
 // error; a missing or unready cluster is reported in the Status.
-func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
+func (m *Manager) Status(ctx context.Context, name, kubeconfig string) (Status, error) {
 	st := Status{Name: name, Nodes: []NodeStatus{}}
 	if err := ValidateName(name); err != nil {
 		return st, err
@@ -555,17 +555,30 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 			return st, nil
 		}
 	}
-	kc, client, err := m.connect(provider, name)
-	if err != nil {
-		st.Problem = err.Error()
-		return st, nil
+	// The context `up` merged into the user's kubeconfig answers without asking kind, which reads
+	// it from the node and looks up the host port (seven runtime commands); kind's is the fallback
+	// when that context is gone or stale.
+	kc, nodes := m.userKubeconfig(kubeconfig, name), (*corev1.NodeList)(nil)
+	var client kubernetes.Interface
+	if kc != nil {
+		if client, err = m.NewClient(kc); err == nil {
+			if nodes, err = client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+				nodes = nil
+			}
+		}
+	}
+	if nodes == nil {
+		kc, client, err = m.connect(provider, name)
+		if err != nil {
+			st.Problem = err.Error()
+			return st, nil
+		}
+		if nodes, err = client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+			st.Problem = fmt.Sprintf("the API server does not answer: %v", err)
+			return st, nil
+		}
 	}
 	st.Kubeconfig = kc
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		st.Problem = fmt.Sprintf("the API server does not answer: %v", err)
-		return st, nil
-	}
 	st.Nodes = nodeStatuses(nodes.Items)
 	st.Ready = len(st.Nodes) > 0
 	for _, n := range st.Nodes {

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	kinderrors "sigs.k8s.io/kind/pkg/errors"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
@@ -107,8 +108,9 @@ func (f fakeRuntime) run(ctx context.Context, name string, args ...string) ([]by
 
 // fakeProvider stands in for kind only where no cluster is created: listing, kubeconfig, delete.
 type fakeProvider struct {
-	clusters []string
-	deleted  []string
+	clusters    []string
+	deleted     []string
+	kubeconfigs int // calls of KubeConfig
 }
 
 func (f *fakeProvider) Create(string, ...kindcluster.CreateOption) error {
@@ -123,6 +125,7 @@ func (f *fakeProvider) CollectLogs(name, dir string) error {
 	return os.WriteFile(filepath.Join(dir, "kind-version.txt"), []byte("kind v0.33.0"), 0o644)
 }
 func (f *fakeProvider) KubeConfig(name string, _ bool) (string, error) {
+	f.kubeconfigs++
 	return string(kindKubeconfig(name, "https://127.0.0.1:1")), nil
 }
 
@@ -482,7 +485,7 @@ func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
-	st, err := m.Status(context.Background(), "kindstack")
+	st, err := m.Status(context.Background(), "kindstack", "")
 	require.NoError(t, err)
 	assert.False(t, st.Exists)
 	assert.Equal(t, `cluster "kindstack" does not exist; run `+"`kindstack up`"+` to create it`, st.Problem)
@@ -491,14 +494,55 @@ func TestStatus(t *testing.T) {
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", Message: "container runtime network not ready"}},
 	}}
 	m = testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, fake.NewClientset(node))
-	st, err = m.Status(context.Background(), "kindstack")
+	st, err = m.Status(context.Background(), "kindstack", "")
 	require.NoError(t, err)
 	assert.True(t, st.Exists)
 	assert.False(t, st.Ready)
 	assert.Equal(t, "node kindstack-control-plane is not Ready: KubeletNotReady: container runtime network not ready", st.Problem)
 
-	_, err = testManager(t, nil, fakeRuntime{}, &fakeProvider{}, nil).Status(context.Background(), "kindstack")
+	_, err = testManager(t, nil, fakeRuntime{}, &fakeProvider{}, nil).Status(context.Background(), "kindstack", "")
 	assert.ErrorContains(t, err, "no container runtime found")
+}
+
+// status connects through the context up merged into the user's kubeconfig, without asking kind
+// (seven runtime commands), and falls back to kind's when that context does not answer.
+func TestStatusUsesTheMergedContextAndFallsBackToKinds(t *testing.T) {
+	t.Parallel()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kindstack-control-plane"}, Status: corev1.NodeStatus{
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+	}}
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	_, err := MergeKubeconfig(kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:2"))
+	require.NoError(t, err)
+	p := &fakeProvider{clusters: []string{"kindstack"}}
+	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, fake.NewClientset(node))
+	var asked []string
+	m.NewClient = func(kc []byte) (kubernetes.Interface, error) {
+		cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
+		require.NoError(t, err)
+		asked = append(asked, cfg.Host)
+		return fake.NewClientset(node), nil
+	}
+	st, err := m.Status(context.Background(), "kindstack", kubeconfig)
+	require.NoError(t, err)
+	assert.True(t, st.Exists)
+	assert.Equal(t, []string{"https://127.0.0.1:2"}, asked, "the merged context, and only it")
+	assert.Zero(t, p.kubeconfigs, "kind was not asked")
+
+	asked = nil
+	m.NewClient = func(kc []byte) (kubernetes.Interface, error) {
+		cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
+		require.NoError(t, err)
+		asked = append(asked, cfg.Host)
+		if cfg.Host == "https://127.0.0.1:2" {
+			return nil, errors.New("connection refused")
+		}
+		return fake.NewClientset(node), nil
+	}
+	_, err = m.Status(context.Background(), "kindstack", kubeconfig)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://127.0.0.1:2", "https://127.0.0.1:1"}, asked, "a stale context: kind's kubeconfig next")
+	assert.Equal(t, 1, p.kubeconfigs)
 }
 
 func TestWaitNodesReadyTimesOutWithTheReason(t *testing.T) {

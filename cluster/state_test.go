@@ -89,7 +89,7 @@ func TestStatusTellsAHalfCreatedClusterFromOneBeingCreated(t *testing.T) {
 	t.Parallel()
 	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
 	require.NoError(t, m.markCreating("kindstack"))
-	st, err := m.Status(context.Background(), "kindstack")
+	st, err := m.Status(context.Background(), "kindstack", "")
 	require.NoError(t, err)
 	assert.False(t, st.Ready)
 	assert.Contains(t, st.Problem, "was left half-created by an interrupted kindstack")
@@ -98,7 +98,7 @@ func TestStatusTellsAHalfCreatedClusterFromOneBeingCreated(t *testing.T) {
 	require.NoError(t, err)
 	defer unlock()
 	m.NewClient = func([]byte) (kubernetes.Interface, error) { return fake.NewClientset(), nil }
-	st, err = m.Status(context.Background(), "kindstack")
+	st, err = m.Status(context.Background(), "kindstack", "")
 	require.NoError(t, err)
 	assert.Equal(t, "another kindstack (pid "+strconv.Itoa(os.Getpid())+") is creating this cluster right now", st.Busy)
 }

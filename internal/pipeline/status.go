@@ -19,7 +19,7 @@ func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusRepo
 	ctx, cancel := context.WithTimeout(parent, s.StatusTimeout)
 	defer cancel()
 	rep := StatusReport{Components: []ComponentStatus{}}
-	st, err := p.Cluster.Status(ctx, s.Name)
+	st, err := p.Cluster.Status(ctx, s.Name, s.Kubeconfig)
 	rep.Cluster = st
 	if err != nil {
 		rep.Problem = err.Error()
