@@ -18,6 +18,7 @@ import (
 type earlyLoads struct {
 	mu      sync.Mutex
 	closed  bool // the cluster step is over: nothing starts any more
+	started bool
 	bundle  *future[string]
 	preload map[string]*future[cluster.PreloadResult] // by component
 }
@@ -26,9 +27,10 @@ type earlyLoads struct {
 func (e *earlyLoads) start(ctx context.Context, p *Pipeline, run *upRun, st *steps.Status) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed || e.preload != nil {
+	if e.closed || e.started {
 		return
 	}
+	e.started = true
 	st.Infof("the node's containerd is configured: importing images while the control plane starts")
 	if run.settings.Bundle != "" {
 		e.bundle = goFuture(func() (string, error) {
@@ -39,8 +41,8 @@ func (e *earlyLoads) start(ctx context.Context, p *Pipeline, run *upRun, st *ste
 		})
 	}
 	// A recreate that kept the old node's images restores them after the create: those are the
-	// images the engine cannot give (restoreStep), so the preloads wait for the installs, which
-	// come after the restore and then find them on the node.
+	// images the engine cannot give (restoreStep), so the preloads are left to the installs, which
+	// run after the restore and then find them on the node.
 	if run.kept != "" {
 		return
 	}
