@@ -29,26 +29,35 @@ func (m *Manager) whenConfigured(ctx context.Context, rt Runtime, cluster string
 			return false
 		case <-tick.C:
 		}
-		if m.nodesConfigured(ctx, rt, cluster) {
+		if m.inEveryNode(ctx, rt, cluster, false, configuredScript) == nil {
 			return true
 		}
 	}
 }
 
-func (m *Manager) nodesConfigured(ctx context.Context, rt Runtime, cluster string) bool {
+// inEveryNode runs script in every node of the cluster, in turn, and returns the first failure,
+// naming its node and the script's last line of output.
+func (m *Manager) inEveryNode(ctx context.Context, rt Runtime, cluster string, privileged bool, script string) error {
 	nodes, err := m.nodeContainers(ctx, rt, cluster)
-	if err != nil || len(nodes) == 0 {
-		return false
+	if err != nil {
+		return err
+	}
+	if len(nodes) == 0 {
+		return fmt.Errorf("cluster %s has no nodes", cluster)
 	}
 	for _, n := range nodes {
-		if n.State != "running" {
-			return false
+		args := []string{"exec"}
+		if privileged {
+			args = append(args, "--privileged")
 		}
-		if _, err := m.Run(ctx, rt.Binary, "exec", n.Name, "sh", "-c", configuredScript); err != nil {
-			return false
+		if out, err := m.Run(ctx, rt.Binary, append(args, n.Name, "sh", "-c", script)...); err != nil {
+			if line := lastLine(out); line != "" {
+				return fmt.Errorf("node %s: %s: %w", n.Name, line, err)
+			}
+			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
 	}
-	return true
+	return nil
 }
 
 // proxyHealthzScript asks kube-proxy's health endpoint on the node: it answers 200 only once
@@ -61,14 +70,8 @@ const proxyHealthzScript = "curl -fsS -m 2 -o /dev/null http://127.0.0.1:10256/h
 // KubeProxyHealthy asks every node of the cluster once whether kube-proxy has programmed the
 // Services (proxyHealthzScript).
 func (m *Manager) KubeProxyHealthy(ctx context.Context, rt Runtime, cluster string) error {
-	nodes, err := m.nodeContainers(ctx, rt, cluster)
-	if err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if out, err := m.Run(ctx, rt.Binary, "exec", n.Name, "sh", "-c", proxyHealthzScript); err != nil {
-			return fmt.Errorf("kube-proxy on node %s has not programmed the Services yet (%s)", n.Name, lastLine(out))
-		}
+	if err := m.inEveryNode(ctx, rt, cluster, false, proxyHealthzScript); err != nil {
+		return fmt.Errorf("kube-proxy has not programmed the Services yet: %w", err)
 	}
 	return nil
 }
@@ -82,13 +85,7 @@ func (m *Manager) KubeProxyHealthy(ctx context.Context, rt Runtime, cluster stri
 const forgetUnrepliedFlowsScript = "conntrack -D --status UNREPLIED >/dev/null 2>&1 || true"
 
 func (m *Manager) forgetUnrepliedFlows(ctx context.Context, rt Runtime, cluster string) {
-	nodes, err := m.nodeContainers(ctx, rt, cluster)
-	if err != nil {
-		return
-	}
-	for _, n := range nodes {
-		_, _ = m.Run(ctx, rt.Binary, "exec", "--privileged", n.Name, "sh", "-c", forgetUnrepliedFlowsScript)
-	}
+	_ = m.inEveryNode(ctx, rt, cluster, true, forgetUnrepliedFlowsScript)
 }
 
 // waitProxy waits up to wait until ProxyReady passes, so nothing is installed before Services
