@@ -38,12 +38,9 @@ func (m *Manager) whenConfigured(ctx context.Context, rt Runtime, cluster string
 // inEveryNode runs script in every node of the cluster, in turn, and returns the first failure,
 // naming its node and the script's last line of output.
 func (m *Manager) inEveryNode(ctx context.Context, rt Runtime, cluster string, privileged bool, script string) error {
-	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	nodes, err := m.someNodes(ctx, rt, cluster)
 	if err != nil {
 		return err
-	}
-	if len(nodes) == 0 {
-		return fmt.Errorf("cluster %s has no nodes", cluster)
 	}
 	for _, n := range nodes {
 		args := []string{"exec"}

@@ -47,12 +47,9 @@ func (m *Manager) NodeImages(rt Runtime, cluster string, images []string) []stri
 // ExportFromNode writes the images, as the cluster's node holds them, into file: an OCI archive
 // for the node's platform with the registries' digests, for ImportForPlatform into another node.
 func (m *Manager) ExportFromNode(ctx context.Context, rt Runtime, cluster string, images []string, file string) error {
-	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	nodes, err := m.someNodes(ctx, rt, cluster)
 	if err != nil {
 		return err
-	}
-	if len(nodes) == 0 {
-		return fmt.Errorf("cluster %s has no nodes", cluster)
 	}
 	out, err := os.Create(file)
 	if err != nil {
@@ -83,12 +80,9 @@ func (m *Manager) ExportFromNode(ctx context.Context, rt Runtime, cluster string
 // Only the node's platform is imported: the archive holds a multi-platform image's index but
 // only that platform's content (kind's own import asks for every platform, and would fail).
 func (m *Manager) ImportForPlatform(ctx context.Context, rt Runtime, cluster, file string) error {
-	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	nodes, err := m.someNodes(ctx, rt, cluster)
 	if err != nil {
 		return err
-	}
-	if len(nodes) == 0 {
-		return fmt.Errorf("cluster %s has no nodes", cluster)
 	}
 	for _, n := range nodes {
 		dump, err := m.Run(ctx, rt.Binary, "exec", n.Name, "containerd", "config", "dump")

@@ -39,6 +39,15 @@ func (m *Manager) nodeContainers(ctx context.Context, rt Runtime, cluster string
 	return list, nil
 }
 
+// someNodes is nodeContainers for work that needs a node: no node at all is an error too.
+func (m *Manager) someNodes(ctx context.Context, rt Runtime, cluster string) ([]NodeContainer, error) {
+	nodes, err := m.nodeContainers(ctx, rt, cluster)
+	if err == nil && len(nodes) == 0 {
+		err = fmt.Errorf("cluster %s has no nodes", cluster)
+	}
+	return nodes, err
+}
+
 // stoppedNodes returns the node containers that are not running, as "name (state)".
 func stoppedNodes(list []NodeContainer) []NodeContainer {
 	var out []NodeContainer
