@@ -316,9 +316,13 @@ func (c Component) Deferred(obj *unstructured.Unstructured) (Capability, bool) {
 }
 
 // Check verifies that a list of components can be installed together: names are unique, every
-// need is provided by another component of the list, and no needs form a cycle.
-func Check(comps []Component) error {
+// need is provided by another component of the list or given (the cluster has it of its own), and
+// no needs form a cycle.
+func Check(comps []Component, given ...Capability) error {
 	providers := map[Capability]string{}
+	for _, g := range given {
+		providers[g] = ""
+	}
 	var errs []error
 	seen := map[string]bool{}
 	for _, c := range comps {
@@ -327,7 +331,7 @@ func Check(comps []Component) error {
 		}
 		seen[c.Name] = true
 		for _, p := range c.Provides {
-			if other, dup := providers[p]; dup {
+			if other, dup := providers[p]; dup && other != "" {
 				errs = append(errs, fmt.Errorf("components %q and %q both provide %s", other, c.Name, p))
 			}
 			providers[p] = c.Name

@@ -211,7 +211,7 @@ func (p *Pipeline) bundleStep(run *upRun) steps.Step {
 		Name: "Import " + run.settings.Bundle,
 		Run: func(ctx context.Context, st *steps.Status) error {
 			msg, err := earlyOr(ctx, st, run.early.bundleImport(), func() (string, error) {
-				return p.importBundle(ctx, run.runtime, run.settings.Name, run.settings.Bundle, run.bundle)
+				return p.importBundle(ctx, run.kind.Runtime(), run.settings.Name, run.settings.Bundle, run.bundle)
 			})
 			if err == nil {
 				st.Result(msg)
@@ -251,7 +251,7 @@ func (p *Pipeline) keepStep(run *upRun) steps.Step {
 	return steps.Step{
 		Name: "Keep the node's images",
 		Run: func(ctx context.Context, st *steps.Status) error {
-			rt, name := run.runtime, run.settings.Name
+			rt, name := run.kind.Runtime(), run.settings.Name
 			exists, err := p.Cluster.Exists(rt, name)
 			if err != nil || !exists {
 				st.Result("no cluster to keep them from")
@@ -299,7 +299,7 @@ func (p *Pipeline) restoreStep(run *upRun) steps.Step {
 				st.Result("nothing kept")
 				return nil
 			}
-			if err := p.Cluster.ImportForPlatform(ctx, run.runtime, run.settings.Name, run.kept); err != nil {
+			if err := p.Cluster.ImportForPlatform(ctx, run.kind.Runtime(), run.settings.Name, run.kept); err != nil {
 				st.Warnf("the kept images are not restored, the node pulls them: %v", err)
 				return nil
 			}

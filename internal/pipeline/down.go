@@ -3,9 +3,9 @@ package pipeline
 import (
 	"context"
 
-	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/internal/target"
 )
 
 // Down is `kindstack down`: one step that deletes the cluster and its kubeconfig entries. A
@@ -14,31 +14,29 @@ func (p *Pipeline) Down(parent context.Context, r *steps.Runner, s config.Settin
 	ctx, cancel := context.WithTimeout(parent, s.Timeout)
 	defer cancel()
 	res := DownResult{Name: s.Name, Timings: []TimingJSON{}}
-	unlock, err := p.lock(ctx, r, s)
+	t := p.targetOf(s)
+	unlock, err := p.lock(ctx, r, t, s.NoWait)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	timings, err := r.Run(ctx, []steps.Step{p.deleteStep(s, &res)})
+	timings, err := r.Run(ctx, []steps.Step{p.deleteStep(t, &res)})
 	res.Timings = timingsJSON(timings)
 	return res, err
 }
 
-// lock takes the cluster's lock for a command that changes it, saying so when it has to wait.
-func (p *Pipeline) lock(ctx context.Context, r *steps.Runner, s config.Settings) (func(), error) {
-	if err := cluster.ValidateName(s.Name); err != nil {
-		return func() {}, nil // preflight reports it with the other problems
-	}
-	return p.Cluster.Lock(ctx, cluster.LockOptions{Name: s.Name, NoWait: s.NoWait, Waiting: func(holder int) {
-		r.Warnf("waiting for another kindstack on cluster %s (pid %d); --no-wait fails instead", s.Name, holder)
+// lock takes the target's lock for a command that changes it, saying so when it has to wait.
+func (p *Pipeline) lock(ctx context.Context, r *steps.Runner, t target.Target, noWait bool) (func(), error) {
+	return t.Lock(ctx, target.LockOptions{NoWait: noWait, Waiting: func(holder int) {
+		r.Warnf("waiting for another kindstack on %s (pid %d); --no-wait fails instead", t.Describe(), holder)
 	}})
 }
 
-func (p *Pipeline) deleteStep(s config.Settings, res *DownResult) steps.Step {
+func (p *Pipeline) deleteStep(t target.Target, res *DownResult) steps.Step {
 	return steps.Step{
-		Name: "Delete cluster " + s.Name,
+		Name: "Delete " + t.Describe(),
 		Run: func(ctx context.Context, st *steps.Status) error {
-			existed, err := p.Cluster.Delete(ctx, cluster.DeleteOptions{Name: s.Name, Kubeconfig: s.Kubeconfig, Force: s.Force, Logf: st.Infof})
+			existed, err := t.Delete(ctx, target.DeleteOptions{Logf: st.Infof})
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/internal/target"
 	"github.com/kindstack/kindstack/internal/transform"
 )
 
@@ -32,10 +33,10 @@ func (e *earlyLoads) start(ctx context.Context, p *Pipeline, run *upRun, st *ste
 	}
 	e.started = true
 	st.Infof("the node's containerd is configured: importing images while the control plane starts")
-	if run.settings.Bundle != "" {
+	if run.settings.Bundle != "" && run.kind != nil {
 		e.bundle = goFuture(func() (string, error) {
 			end := st.Phase("import " + run.settings.Bundle)
-			msg, err := p.importBundle(ctx, run.runtime, run.settings.Name, run.settings.Bundle, run.bundle)
+			msg, err := p.importBundle(ctx, run.kind.Runtime(), run.settings.Name, run.settings.Bundle, run.bundle)
 			end(err)
 			return msg, err
 		})
@@ -86,9 +87,7 @@ func (e *earlyLoads) start(ctx context.Context, p *Pipeline, run *upRun, st *ste
 		}
 		for _, j := range jobs {
 			end := st.Phase("images of " + j.name)
-			res, err := p.Cluster.Preload(ctx, cluster.PreloadOptions{
-				Cluster: run.settings.Name, Runtime: run.runtime, Images: j.images, Off: !run.settings.Preload, Logf: st.Infof,
-			})
+			res, err := run.target.LoadImages(ctx, target.LoadOptions{Images: j.images, Logf: st.Infof})
 			end(err)
 			j.out.resolve(res, err)
 		}

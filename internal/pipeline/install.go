@@ -16,6 +16,7 @@ import (
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/internal/target"
 	"github.com/kindstack/kindstack/internal/transform"
 	"github.com/kindstack/kindstack/internal/webhookcert"
 )
@@ -53,6 +54,11 @@ func (r *readiness) wait(ctx context.Context, c component.Capability) error {
 // every component waiting on it, which then fail at once instead of waiting out the budget.
 func (p *Pipeline) installAll(run *upRun) steps.Step {
 	ready := map[component.Capability]*readiness{}
+	for _, capability := range run.plan.given {
+		r := &readiness{provider: run.target.Describe(), done: make(chan struct{})}
+		r.announce(nil) // the target has it already
+		ready[capability] = r
+	}
 	for _, c := range run.plan.components {
 		for _, capability := range c.Provides {
 			ready[capability] = &readiness{provider: c.Name, done: make(chan struct{})}
@@ -79,11 +85,7 @@ func (p *Pipeline) installAll(run *upRun) steps.Step {
 // first apply, so an interrupted run still knows what it may have created.
 func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c component.Component, ready map[component.Capability]*readiness) error {
 	set := run.plan.sets[c.Name]
-	if !run.settings.Registries.Empty() {
-		set.ImageProbe = func(ctx context.Context, image string) string {
-			return p.Cluster.MirrorVerdict(ctx, run.runtime, run.settings.Name, run.settings.Registries, image)
-		}
-	}
+	set.ImageProbe = run.target.ImageProbe()
 	set.Progress = func(msg string) { st.Notef("%s", msg) }
 	images, err := transform.ContainerImages(set.Objects)
 	if err != nil {
@@ -91,9 +93,7 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 	}
 	endImages := st.Phase("images")
 	loaded, err := earlyOr(ctx, st, run.early.preloadOf(c.Name), func() (cluster.PreloadResult, error) {
-		return p.Cluster.Preload(ctx, cluster.PreloadOptions{
-			Cluster: run.settings.Name, Runtime: run.runtime, Images: images, Off: !run.settings.Preload, Logf: st.Infof,
-		})
+		return run.target.LoadImages(ctx, target.LoadOptions{Images: images, Logf: st.Infof})
 	})
 	endImages(err)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/target"
 )
 
 // LogsOptions are the inputs of Logs.
@@ -69,17 +70,20 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 		}
 	}
 
-	rep, statusErr := p.Status(ctx, s)
+	t := p.targetOf(s)
+	statusCtx, cancelStatus := context.WithTimeout(ctx, s.StatusTimeout)
+	rep, statusErr := p.status(statusCtx, s, t)
+	cancelStatus()
 	if js, err := json.MarshalIndent(rep, "", "  "); err == nil {
 		write("status.json", append(js, '\n'))
 	}
 	if rep.Cluster.Exists {
-		if err := p.Cluster.CollectNodeLogs(ctx, s.Name, filepath.Join(dir, "nodes")); err != nil {
+		if err := t.CollectLogs(ctx, filepath.Join(dir, "nodes")); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
 	if rep.Cluster.Kubeconfig != nil {
-		problems = append(problems, p.clusterLogs(ctx, rep.Cluster.Kubeconfig, s, write)...)
+		problems = append(problems, p.clusterLogs(ctx, rep.Cluster.Kubeconfig, s, t, write)...)
 	}
 
 	var head strings.Builder
@@ -108,7 +112,7 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 }
 
 // clusterLogs writes what the cluster's API says; it returns what it could not collect.
-func (p *Pipeline) clusterLogs(ctx context.Context, kubeconfig []byte, s config.Settings, write func(string, []byte)) []string {
+func (p *Pipeline) clusterLogs(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target, write func(string, []byte)) []string {
 	engine, err := p.Connect(kubeconfig)
 	if err != nil {
 		return []string{err.Error()}
@@ -116,7 +120,7 @@ func (p *Pipeline) clusterLogs(ctx context.Context, kubeconfig []byte, s config.
 	if inv, err := engine.ReadInventory(ctx); err == nil {
 		s = p.asRunning(s, inv)
 	}
-	pl, err := p.newPlan(ctx, s)
+	pl, err := p.newPlan(ctx, s, t)
 	if err != nil {
 		return []string{err.Error()}
 	}

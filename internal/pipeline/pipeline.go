@@ -16,9 +16,11 @@ import (
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/component"
+	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/modfetch"
 	"github.com/kindstack/kindstack/internal/smoke"
+	"github.com/kindstack/kindstack/internal/target"
 )
 
 // Engine is what the pipeline needs of the apply/wait engine; *kube.Client is the real one.
@@ -46,6 +48,9 @@ type Pipeline struct {
 	Smoke func(ctx context.Context, opts smoke.Options) error
 	// Catalogue lists every component kindstack knows; the settings say which are wanted.
 	Catalogue []component.Component
+	// Target, when set, is what the commands act on for these settings; nil means the kind
+	// cluster the settings describe.
+	Target func(config.Settings) target.Target
 	// Fetch returns a remote manifest (a Go module's files, verified by its go.sum hash); nil
 	// builds components without their remote manifests.
 	Fetch func(ctx context.Context, r component.Remote) ([]byte, error)

@@ -9,10 +9,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/target"
 	"github.com/kindstack/kindstack/internal/transform"
 )
 
@@ -53,11 +53,11 @@ func (p *Pipeline) Alternatives() map[component.Capability][]component.Alternati
 	return out
 }
 
-// paramsOf turns settings into what shapes c's objects; fetch gets remote manifests.
-func paramsOf(s config.Settings, c component.Component, fetch func(component.Remote) ([]byte, error)) component.Params {
+// paramsOf turns settings into what shapes c's objects on target t; fetch gets remote manifests.
+func paramsOf(s config.Settings, t target.Target, c component.Component, fetch func(component.Remote) ([]byte, error)) component.Params {
 	return component.Params{
 		Images:      transform.ImageMap(s.Images),
-		IngressNode: cluster.IngressNodeSelector(),
+		IngressNode: t.IngressNode(),
 		Options:     s.Components[c.Name].Options,
 		Fetch:       fetch,
 	}
@@ -67,6 +67,8 @@ func paramsOf(s config.Settings, c component.Component, fetch func(component.Rem
 type plan struct {
 	components []component.Component
 	sets       map[string]kube.Set
+	// given are the capabilities the target has of its own.
+	given []component.Capability
 }
 
 // images lists every container image the plan runs, once each, in component order.
@@ -166,7 +168,7 @@ func (p *Pipeline) howToInstall(c component.Component) string {
 // image instead of the mirror.
 //
 // Remote manifests (the Gateway API CRDs) are fetched here, within ctx.
-func (p *Pipeline) newPlan(ctx context.Context, s config.Settings) (plan, error) {
+func (p *Pipeline) newPlan(ctx context.Context, s config.Settings, t target.Target) (plan, error) {
 	if err := errors.Join(s.Check(), p.checkSettings(s)); err != nil {
 		return plan{}, err
 	}
@@ -186,12 +188,12 @@ func (p *Pipeline) newPlan(ctx context.Context, s config.Settings) (plan, error)
 		return plan{}, fmt.Errorf("images: %s matches no image kindstack installs (known: %s)",
 			strings.Join(unused, ", "), strings.Join(upstream, ", "))
 	}
-	pl := plan{sets: map[string]kube.Set{}}
+	pl := plan{sets: map[string]kube.Set{}, given: t.Provides()}
 	for _, c := range p.Catalogue {
-		if !p.wanted(c, s) {
-			continue
+		if !p.wanted(c, s) || givenAll(c.Provides, pl.given) {
+			continue // what it would provide, the target has: used, not duplicated
 		}
-		set, err := c.Build(paramsOf(s, c, fetch))
+		set, err := c.Build(paramsOf(s, t, c, fetch))
 		if err != nil {
 			return plan{}, err
 		}
@@ -199,7 +201,7 @@ func (p *Pipeline) newPlan(ctx context.Context, s config.Settings) (plan, error)
 		pl.components = append(pl.components, c)
 		pl.sets[c.Name] = set
 	}
-	if err := component.Check(pl.components); err != nil {
+	if err := component.Check(pl.components, pl.given...); err != nil {
 		return plan{}, fmt.Errorf("components: %w%s", err, p.providersHint(pl))
 	}
 	return pl, nil
@@ -209,6 +211,9 @@ func (p *Pipeline) newPlan(ctx context.Context, s config.Settings) (plan, error)
 // would provide it: "; --ingress traefik provides gateway".
 func (p *Pipeline) providersHint(pl plan) string {
 	provided := map[component.Capability]bool{}
+	for _, capability := range pl.given {
+		provided[capability] = true
+	}
 	for _, c := range pl.components {
 		for _, capability := range c.Provides {
 			provided[capability] = true
@@ -250,7 +255,7 @@ func (p *Pipeline) upstreamImages() ([]string, error) {
 // Sets returns the objects `up` installs with these settings, one set per wanted component in
 // catalogue order, exactly as `up` builds them (for tests and for review).
 func (p *Pipeline) Sets(ctx context.Context, s config.Settings) ([]kube.Set, error) {
-	pl, err := p.newPlan(ctx, s)
+	pl, err := p.newPlan(ctx, s, p.targetOf(s))
 	if err != nil {
 		return nil, err
 	}
@@ -324,4 +329,17 @@ func (p *Pipeline) clusterNeeds(s config.Settings) component.ClusterNeeds {
 		}
 	}
 	return out
+}
+
+// givenAll reports whether a component provides something and all of it is given.
+func givenAll(provides, given []component.Capability) bool {
+	if len(provides) == 0 {
+		return false
+	}
+	for _, capability := range provides {
+		if !slices.Contains(given, capability) {
+			return false
+		}
+	}
+	return true
 }

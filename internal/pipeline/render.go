@@ -20,7 +20,7 @@ import (
 // A webhook whose certificate kindstack makes gets a new one here, so the output works when
 // applied by hand; `up` keeps the cluster's own.
 func (p *Pipeline) Render(ctx context.Context, s config.Settings) ([]byte, error) {
-	pl, err := p.newPlan(ctx, s)
+	pl, err := p.newPlan(ctx, s, p.targetOf(s))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/target"
 )
 
 // Status is `kindstack status`, within its own short budget (it never takes the cluster's lock,
@@ -19,8 +20,13 @@ import (
 func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusReport, error) {
 	ctx, cancel := context.WithTimeout(parent, s.StatusTimeout)
 	defer cancel()
+	return p.status(ctx, s, p.targetOf(s))
+}
+
+// status is Status of target t.
+func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Target) (StatusReport, error) {
 	rep := StatusReport{Components: []ComponentStatus{}}
-	st, err := p.Cluster.Status(ctx, s.Name, s.Kubeconfig)
+	st, err := t.Status(ctx)
 	rep.Cluster = st
 	if err != nil {
 		rep.Problem = err.Error()
@@ -30,7 +36,7 @@ func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusRepo
 		return rep, errors.New(st.Problem) // it names the cluster and says what to run
 	}
 	if st.Kubeconfig != nil {
-		rep.Components, rep.Leftovers, rep.Ingress = p.componentStatus(ctx, st.Kubeconfig, s)
+		rep.Components, rep.Leftovers, rep.Ingress = p.componentStatus(ctx, st.Kubeconfig, s, t)
 	}
 	rep.Ready = st.Ready
 	for _, c := range rep.Components {
@@ -47,7 +53,7 @@ func (p *Pipeline) Status(parent context.Context, s config.Settings) (StatusRepo
 
 // componentStatus evaluates every component the settings want, or the cluster runs where the
 // user did not choose (asRunning); it returns them, the leftovers and the ingress controller.
-func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings) ([]ComponentStatus, []string, string) {
+func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string) {
 	engine, err := p.Connect(kubeconfig)
 	if err != nil {
 		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, ""
@@ -56,7 +62,7 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	if invErr == nil {
 		s = p.asRunning(s, inv)
 	}
-	pl, err := p.newPlan(ctx, s)
+	pl, err := p.newPlan(ctx, s, t)
 	if err != nil {
 		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, ""
 	}

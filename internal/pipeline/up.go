@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/smoke"
 	"github.com/kindstack/kindstack/internal/steps"
+	"github.com/kindstack/kindstack/internal/target"
 )
 
 // UpOptions are the inputs of Up.
@@ -34,14 +32,15 @@ type UpOptions struct {
 type upRun struct {
 	settings config.Settings
 	plan     plan
-	runtime  cluster.Runtime      // preflight: the container runtime kind drives
-	cluster  cluster.EnsureResult // cluster step
-	engine   Engine               // cluster step: connected to the cluster
-	urls     []string             // smoke test: what the user can open
-	bundle   bundle.Meta          // preflight: what --bundle holds
-	kept     string               // recreate: the old node's images, exported (keepStep)
-	keptDir  string               // and the directory holding them, removed when up ends
-	early    earlyLoads           // cluster step: imports started while kind creates the cluster
+	target   target.Target     // what up acts on
+	kind     *target.Kind      // the same, when it is a kind cluster kindstack manages
+	conn     target.Connection // cluster step
+	engine   Engine            // cluster step: connected to the cluster
+	urls     []string          // smoke test: what the user can open
+	bundle   bundle.Meta       // preflight: what --bundle holds
+	kept     string            // recreate: the old node's images, exported (keepStep)
+	keptDir  string            // and the directory holding them, removed when up ends
+	early    earlyLoads        // cluster step: imports started while kind creates the cluster
 }
 
 // Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
@@ -69,15 +68,21 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	ctx, cancel := context.WithTimeout(parent, opts.Settings.Timeout)
 	defer cancel()
 	run := &upRun{settings: opts.Settings}
-	spec := p.specOf(opts.Settings)
-	list := []steps.Step{p.preflightStep(run, spec, opts.ConfigErr, opts.Recreate)}
+	run.target = p.targetOf(opts.Settings)
+	run.kind, _ = run.target.(*target.Kind)
+	// The steps for the images a kind node takes from this machine (--bundle, the images recreate
+	// keeps) exist only for a kind cluster; any target gets the others.
+	list := []steps.Step{p.preflightStep(run, opts.ConfigErr, opts.Recreate)}
+	if opts.Recreate && run.kind != nil {
+		list = append(list, p.keepStep(run))
+	}
 	if opts.Recreate {
-		list = append(list, p.keepStep(run), p.deleteStep(opts.Settings, &DownResult{}))
+		list = append(list, p.deleteStep(run.target, &DownResult{}))
 	}
 	list = append(list,
-		p.clusterStep(run, spec),
+		p.clusterStep(run),
 	)
-	if opts.Recreate {
+	if opts.Recreate && run.kind != nil {
 		list = append(list, p.restoreStep(run))
 	}
 	defer func() {
@@ -85,21 +90,22 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 			_ = os.RemoveAll(run.keptDir)
 		}
 	}()
-	if opts.Settings.Bundle != "" {
+	if opts.Settings.Bundle != "" && run.kind != nil {
 		list = append(list, p.bundleStep(run))
 	}
 	list = append(list,
 		p.pruneStep(run),
 		p.installStep(run),
 	)
+	name := opts.Settings.Name
 	if opts.Settings.Wait && p.smokes(opts.Settings) {
 		list = append(list, p.smokeStep(run))
 	}
 
 	start := time.Now()
-	unlock, err := p.lock(ctx, r, opts.Settings)
+	unlock, err := p.lock(ctx, r, run.target, opts.Settings.NoWait)
 	if err != nil {
-		return UpSummary{Name: spec.Name, URLs: []string{}, Timings: []TimingJSON{}, Error: err.Error()}, err
+		return UpSummary{Name: name, URLs: []string{}, Timings: []TimingJSON{}, Error: err.Error()}, err
 	}
 	defer unlock()
 	timings, err := r.Run(ctx, list)
@@ -108,18 +114,18 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	}
 	if err != nil && run.engine != nil {
 		err = fmt.Errorf("%w\ncluster %q is kept: `kindstack status --name %s` says what is not ready, `kindstack up` retries, `kindstack down` removes it;\n"+
-			"`kindstack logs --name %s` collects diagnostics for a bug report", err, spec.Name, spec.Name, spec.Name)
+			"`kindstack logs --name %s` collects diagnostics for a bug report", err, name, name, name)
 		// A person who pressed Ctrl-C wants kindstack to stop, not to collect.
 		if opts.Settings.Diagnostics != "" && parent.Err() == nil {
 			err = p.collectDiagnostics(parent, opts.Settings, err)
 		}
 	}
 	if err == nil && !opts.Settings.Wait {
-		run.urls = append(run.urls, p.urlsOf(opts.Settings)...) // once the components are ready
+		run.urls = append(run.urls, p.urlsOf(run.target, opts.Settings)...) // once the components are ready
 	}
 	sum := UpSummary{
-		Name: spec.Name, Ready: err == nil && opts.Settings.Wait, Waited: opts.Settings.Wait, Created: run.cluster.Created,
-		Context: run.cluster.Context, Kubeconfig: run.cluster.KubeconfigPath,
+		Name: name, Ready: err == nil && opts.Settings.Wait, Waited: opts.Settings.Wait, Created: run.conn.Created,
+		Context: run.conn.Context, Kubeconfig: run.conn.KubeconfigPath,
 		URLs: append([]string{}, run.urls...), Seconds: time.Since(start).Round(time.Millisecond).Seconds(),
 		Timings: timingsJSON(timings),
 	}
@@ -145,8 +151,8 @@ func (p *Pipeline) smokes(s config.Settings) bool {
 }
 
 // urlsOf lists the URLs the wanted components serve through the ingress, as this machine reaches them.
-func (p *Pipeline) urlsOf(s config.Settings) []string {
-	base := BaseURL(s.ListenAddress, s.HTTPPort)
+func (p *Pipeline) urlsOf(t target.Target, s config.Settings) []string {
+	base := t.IngressURL()
 	var out []string
 	for _, c := range p.Catalogue {
 		if !p.wanted(c, s) {
@@ -159,24 +165,43 @@ func (p *Pipeline) urlsOf(s config.Settings) []string {
 	return out
 }
 
-func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error, replacing bool) steps.Step {
+// targetOf is what the settings make the commands act on: Pipeline.Target's choice, else the kind
+// cluster they describe.
+func (p *Pipeline) targetOf(s config.Settings) target.Target {
+	if p.Target != nil {
+		return p.Target(s)
+	}
+	return p.kindOf(s)
+}
+
+// kindOf is the kind cluster the settings describe.
+func (p *Pipeline) kindOf(s config.Settings) *target.Kind {
+	return target.NewKind(p.Cluster, target.KindOptions{
+		Spec: p.specOf(s), Kubeconfig: s.Kubeconfig, Retain: s.Retain, Restart: s.Restart, KeepContext: s.KeepContext,
+		Force: s.Force, Preload: s.Preload, Registries: s.Registries,
+	})
+}
+
+func (p *Pipeline) preflightStep(run *upRun, configErr error, replacing bool) steps.Step {
 	return steps.Step{
 		Name: "Preflight",
 		Run: func(ctx context.Context, st *steps.Status) error {
 			settingsErr := configErr
 			if settingsErr == nil {
-				pl, err := p.newPlan(ctx, run.settings)
+				pl, err := p.newPlan(ctx, run.settings, run.target)
 				if err != nil {
 					settingsErr = fmt.Errorf("settings: %w", err)
 				}
 				run.plan = pl
 			}
 			if settingsErr == nil {
-				for _, w := range untested(run.plan, run.settings.NodeImage) {
+				for _, w := range untested(run.plan, run.target) {
 					st.Warnf("%s", w)
 				}
 			}
-			if run.settings.Bundle != "" {
+			if run.settings.Bundle != "" && run.kind == nil {
+				settingsErr = errors.Join(settingsErr, fmt.Errorf("--bundle imports images into a kind node that kindstack manages; %s takes none", run.target.Describe()))
+			} else if run.settings.Bundle != "" {
 				meta, warnings, err := checkBundle(run.settings)
 				if err != nil {
 					settingsErr = errors.Join(settingsErr, err)
@@ -186,34 +211,31 @@ func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error,
 				}
 				run.bundle = meta
 			}
-			rep, err := p.Cluster.Preflight(ctx, cluster.PreflightOptions{Spec: spec, ConfigErr: settingsErr, Replacing: replacing})
+			rep, err := run.target.Preflight(ctx, target.PreflightOptions{SettingsErr: settingsErr, Replacing: replacing})
 			for _, w := range rep.Warnings {
 				st.Warnf("%s", w)
 			}
-			if err == nil {
-				for _, w := range cluster.ProbeMirrors(ctx, run.settings.Registries) {
-					st.Warnf("%s", w)
-				}
+			if err == nil && settingsErr != nil {
+				err = fmt.Errorf("preflight: %w", settingsErr) // a target that does not report them still stops here
 			}
 			if err != nil {
 				return err
 			}
-			run.runtime = rep.Runtime
-			st.Result(strings.TrimSpace(rep.Runtime.Name + " " + rep.EngineVersion))
-			if y, err := cluster.KindConfigYAML(spec); err == nil {
-				st.Infof("kind config:\n%s", strings.TrimRight(string(y), "\n"))
+			st.Result(rep.Engine)
+			for _, d := range rep.Details {
+				st.Infof("%s", d)
 			}
 			return nil
 		},
 	}
 }
 
-func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
+func (p *Pipeline) clusterStep(run *upRun) steps.Step {
 	return steps.Step{
-		Name: "Cluster " + spec.Name,
+		Name: "Cluster " + run.settings.Name,
 		Run: func(ctx context.Context, st *steps.Status) error {
-			if run.settings.Bundle != "" {
-				loaded, err := p.loadNodeImage(ctx, run.runtime, run.settings.Bundle, run.bundle, spec.NodeImage)
+			if run.settings.Bundle != "" && run.kind != nil {
+				loaded, err := p.loadNodeImage(ctx, run.kind.Runtime(), run.settings.Bundle, run.bundle, run.kind.Options.Spec.NodeImage)
 				if err != nil {
 					return err
 				}
@@ -222,31 +244,24 @@ func (p *Pipeline) clusterStep(run *upRun, spec cluster.Spec) steps.Step {
 				}
 			}
 			defer run.early.close()
-			res, err := p.Cluster.Ensure(ctx, cluster.EnsureOptions{
-				Spec:        spec,
-				Runtime:     run.runtime,
-				Kubeconfig:  run.settings.Kubeconfig,
-				Retain:      run.settings.Retain,
-				Restart:     run.settings.Restart,
-				KeepContext: run.settings.KeepContext,
-				Registries:  run.settings.Registries,
-				Configured:  func() { run.early.start(ctx, p, run, st) },
-				Logf:        st.Infof,
-				Warnf:       st.Warnf,
+			res, err := run.target.Ensure(ctx, target.EnsureOptions{
+				AcceptsImages: func() { run.early.start(ctx, p, run, st) },
+				Logf:          st.Infof,
+				Warnf:         st.Warnf,
 			})
 			if err != nil {
 				return err
 			}
-			run.cluster = res
+			run.conn = res
 			if run.engine, err = p.Connect(res.Kubeconfig); err != nil {
-				return fmt.Errorf("connect to cluster %q: %w", spec.Name, err)
+				return fmt.Errorf("connect to %s: %w", run.target.Describe(), err)
 			}
 			result := "exists, unchanged"
 			if res.Created {
 				result = "created"
 			}
-			if m := res.Mirrors.String(); m != "" {
-				result += " · " + m
+			if res.Note != "" {
+				result += " · " + res.Note
 			}
 			st.Result(result)
 			return nil
@@ -430,7 +445,7 @@ func (p *Pipeline) installStep(run *upRun) steps.Step {
 }
 
 func (p *Pipeline) smokeStep(run *upRun) steps.Step {
-	base := BaseURL(run.settings.ListenAddress, run.settings.HTTPPort)
+	base := run.target.IngressURL()
 	return steps.Step{
 		Name: "Smoke test through the ingress",
 		Run: func(ctx context.Context, st *steps.Status) error {
@@ -446,35 +461,20 @@ func (p *Pipeline) smokeStep(run *upRun) steps.Step {
 	}
 }
 
-// BaseURL is where a browser on this machine reaches the ingress.
-func BaseURL(listenAddress string, port int) string {
-	host := "localhost"
-	switch ip := net.ParseIP(listenAddress); {
-	case listenAddress == "" || ip == nil || ip.IsUnspecified() || ip.IsLoopback():
-	default:
-		host = listenAddress
-		if ip.To4() == nil {
-			host = "[" + listenAddress + "]"
-		}
-	}
-	if port == 80 {
-		return "http://" + host
-	}
-	return "http://" + host + ":" + strconv.Itoa(port)
-}
+// BaseURL is where a browser on this machine reaches the ingress on a host port.
+func BaseURL(listenAddress string, port int) string { return target.BaseURL(listenAddress, port) }
 
 // untested warns, once each, about every planned component not tested on the Kubernetes version
-// of the node image (read from its tag, kindest/node:v1.37.0).
-func untested(pl plan, nodeImage string) []string {
-	m := regexp.MustCompile(`:v1\.(\d+)\.\d+`).FindStringSubmatch(nodeImage)
-	if m == nil {
+// the target runs.
+func untested(pl plan, t target.Target) []string {
+	minor, from := t.Kubernetes()
+	if minor == 0 {
 		return nil
 	}
-	minor, _ := strconv.Atoi(m[1])
 	var out []string
 	for _, c := range pl.components {
 		if w := c.Untested(minor); w != "" {
-			out = append(out, w+" (node image "+nodeImage+")")
+			out = append(out, w+" ("+from+")")
 		}
 	}
 	return out
