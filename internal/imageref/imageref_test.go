@@ -13,8 +13,8 @@ const digest = "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd
 func TestParseSpellsEveryForm(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		in                                       string
-		want                                     Ref
+		in                                        string
+		want                                      Ref
 		normalized, digestName, familiar, apiHost string
 	}{
 		{
