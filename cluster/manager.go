@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kindstack/kindstack/internal/mirrors"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,7 +144,7 @@ type EnsureOptions struct {
 	ReadyWait   time.Duration // how long the control-plane node may take to become Ready; 0 = 5m
 	// Registries are the node's registry mirrors, written on every Ensure; the node image is
 	// pulled through them when the host's engine lacks it.
-	Registries Registries
+	Registries mirrors.Registries
 	// Configured, when set, is called once, on its own goroutine, when a cluster Ensure creates
 	// has its nodes' containerd running with its final configuration, seconds before kubeadm has
 	// the control plane up: images imported from then on are kept. It is not called for a reused

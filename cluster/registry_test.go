@@ -5,17 +5,18 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kindstack/kindstack/internal/mirrors"
+	"github.com/kindstack/kindstack/internal/nodeimage"
 )
 
-func chinaMirrors() Registries {
-	return Registries{
+func chinaMirrors() mirrors.Registries {
+	return mirrors.Registries{
 		Mirrors: map[string][]string{
 			"docker.io":       {"https://docker.m.daocloud.io", "http://10.0.0.5:5000/"},
 			"registry.k8s.io": {"https://k8s.m.daocloud.io"},
@@ -23,73 +24,6 @@ func chinaMirrors() Registries {
 		},
 		Insecure: []string{"https://mirror.corp.example:8443"},
 	}
-}
-
-func TestHostsTOMLGolden(t *testing.T) {
-	r := chinaMirrors()
-	for _, registry := range []string{"docker.io", "registry.k8s.io", "ghcr.io"} {
-		t.Run(registry, func(t *testing.T) {
-			got := r.HostsTOML(registry)
-			path := filepath.Join("testdata", "hosts", registry+".toml")
-			if *update {
-				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err, "run go test ./cluster -update to create the golden file")
-			assert.Equal(t, string(want), string(got))
-		})
-	}
-}
-
-func TestRegistriesCheck(t *testing.T) {
-	t.Parallel()
-	assert.NoError(t, chinaMirrors().Check())
-	err := Registries{
-		Mirrors: map[string][]string{
-			"https://docker.io": {"https://m.example"},
-			"index.docker.io":   {"https://m.example"},
-			"quay.io":           {"m.example", "https://m.example/prefix", "ftp://m.example"},
-			"gcr.io":            {},
-		},
-		Insecure: []string{"https://not-listed.example"},
-	}.Check()
-	require.Error(t, err)
-	for _, want := range []string{
-		`registry "https://docker.io": write the registry's host name only`,
-		`registry "index.docker.io": Docker Hub's images are named docker.io`,
-		`mirror "m.example": want a URL such as https://mirror.example.com`,
-		`mirror "https://m.example/prefix": want only scheme://host[:port]`,
-		`mirror "ftp://m.example": want a URL`,
-		"registry gcr.io has no mirrors listed",
-		"insecure mirror https://not-listed.example is not one of the registry mirrors",
-	} {
-		assert.Contains(t, err.Error(), want)
-	}
-}
-
-func TestMirroredImage(t *testing.T) {
-	t.Parallel()
-	r := chinaMirrors()
-	tests := []struct{ image, want string }{
-		{"kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
-			"docker.m.daocloud.io/kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"},
-		{"docker.io/library/traefik:v3.7.13", "docker.m.daocloud.io/library/traefik:v3.7.13"},
-		{"postgres:17-alpine", "docker.m.daocloud.io/library/postgres:17-alpine"},
-		{"index.docker.io/kindest/node:v1.34.11", "docker.m.daocloud.io/kindest/node:v1.34.11"},
-		{"registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:abc", "k8s.m.daocloud.io/metrics-server/metrics-server:v0.8.0@sha256:abc"},
-	}
-	for _, tt := range tests {
-		got, ok := r.MirroredImage(tt.image)
-		require.True(t, ok, tt.image)
-		assert.Equal(t, tt.want, got[0], tt.image)
-	}
-	got, _ := r.MirroredImage("kindest/node:v1")
-	assert.Equal(t, []string{"docker.m.daocloud.io/kindest/node:v1", "10.0.0.5:5000/kindest/node:v1"}, got, "every mirror, in order")
-	_, ok := r.MirroredImage("quay.io/x/y:1")
-	assert.False(t, ok, "a registry without mirrors")
-	_, ok = r.MirroredImage("localhost:5000/x:1")
-	assert.False(t, ok)
 }
 
 // fakeNodeShell plays the node's `sh -c`: it keeps the files the scripts write.
@@ -108,7 +42,7 @@ func (f *fakeNodeShell) run(_ context.Context, name string, args ...string) ([]b
 		return []byte(f.config), nil
 	case strings.Contains(cmd, "==> "):
 		var b strings.Builder
-		for _, p := range sortedRegistries(asLists(f.files)) {
+		for _, p := range sortedKeys(f.files) {
 			b.WriteString("==> " + p + "\n" + f.files[p])
 		}
 		return []byte(b.String()), nil
@@ -134,7 +68,7 @@ func TestApplyMirrorsWritesChangesAndRemoves(t *testing.T) {
 	node := &fakeNodeShell{files: map[string]string{}, config: `config_path = "/etc/containerd/certs.d"`}
 	m := &Manager{Run: node.run}
 	rt := Runtime{Name: "docker", Binary: "docker"}
-	r := Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}, "registry.k8s.io": {"http://reg:5000"}}}
+	r := mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}, "registry.k8s.io": {"http://reg:5000"}}}
 
 	change, err := m.ApplyMirrors(context.Background(), rt, "x", r)
 	require.NoError(t, err)
@@ -142,7 +76,7 @@ func TestApplyMirrorsWritesChangesAndRemoves(t *testing.T) {
 	assert.Contains(t, node.files, "/etc/containerd/certs.d/docker.io/hosts.toml")
 
 	// As the node holds them now: the same settings change nothing.
-	node.files = r.hostsFiles()
+	node.files, _ = r.HostsFiles()
 	node.scripts = nil
 	change, err = m.ApplyMirrors(context.Background(), rt, "x", r)
 	require.NoError(t, err)
@@ -150,7 +84,7 @@ func TestApplyMirrorsWritesChangesAndRemoves(t *testing.T) {
 	assert.Empty(t, node.scripts, "nothing written")
 
 	// registry.k8s.io dropped: its file goes, docker.io's stays as it is.
-	r2 := Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}}}
+	r2 := mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}}}
 	change, err = m.ApplyMirrors(context.Background(), rt, "x", r2)
 	require.NoError(t, err)
 	assert.Equal(t, "mirrors for registry.k8s.io removed", change.String())
@@ -163,7 +97,7 @@ func TestApplyMirrorsOnAClusterWithoutConfigPath(t *testing.T) {
 	node := &fakeNodeShell{files: map[string]string{}, config: "version = 2\n"}
 	m := &Manager{Run: node.run}
 	_, err := m.ApplyMirrors(context.Background(), Runtime{Name: "docker", Binary: "docker"}, "old",
-		Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}}})
+		mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"http://reg:5000"}}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "run `kindstack recreate --name old` to use registryMirrors")
 	assert.Empty(t, node.scripts, "nothing written into a containerd that would ignore it")
@@ -171,9 +105,10 @@ func TestApplyMirrorsOnAClusterWithoutConfigPath(t *testing.T) {
 
 func TestParseHostsDumpReadsWhatTheScriptPrints(t *testing.T) {
 	t.Parallel()
-	files := chinaMirrors().hostsFiles()
+	files, err := chinaMirrors().HostsFiles()
+	require.NoError(t, err)
 	var b strings.Builder
-	for _, p := range sortedRegistries(asLists(files)) {
+	for _, p := range sortedKeys(files) {
 		b.WriteString("==> " + p + "\n" + files[p])
 	}
 	assert.Equal(t, files, parseHostsDump(b.String()))
@@ -185,7 +120,7 @@ func TestProbeMirrorsWarnsOnlyForSilentMirrors(t *testing.T) {
 	defer answering.Close()
 	silent := httptest.NewServer(http.NotFoundHandler())
 	silent.Close() // nothing listens there any more
-	warnings := ProbeMirrors(context.Background(), Registries{Mirrors: map[string][]string{
+	warnings := ProbeMirrors(context.Background(), mirrors.Registries{Mirrors: map[string][]string{
 		"docker.io": {answering.URL, silent.URL}, "quay.io": {silent.URL},
 	}})
 	require.Len(t, warnings, 1)
@@ -207,7 +142,7 @@ func TestNormalizeImage(t *testing.T) {
 
 func TestMirrorVerdictAsksEachMirrorFromTheNode(t *testing.T) {
 	t.Parallel()
-	r := Registries{Mirrors: map[string][]string{"docker.io": {"http://a:5000", "https://b.example"}}, Insecure: []string{"https://b.example"}}
+	r := mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"http://a:5000", "https://b.example"}}, Insecure: []string{"https://b.example"}}
 	answers := map[string]string{}
 	var asked []string
 	m := &Manager{Run: func(_ context.Context, _ string, args ...string) ([]byte, error) {
@@ -262,8 +197,8 @@ func TestContainerdNameAndSnapshotter(t *testing.T) {
 
 func TestNodeImageIsPulledThroughTheMirrorsWhenTheEngineLacksIt(t *testing.T) {
 	t.Parallel()
-	const node = "kindest/node:v1.35.8@sha256:07b2"
-	r := Registries{Mirrors: map[string][]string{"docker.io": {"https://down.example", "https://docker.m.daocloud.io"}}}
+	const node = nodeimage.Default
+	r := mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"https://down.example", "https://docker.m.daocloud.io"}}}
 	var calls []string
 	have := map[string]bool{}
 	m := &Manager{StateDir: t.TempDir(), Run: func(_ context.Context, _ string, args ...string) ([]byte, error) {
@@ -287,8 +222,8 @@ func TestNodeImageIsPulledThroughTheMirrorsWhenTheEngineLacksIt(t *testing.T) {
 	rt := Runtime{Name: "docker", Binary: "docker"}
 	got, err := m.nodeImage(context.Background(), rt, node, r, func(string, ...any) {})
 	require.NoError(t, err)
-	assert.Equal(t, "docker.m.daocloud.io/kindest/node:v1.35.8@sha256:07b2", got, "the second mirror, digest kept")
-	assert.Contains(t, calls, "pull down.example/kindest/node:v1.35.8@sha256:07b2", "the first mirror was tried first")
+	assert.Equal(t, "docker.m.daocloud.io/"+nodeimage.Default, got, "the second mirror, digest kept")
+	assert.Contains(t, calls, "pull down.example/"+nodeimage.Default, "the first mirror was tried first")
 
 	have[node] = true
 	got, err = m.nodeImage(context.Background(), rt, node, r, func(string, ...any) {})

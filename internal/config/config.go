@@ -13,7 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/mirrors"
+	"github.com/kindstack/kindstack/internal/nodeimage"
 )
 
 const (
@@ -149,7 +150,7 @@ type Settings struct {
 	// GatewayPorts are extra Traefik entrypoints (container and node ports) for Gateway listeners.
 	GatewayPorts []int
 	// Registries are the node's registry mirrors (changed in place by a later up).
-	Registries cluster.Registries
+	Registries mirrors.Registries
 	// Bundle is an image bundle (`kindstack images save`) imported before anything is pulled.
 	Bundle string
 	// Preload copies the images the host's engine has into the node before they are needed;
@@ -176,7 +177,7 @@ type Settings struct {
 func Defaults() Settings {
 	return Settings{
 		Name:          "kindstack",
-		NodeImage:     cluster.DefaultNodeImage,
+		NodeImage:     nodeimage.Default,
 		ListenAddress: "127.0.0.1",
 		HTTPPort:      80,
 		HTTPSPort:     443,
@@ -377,11 +378,11 @@ func fields() map[string]field {
 					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", k.Line, k.Value, err))
 					continue
 				}
-				if err := cluster.CheckRegistry(k.Value); err != nil {
+				if err := mirrors.CheckRegistry(k.Value); err != nil {
 					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %w", k.Line, err))
 				}
 				for j, m := range list {
-					if err := cluster.CheckMirrorURL(m); err != nil {
+					if err := mirrors.CheckMirrorURL(m); err != nil {
 						errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", v.Content[j].Line, k.Value, err))
 					}
 				}
@@ -399,7 +400,7 @@ func fields() map[string]field {
 			}
 			var errs []error
 			for _, m := range list {
-				if err := cluster.CheckMirrorURL(m); err != nil {
+				if err := mirrors.CheckMirrorURL(m); err != nil {
 					errs = append(errs, err)
 				}
 			}

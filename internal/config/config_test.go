@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/mirrors"
 )
 
 func TestDecodeValidFile(t *testing.T) {
@@ -45,7 +45,7 @@ insecureMirrors: [http://10.0.0.5:5000]
 		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Example: false, Retain: true,
 		Images:  map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
 		Ingress: IngressTraefik, ExampleRoute: RouteHTTPRoute, GatewayPorts: []int{8080, 8090}, IngressGiven: true, ExampleRouteGiven: true,
-		Registries: cluster.Registries{
+		Registries: mirrors.Registries{
 			Mirrors:  map[string][]string{"docker.io": {"https://docker.m.daocloud.io", "http://10.0.0.5:5000"}, "registry.k8s.io": {"https://k8s.m.daocloud.io"}},
 			Insecure: []string{"http://10.0.0.5:5000"},
 		},

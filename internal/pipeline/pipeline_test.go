@@ -35,6 +35,7 @@ import (
 	"github.com/kindstack/kindstack/internal/cli"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/nodeimage"
 	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/internal/steps"
 	"github.com/kindstack/kindstack/internal/transform"
@@ -928,8 +929,8 @@ func TestImagesListNamesEveryImageUpRunsAndItsMirrors(t *testing.T) {
 	}
 	require.NotEmpty(t, list)
 	assert.Equal(t, "node", list[0].Component, "the node image comes first")
-	assert.Equal(t, cluster.DefaultNodeImage, list[0].Image)
-	assert.Equal(t, []string{"docker.m.daocloud.io/" + cluster.DefaultNodeImage}, list[0].Mirrors, "the node image goes through the docker.io mirror, digest kept")
+	assert.Equal(t, nodeimage.Default, list[0].Image)
+	assert.Equal(t, []string{"docker.m.daocloud.io/" + nodeimage.Default}, list[0].Mirrors, "the node image goes through the docker.io mirror, digest kept")
 	pg := byImage["postgres:17-alpine"]
 	assert.Equal(t, "example", pg.Component)
 	assert.Equal(t, []string{"docker.m.daocloud.io/library/postgres:17-alpine"}, pg.Mirrors)
