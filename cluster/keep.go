@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/kindstack/kindstack/internal/imageref"
 )
 
 // NodePlatform is the platform of a kind node on this machine.
@@ -18,14 +20,15 @@ func NodePlatform() string { return "linux/" + runtime.GOARCH }
 // it: "docker.io/library/postgres:17-alpine", or "docker.io/library/traefik@sha256:…" for a
 // reference pinned by digest (the tag is dropped).
 func ContainerdName(image string) string {
-	if strings.Contains(image, "@") {
-		return digestName(image)
+	ref, err := imageref.Parse(image)
+	switch {
+	case err != nil:
+		return image // ctr names what it cannot find
+	case ref.Pinned():
+		return ref.DigestName()
+	default:
+		return ref.Normalized()
 	}
-	n := NormalizeImage(image)
-	if repo, ref := repoAndRef(n); ref == "latest" && !strings.HasSuffix(n, ":latest") {
-		n = repo + ":latest"
-	}
-	return n
 }
 
 // NodeImages returns which of the images every node of the cluster holds (none when the nodes

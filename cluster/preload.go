@@ -14,6 +14,8 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/kindstack/kindstack/internal/imageref"
 )
 
 // ImageNode is one node's image store, as Preload sees it.
@@ -143,7 +145,7 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 			continue
 		}
 		for _, image := range sortedKeys(aliases) {
-			if err := n.Tag(NormalizeImage(aliases[image]), digestName(image)); err != nil {
+			if err := n.Tag(normalized(aliases[image]), digestName(image)); err != nil {
 				errs = append(errs, fmt.Errorf("name %s in node %s: %w", image, n.String(), err))
 			}
 		}
@@ -168,8 +170,12 @@ func (m *Manager) planImage(ctx context.Context, opts PreloadOptions, nodeList [
 	if opts.Off {
 		return remote()
 	}
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return remote() // the kubelet says what is wrong with it
+	}
 	saveAs := image
-	if strings.Contains(image, "@") {
+	if ref.Pinned() {
 		if onEvery(nodeList, image) {
 			return imagePlan{present: true}
 		}
@@ -209,7 +215,7 @@ func (m *Manager) pulledAs(ctx context.Context, rt Runtime, image string) (strin
 	}
 	want := digestName(image)
 	for _, d := range digests {
-		if NormalizeImage(d) == want {
+		if pulled, err := imageref.Parse(d); err == nil && pulled.DigestName() == want {
 			return tags[0], true
 		}
 	}
@@ -218,10 +224,20 @@ func (m *Manager) pulledAs(ctx context.Context, rt Runtime, image string) (strin
 
 // digestName is the name containerd resolves a pinned reference by: "docker.io/library/x@sha256:…".
 func digestName(image string) string {
-	n := NormalizeImage(image)
-	base, digest, _ := strings.Cut(n, "@")
-	repo, _ := repoAndRef(base)
-	return repo + "@" + digest
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return image
+	}
+	return ref.DigestName()
+}
+
+// normalized is the name containerd gives an image loaded from the host's engine under a tag.
+func normalized(image string) string {
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return image
+	}
+	return ref.Normalized()
 }
 
 func sortedKeys(m map[string]string) []string {

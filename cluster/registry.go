@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kindstack/kindstack/internal/imageref"
 	"github.com/kindstack/kindstack/internal/mirrors"
 )
 
@@ -161,24 +162,6 @@ func (m *Manager) checkConfigPath(ctx context.Context, rt Runtime, node, cluster
 	return nil
 }
 
-// splitImage returns an image reference's registry (docker.io when it names none) and the rest:
-// "kindest/node:v1" → docker.io, kindest/node:v1; "postgres:17" → docker.io, library/postgres:17.
-func splitImage(image string) (registry, rest string) {
-	first, after, found := strings.Cut(image, "/")
-	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		registry, rest = first, after
-	} else {
-		registry, rest = "docker.io", image
-	}
-	if registry == "index.docker.io" || registry == "registry-1.docker.io" {
-		registry = "docker.io"
-	}
-	if registry == "docker.io" && !strings.Contains(rest, "/") {
-		rest = "library/" + rest
-	}
-	return registry, rest
-}
-
 // ProbeMirrors asks each mirror's /v2/ endpoint once and returns one warning per mirror that does
 // not answer. Any HTTP answer counts (a registry may say 401): only "nothing there" is a warning.
 func ProbeMirrors(ctx context.Context, r mirrors.Registries) []string {
@@ -258,13 +241,6 @@ func (m *Manager) nodeImage(ctx context.Context, rt Runtime, image string, r mir
 	return image, nil
 }
 
-// NormalizeImage spells an image reference the way containerd names it: registry and full
-// repository path, then the tag and digest ("postgres:17" → "docker.io/library/postgres:17").
-func NormalizeImage(image string) string {
-	registry, rest := splitImage(image)
-	return registry + "/" + rest
-}
-
 // manifestAccept are the manifest media types a registry may serve for an image.
 const manifestAccept = "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " +
 	"application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
@@ -274,8 +250,11 @@ const manifestAccept = "Accept: application/vnd.oci.image.index.v1+json, applica
 // they said, for an image the kubelet already failed to pull from the registry itself; any other
 // answer ("" = no opinion) leaves the wait to go on.
 func (m *Manager) MirrorVerdict(ctx context.Context, rt Runtime, cluster string, r mirrors.Registries, image string) string {
-	registry, rest := splitImage(image)
-	mirrorURLs := r.MirrorsOf(registry)
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return ""
+	}
+	mirrorURLs := r.MirrorsOf(ref.Registry)
 	if len(mirrorURLs) == 0 {
 		return ""
 	}
@@ -283,10 +262,9 @@ func (m *Manager) MirrorVerdict(ctx context.Context, rt Runtime, cluster string,
 	if err != nil || len(nodes) == 0 {
 		return ""
 	}
-	repo, ref := repoAndRef(rest)
 	var misses []string
 	for _, mirror := range mirrorURLs {
-		u := mirrors.Normal(mirror) + "/v2/" + repo + "/manifests/" + ref + "?ns=" + registry
+		u := mirror + "/v2/" + ref.Repository + "/manifests/" + ref.Identifier() + "?ns=" + ref.Registry
 		args := []string{"exec", nodes[0].Name, "curl", "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", "-H", manifestAccept}
 		if r.InsecureMirror(mirror) {
 			args = append(args, "-k")
@@ -295,21 +273,7 @@ func (m *Manager) MirrorVerdict(ctx context.Context, rt Runtime, cluster string,
 		if strings.TrimSpace(string(out)) != "404" {
 			return ""
 		}
-		misses = append(misses, fmt.Sprintf("not on mirror %s (HTTP 404)", mirrors.Normal(mirror)))
+		misses = append(misses, fmt.Sprintf("not on mirror %s (HTTP 404)", mirror))
 	}
-	return strings.Join(misses, ", ") + ", and " + registry + " itself did not serve it"
-}
-
-// repoAndRef splits "library/x:v1" into "library/x", "v1" (a digest wins over a tag; no tag is latest).
-func repoAndRef(rest string) (string, string) {
-	if base, digest, ok := strings.Cut(rest, "@"); ok {
-		if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
-			base = base[:i]
-		}
-		return base, digest
-	}
-	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
-		return rest[:i], rest[i+1:]
-	}
-	return rest, "latest"
+	return strings.Join(misses, ", ") + ", and " + ref.Registry + " itself did not serve it"
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/kindstack/kindstack/internal/nodeimage"
 )
 
+// testDigest is a well-formed digest: references pin a sha256 of 64 hex digits.
+const testDigest = "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
+
 func chinaMirrors() mirrors.Registries {
 	return mirrors.Registries{
 		Mirrors: map[string][]string{
@@ -127,19 +130,6 @@ func TestProbeMirrorsWarnsOnlyForSilentMirrors(t *testing.T) {
 	assert.Contains(t, warnings[0], "registry mirror "+silent.URL+" (for docker.io, quay.io) does not answer")
 }
 
-func TestNormalizeImage(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"postgres:17-alpine":                  "docker.io/library/postgres:17-alpine",
-		"lyzhang1999/backend:latest":          "docker.io/lyzhang1999/backend:latest",
-		"index.docker.io/library/traefik:v3":  "docker.io/library/traefik:v3",
-		"registry.k8s.io/pause:3.10@sha256:a": "registry.k8s.io/pause:3.10@sha256:a",
-		"localhost:5000/x:1":                  "localhost:5000/x:1",
-	} {
-		assert.Equal(t, want, NormalizeImage(in), in)
-	}
-}
-
 func TestMirrorVerdictAsksEachMirrorFromTheNode(t *testing.T) {
 	t.Parallel()
 	r := mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"http://a:5000", "https://b.example"}}, Insecure: []string{"https://b.example"}}
@@ -170,18 +160,19 @@ func TestMirrorVerdictAsksEachMirrorFromTheNode(t *testing.T) {
 	assert.Empty(t, m.MirrorVerdict(context.Background(), rt, "kindstack", r, "app:v1"), "a mirror that does not answer may answer later")
 	assert.Empty(t, m.MirrorVerdict(context.Background(), rt, "kindstack", r, "quay.io/x/y:1"), "no mirror for that registry: no opinion")
 
-	repo, ref := repoAndRef("library/traefik:v3.7.13@sha256:abc")
-	assert.Equal(t, []string{"library/traefik", "sha256:abc"}, []string{repo, ref})
-	repo, ref = repoAndRef("localhost:5000/x")
-	assert.Equal(t, []string{"localhost:5000/x", "latest"}, []string{repo, ref})
+	// A pinned image is asked for by its digest, under its full repository path.
+	answers["http://a:5000/v2/library/traefik/manifests/"+testDigest+"?ns=docker.io"] = "404"
+	answers["https://b.example/v2/library/traefik/manifests/"+testDigest+"?ns=docker.io"] = "404"
+	assert.NotEmpty(t, m.MirrorVerdict(context.Background(), rt, "kindstack", r, "traefik:v3.7.13@"+testDigest))
 }
 
 func TestContainerdNameAndSnapshotter(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "docker.io/library/busybox:latest", ContainerdName("busybox"))
 	assert.Equal(t, "docker.io/lyzhang1999/backend:latest", ContainerdName("lyzhang1999/backend:latest"))
-	assert.Equal(t, "docker.io/library/traefik@sha256:aa", ContainerdName("docker.io/library/traefik:v3.7.13@sha256:aa"))
+	assert.Equal(t, "docker.io/library/traefik@"+testDigest, ContainerdName("docker.io/library/traefik:v3.7.13@"+testDigest))
 	assert.Equal(t, "localhost:5000/x:latest", ContainerdName("localhost:5000/x"))
+	assert.Equal(t, "localhost/x:1", ContainerdName("localhost/x:1"), "localhost is a registry, not a Docker Hub user")
 
 	v2 := "version = 2\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n      snapshotter = \"overlayfs\"\n"
 	s, err := snapshotterOf(v2)
