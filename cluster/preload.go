@@ -9,11 +9,12 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 
+	"golang.org/x/sync/errgroup"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/kindstack/kindstack/internal/imageref"
 )
@@ -80,7 +81,7 @@ func (r PreloadResult) String() string {
 func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	var res PreloadResult
 	logf := orNop(opts.Logf)
-	nodeList, err := m.Nodes(opts.Runtime, opts.Cluster)
+	nodeList, err := m.Nodes(ctx, opts.Runtime, opts.Cluster)
 	if err != nil {
 		return res, fmt.Errorf("list nodes of %s: %w", opts.Cluster, err)
 	}
@@ -89,18 +90,18 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	}
 
 	// Each image's checks (the engine's and every node's copy) are a few runtime commands; they
-	// run for all images at once, then the answers are taken in order.
+	// run for planWorkers images at a time, then the answers are taken in order.
 	images := dedupe(opts.Images)
 	plans := make([]imagePlan, len(images))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(planWorkers)
 	for i, image := range images {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			plans[i] = m.planImage(ctx, opts, nodeList, image)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // planImage fails no image: what it cannot tell is left to the node's pull
 	var toSave []string
 	lacking := map[string]bool{}   // node name → it misses at least one image of toSave
 	aliases := map[string]string{} // digest-pinned image → the tag it is saved by
@@ -156,6 +157,10 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	res.Loaded = loading
 	return res, nil
 }
+
+// planWorkers bounds how many images Preload checks at once: each check is a few runtime
+// commands, and a small machine runs only so many `docker exec` at a time.
+const planWorkers = 4
 
 // imagePlan is what Preload does with one image: nothing (present: every node holds it), leave it
 // to the nodes' pulls (saveAs ""), or save saveAs from the engine into the lacking nodes.
@@ -299,17 +304,32 @@ func SaveWithRuntime(ctx context.Context, rt Runtime, images []string) (io.ReadC
 	return out, wait, nil
 }
 
-// KindNodes is the real node lister: the cluster's nodes as kind knows them.
-func KindNodes(rt Runtime, cluster string) ([]ImageNode, error) {
+// KindNodes is the real node lister: the cluster's nodes as kind knows them, every command they
+// run bound to ctx. kind's listing itself takes no context, so one that has ended is not started.
+func KindNodes(ctx context.Context, rt Runtime, cluster string) ([]ImageNode, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	list, err := kindcluster.NewProvider(rt.ProviderOption()).ListInternalNodes(cluster)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ImageNode, 0, len(list))
 	for _, n := range list {
-		out = append(out, kindNode{n})
+		out = append(out, kindNode{boundNode{Node: n, ctx: ctx}})
 	}
 	return out, nil
+}
+
+// boundNode is a kind node whose every command ends with ctx: kind's nodeutils call Command,
+// which takes none.
+type boundNode struct {
+	nodes.Node
+	ctx context.Context
+}
+
+func (n boundNode) Command(command string, args ...string) kindexec.Cmd {
+	return n.Node.CommandContext(n.ctx, command, args...)
 }
 
 // kindNode reaches a node's containerd the way `kind load` does.

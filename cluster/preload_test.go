@@ -54,7 +54,7 @@ func preloadManager(host map[string]string, nodes ...*imageStore) (*Manager, *[]
 			}
 			return []byte("Error: No such image: " + image), errors.New("exit status 1")
 		},
-		Nodes: func(Runtime, string) ([]ImageNode, error) {
+		Nodes: func(context.Context, Runtime, string) ([]ImageNode, error) {
 			out := make([]ImageNode, len(nodes))
 			for i, n := range nodes {
 				out[i] = n

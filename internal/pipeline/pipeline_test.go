@@ -275,7 +275,7 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 	}
 	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
 	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
-	mgr.Nodes = func(cluster.Runtime, string) ([]cluster.ImageNode, error) {
+	mgr.Nodes = func(context.Context, cluster.Runtime, string) ([]cluster.ImageNode, error) {
 		return []cluster.ImageNode{fakeNode{}}, nil
 	}
 	mgr.Save = func(context.Context, cluster.Runtime, []string) (io.ReadCloser, func() error, error) {
