@@ -285,7 +285,7 @@ func TestNodeMetricsServed(t *testing.T) {
 
 func TestTraefikRunsNonRootOnTheMappedNodeWithHostPortsAndGatewayPorts(t *testing.T) {
 	t.Parallel()
-	set, err := Traefik().Build(component.Params{IngressNode: map[string]string{"ingress-ready": "true"}, GatewayPorts: []int{8080, 8443}})
+	set, err := Traefik().Build(component.Params{IngressNode: map[string]string{"ingress-ready": "true"}, Options: &TraefikOptions{GatewayPorts: []int{8080, 8443}}})
 	require.NoError(t, err)
 	assert.Equal(t, "traefik", set.Name)
 	assert.Equal(t, []string{"GatewayClass/traefik", "Gateway/kindstack-gateway/kindstack"}, gateNames(set))

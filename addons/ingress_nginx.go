@@ -1,11 +1,13 @@
 package addons
 
 import (
-	"github.com/kindstack/kindstack/embed"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/transform"
 )
+
+// ingressNginxManifest is ingress-nginx's manifest (package embed).
+const ingressNginxManifest = "ingress-nginx-v1.15.1.yaml"
 
 // IngressNginx is the ingress-nginx controller, its IngressClass nginx and its admission webhook.
 // Ready means the controller Deployment is available and the webhook serves (CA bundle set,
@@ -13,11 +15,16 @@ import (
 // (WebhookCert), made on the first up and reused after, instead of upstream's certgen Jobs.
 //
 // ingress-nginx is retired upstream: its last release, controller v1.15.1 (2026-03-19), is pinned
-// by digest (see embed.IngressNginx). It is tested upstream on Kubernetes 1.31 to 1.35 only.
+// by digest (in its manifest). It is tested upstream on Kubernetes 1.31 to 1.35 only.
 func IngressNginx() component.Component {
 	return component.Component{
-		Name:      "ingress-nginx",
-		Manifests: component.Files(embed.IngressNginx),
+		Name:    "ingress-nginx",
+		Summary: "the ingress-nginx controller",
+		Alternative: &component.Alternative{Capability: component.Ingress, Value: "nginx", Default: true,
+			Usage: "ingress-nginx, retired upstream"},
+		Tested: component.KubernetesRange{MaxMinor: 35,
+			Advice: "it is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35); `--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API"},
+		Manifests: component.Files(ingressNginxManifest),
 		Transforms: func(p component.Params) []transform.Func {
 			return []transform.Func{
 				transform.Images(p.Images),

@@ -1,19 +1,22 @@
 package addons
 
 import (
-	"github.com/kindstack/kindstack/embed"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/transform"
 )
 
-// MetricsServer is metrics-server, pinned by digest (see embed.MetricsServer). Ready means the
+// metricsServerManifest is metrics-server's manifest (package embed).
+const metricsServerManifest = "metrics-server-v0.8.0.yaml"
+
+// MetricsServer is metrics-server, pinned by digest (in its manifest). Ready means the
 // Deployment is available, the APIService v1beta1.metrics.k8s.io is Available, and node metrics
 // are actually served.
 func MetricsServer() component.Component {
 	return component.Component{
 		Name:      "metrics-server",
-		Manifests: component.Files(embed.MetricsServer),
+		Summary:   "metrics-server, the metrics API for autoscalers and kubectl top",
+		Manifests: component.Files(metricsServerManifest),
 		Transforms: func(p component.Params) []transform.Func {
 			return []transform.Func{
 				transform.Images(p.Images),

@@ -22,20 +22,34 @@ type Spec struct {
 	ListenAddress string `json:"listenAddress"`
 	HTTPPort      int    `json:"httpPort"`
 	HTTPSPort     int    `json:"httpsPort"`
+	// ControllerManagerArgs are kube-controller-manager flags the components ask for (a shorter
+	// HPA sync period, say). They apply when the cluster is created and are not compared later:
+	// they tune the cluster, and a difference is no reason to recreate it.
+	ControllerManagerArgs map[string]string `json:"controllerManagerArgs,omitempty"`
 }
 
-// HPASyncPeriod is how often the cluster's HPA controller re-reads metrics and scales. Kubernetes'
-// default is 15s; a local cluster with a handful of HPAs can afford to look more often, and `up`
-// waits for the HPAs' first reading.
-const HPASyncPeriod = "3s"
+// kubeadmPatch is the part of kubeadm's ClusterConfiguration kindstack patches. It names no
+// apiVersion, so kind converts the extraArgs map to v1beta4's list form when the node image needs it.
+type kubeadmPatch struct {
+	Kind              string `json:"kind"`
+	ControllerManager struct {
+		ExtraArgs map[string]string `json:"extraArgs"`
+	} `json:"controllerManager"`
+}
 
-// hpaSyncPatch sets HPASyncPeriod in kubeadm's ClusterConfiguration. It names no apiVersion, so
-// kind converts the extraArgs map to v1beta4's list form when the node image needs it.
-const hpaSyncPatch = `kind: ClusterConfiguration
-controllerManager:
-  extraArgs:
-    horizontal-pod-autoscaler-sync-period: ` + HPASyncPeriod + `
-`
+// kubeadmPatches returns the kubeadm config patches for spec's controller-manager flags.
+func kubeadmPatches(spec Spec) []string {
+	if len(spec.ControllerManagerArgs) == 0 {
+		return nil
+	}
+	p := kubeadmPatch{Kind: "ClusterConfiguration"}
+	p.ControllerManager.ExtraArgs = spec.ControllerManagerArgs
+	out, err := yaml.Marshal(p)
+	if err != nil {
+		return nil // a struct of strings always marshals
+	}
+	return []string{string(out)}
+}
 
 // KindConfig returns the kind v1alpha4 Cluster for spec: one control-plane node labelled
 // ingress-ready=true with the host's HTTP/HTTPS ports mapped to the node's 80/443.
@@ -45,7 +59,7 @@ func KindConfig(spec Spec) *v1alpha4.Cluster {
 		Name:     spec.Name,
 		// Registry mirrors are hosts.toml files under CertsDir, written by every up (ApplyMirrors).
 		ContainerdConfigPatches: []string{containerdConfigPatch},
-		KubeadmConfigPatches:    []string{hpaSyncPatch},
+		KubeadmConfigPatches:    kubeadmPatches(spec),
 		Nodes: []v1alpha4.Node{{
 			Role:   v1alpha4.ControlPlaneRole,
 			Image:  spec.NodeImage,

@@ -17,8 +17,10 @@ func TestKindConfigGolden(t *testing.T) {
 		golden string
 		spec   Spec
 	}{
-		{"kind-config-default.golden", Spec{Name: "kindstack", NodeImage: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443}},
-		{"kind-config-custom-ports.golden", Spec{Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0", HTTPPort: 8080, HTTPSPort: 8443}},
+		{"kind-config-default.golden", Spec{Name: "kindstack", NodeImage: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443,
+			ControllerManagerArgs: map[string]string{"horizontal-pod-autoscaler-sync-period": "3s"}}},
+		{"kind-config-custom-ports.golden", Spec{Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0", HTTPPort: 8080, HTTPSPort: 8443,
+			ControllerManagerArgs: map[string]string{"horizontal-pod-autoscaler-sync-period": "3s"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {

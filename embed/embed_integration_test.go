@@ -15,8 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindstack/kindstack/addons"
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/e2e/testbed/testenv"
+	"github.com/kindstack/kindstack/embed"
+	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/pipeline"
@@ -27,7 +30,7 @@ import (
 // Gateway API CRDs come from the Go module cache or proxy, as for `up`).
 func installedSets(t *testing.T, s config.Settings) []kube.Set {
 	t.Helper()
-	p := &pipeline.Pipeline{Catalogue: pipeline.Catalogue(), Fetch: pipeline.ModuleFetcher(os.Getenv)}
+	p := &pipeline.Pipeline{Catalogue: catalogue.All(), Fetch: pipeline.ModuleFetcher(os.Getenv)}
 	sets, err := p.Sets(t.Context(), s)
 	require.NoError(t, err)
 	require.Len(t, sets, 3)
@@ -36,9 +39,9 @@ func installedSets(t *testing.T, s config.Settings) []kube.Set {
 
 // traefikSettings install Traefik and route the example with its HTTPRoute.
 func traefikSettings() config.Settings {
-	s := config.Defaults()
-	s.Ingress, s.ExampleRoute, s.GatewayPorts = config.IngressTraefik, config.RouteHTTPRoute, []int{8080}
-	return s
+	return config.Defaults().WithChoice("ingress", "traefik").
+		WithComponent(addons.Traefik().Name, config.ComponentSettings{Options: &addons.TraefikOptions{GatewayPorts: []int{8080}}}).
+		WithComponent(workloads.Example().Name, config.ComponentSettings{Options: &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}})
 }
 
 // The real API server accepts every object we wrote, as transformed for installation, with either
@@ -165,4 +168,20 @@ func TestGatesSayWhyNotReady(t *testing.T) {
 			t.Logf("what `up` prints when %s is not serving:\n%v", tt.set.Name, err)
 		})
 	}
+}
+
+// decodeAll decodes every embedded manifest, by file name.
+func decodeAll(t *testing.T) map[string][]*unstructured.Unstructured {
+	t.Helper()
+	names, err := embed.Names()
+	require.NoError(t, err)
+	out := map[string][]*unstructured.Unstructured{}
+	for _, name := range names {
+		data, err := embed.Read(name)
+		require.NoError(t, err)
+		objs, err := kube.Decode(name, data)
+		require.NoError(t, err, "%s must decode", name)
+		out[name] = objs
+	}
+	return out
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kindstack/kindstack/internal/smoke"
 )
 
 // fakeApp imitates the example app behind the ingress: the Flask routes under /api (rewritten),
@@ -98,7 +100,7 @@ func respond(status int, body string) http.HandlerFunc {
 	}
 }
 
-func smoke(t *testing.T, app http.Handler, budget time.Duration) ([]string, error) {
+func smokeTest(t *testing.T, app http.Handler, budget time.Duration) ([]string, error) {
 	t.Helper()
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
@@ -106,8 +108,9 @@ func smoke(t *testing.T, app http.Handler, budget time.Duration) ([]string, erro
 	t.Cleanup(cancel)
 	var mu sync.Mutex
 	var lines []string
-	err := Smoke(ctx, SmokeOptions{
+	err := smoke.Run(ctx, smoke.Options{
 		BaseURL:  srv.URL + "/",
+		Requests: Example().Smoke,
 		Interval: 10 * time.Millisecond,
 		Infof: func(format string, args ...any) {
 			mu.Lock()
@@ -121,14 +124,14 @@ func smoke(t *testing.T, app http.Handler, budget time.Duration) ([]string, erro
 func TestSmokePassesAgainstAWorkingAppAndLeavesItsDataAlone(t *testing.T) {
 	t.Parallel()
 	app := &fakeApp{texts: []string{"a row the user added"}}
-	attempts, err := smoke(t, app, 5*time.Second)
+	attempts, err := smokeTest(t, app, 5*time.Second)
 	require.NoError(t, err)
 	assert.Empty(t, attempts, "no failed attempt")
 	assert.Empty(t, app.writes, "the smoke test only reads")
 	assert.Equal(t, []string{"a row the user added"}, app.texts, "the user's rows are kept")
 
 	empty := &fakeApp{}
-	_, err = smoke(t, empty, 5*time.Second)
+	_, err = smokeTest(t, empty, 5*time.Second)
 	require.NoError(t, err, "an empty table is a working app too")
 	assert.Empty(t, empty.texts)
 }
@@ -136,7 +139,7 @@ func TestSmokePassesAgainstAWorkingAppAndLeavesItsDataAlone(t *testing.T) {
 func TestSmokeRetriesWhileTheIngressIsNotReady(t *testing.T) {
 	t.Parallel()
 	app := &fakeApp{unavailableFor: 3}
-	attempts, err := smoke(t, app, 5*time.Second)
+	attempts, err := smokeTest(t, app, 5*time.Second)
 	require.NoError(t, err)
 	assert.Len(t, attempts, 3, "three 503s, then a full pass")
 }
@@ -192,7 +195,7 @@ func TestSmokeFailureNamesTheRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			attempts, err := smoke(t, &fakeApp{override: tt.override}, 300*time.Millisecond)
+			attempts, err := smokeTest(t, &fakeApp{override: tt.override}, 300*time.Millisecond)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "smoke test through http://127.0.0.1:")
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -201,43 +204,5 @@ func TestSmokeFailureNamesTheRequest(t *testing.T) {
 			}
 			assert.NotEmpty(t, attempts, "it retried")
 		})
-	}
-}
-
-func TestSmokeNoServer(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.NotFoundHandler())
-	base := srv.URL
-	srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	err := Smoke(ctx, SmokeOptions{BaseURL: base, Interval: 10 * time.Millisecond})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "GET /api/healthy: ")
-	assert.Contains(t, err.Error(), "connection refused")
-}
-
-func TestSmokeRejectsABadBaseURL(t *testing.T) {
-	t.Parallel()
-	for _, base := range []string{"", "127.0.0.1:80", "ftp://x", "http://"} {
-		err := Smoke(context.Background(), SmokeOptions{BaseURL: base})
-		assert.ErrorContains(t, err, "want http://host[:port]", "base %q", base)
-	}
-}
-
-func TestExcerpt(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		body string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"  many\n\n  lines\tand   spaces ", 100, "many lines and spaces"},
-		{"0123456789abc", 10, "0123456789…"},
-		{"ééééé", 3, "é…"}, // never cut inside a character
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, excerpt([]byte(tt.body), tt.n))
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -71,7 +73,7 @@ func New(opts Options) *ucli.App {
 	}
 	return &ucli.App{
 		Name:                 "kindstack",
-		Usage:                "a local Kubernetes environment (kind, ingress, metrics, example app) in one command",
+		Usage:                "a local Kubernetes environment (kind, ingress, metrics and apps, all really ready) in one command",
 		UsageText:            "kindstack [global flags] command [flags]",
 		Writer:               opts.Stdout,
 		ErrWriter:            opts.Stderr,
@@ -91,11 +93,11 @@ func New(opts Options) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
-				Flags: upFlags(), Action: a.up}),
+				Flags: a.upFlags(), Action: a.up}),
 			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone)",
 				Flags: downFlags(), Action: a.down}),
 			cmd(&ucli.Command{Name: "recreate", Usage: "delete the cluster, then up",
-				Flags: upFlags(), Action: a.recreate}),
+				Flags: a.upFlags(), Action: a.recreate}),
 			cmd(&ucli.Command{Name: "status", Usage: "show the cluster, its nodes and components: ready or why not (exit 1 when not ready)",
 				Action: a.status}),
 			cmd(&ucli.Command{Name: "list", Usage: "list the clusters kindstack created on this machine, with their state",
@@ -103,7 +105,7 @@ func New(opts Options) *ucli.App {
 			cmd(&ucli.Command{Name: "kubeconfig", Usage: "print the cluster's kubeconfig instead of merging it",
 				Flags: []ucli.Flag{&ucli.BoolFlag{Name: flagInternal, Usage: "the address other containers on kind's network use"}}, Action: a.kubeconfig}),
 			cmd(&ucli.Command{Name: "doctor", Usage: "check this machine for what would make up fail or crawl, each with a fix (exit 1 when a check fails)",
-				Flags: upFlags(), Action: a.doctor}),
+				Flags: a.upFlags(), Action: a.doctor}),
 			cmd(&ucli.Command{Name: "logs", Usage: "collect diagnostics for a bug report (node logs, status, what is not ready with its pods' logs, events); prints where",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},
@@ -112,16 +114,16 @@ func New(opts Options) *ucli.App {
 			{Name: "images", Usage: "the images up runs: list them, save them into one bundle for offline use, load a bundle",
 				Subcommands: []*ucli.Command{
 					cmd(&ucli.Command{Name: "list", Usage: "print every image up runs with these settings (node image first, after the images map) and the mirrors each is pulled through",
-						Flags: upFlags(), Action: a.imagesList}),
+						Flags: a.upFlags(), Action: a.imagesList}),
 					cmd(&ucli.Command{Name: "save", Usage: "pull every image up runs (through the mirrors) into ONE bundle FILE for offline use, registry digests kept",
-						ArgsUsage: "FILE", Action: a.imagesSave, Flags: append(upFlags(),
+						ArgsUsage: "FILE", Action: a.imagesSave, Flags: append(a.upFlags(),
 							&ucli.BoolFlag{Name: flagNodeImage, Usage: "put the kind node image in too (large; loaded into the host's engine)"},
 							&ucli.StringFlag{Name: flagPlatform, Usage: "os/arch of the node (default " + pipeline.DefaultPlatform() + ")"})}),
 					cmd(&ucli.Command{Name: "load", Usage: "load a bundle FILE: its node image into the host's engine, the rest into the cluster's node (or use up --bundle FILE)",
 						ArgsUsage: "FILE", Action: a.imagesLoad}),
 				}},
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
-				Flags: upFlags(), Action: a.render}),
+				Flags: a.upFlags(), Action: a.render}),
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
 				OnUsageError: onUsage, Action: a.completion},
 			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
@@ -143,7 +145,6 @@ const (
 	flagHTTPPort      = "http-port"
 	flagHTTPSPort     = "https-port"
 	flagRetain        = "retain"
-	flagNoExample     = "no-example"
 	flagNoWait        = "no-wait"
 	flagForce         = "force"
 	flagRestart       = "restart"
@@ -153,8 +154,6 @@ const (
 	flagOutputDir     = "output-dir"
 	flagArchive       = "archive"
 	flagDiagnostics   = "diagnostics"
-	flagIngress       = "ingress"
-	flagExampleRoute  = "example-route"
 	flagWait          = "wait"
 	flagMirror        = "registry-mirror"
 	flagInsecure      = "insecure-mirror"
@@ -179,28 +178,94 @@ func commonFlags() []ucli.Flag {
 	}
 }
 
-func upFlags() []ucli.Flag {
+func (a *app) upFlags() []ucli.Flag {
 	d := config.Defaults()
-	return []ucli.Flag{
+	return append([]ucli.Flag{
 		&ucli.StringFlag{Name: flagImage, Usage: "kind node image (default " + d.NodeImage + ")"},
 		&ucli.StringFlag{Name: flagListenAddress, Usage: "host address the HTTP/HTTPS ports listen on (default " + d.ListenAddress + ")"},
 		&ucli.IntFlag{Name: flagHTTPPort, Usage: "host port for HTTP into the ingress", DefaultText: fmt.Sprint(d.HTTPPort)},
 		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
-		&ucli.StringFlag{Name: flagIngress, Usage: "ingress controller: nginx (ingress-nginx, retired upstream) or traefik (Traefik with the Gateway API; serves the same Ingresses); switching an existing cluster converges it (default " + d.Ingress + ")"},
-		&ucli.StringFlag{Name: flagExampleRoute, Usage: "route the example app with its ingress or with an httproute on kindstack's Gateway (traefik only) (default " + d.ExampleRoute + ")"},
 		&ucli.BoolFlag{Name: flagWait, Value: true, Usage: "wait until everything is ready and smoke-test it; --wait=false returns once the cluster is up and every component is applied (`kindstack status` says when they are ready)"},
 		&ucli.StringSliceFlag{Name: flagMirror, Usage: "REGISTRY=URL: pull REGISTRY's images through the mirror at URL first (repeatable, tried in order, REGISTRY itself last; replaces the config file's mirrors for REGISTRY), e.g. docker.io=https://docker.m.daocloud.io"},
 		&ucli.StringSliceFlag{Name: flagInsecure, Usage: "URL: do not verify the TLS certificate of this registry mirror (self-signed; repeatable)"},
 		&ucli.StringFlag{Name: flagBundle, Usage: "import this image bundle (`kindstack images save`) into the node, and its node image into the host's engine, before anything is pulled", TakesFile: true},
 		&ucli.BoolFlag{Name: flagPreload, Value: true, Usage: "copy the images the host's container engine already has into the node; --preload=false leaves every pull to the node and its mirrors"},
 		&ucli.BoolFlag{Name: flagRetain, Usage: "keep a cluster that failed or was interrupted while being created, for debugging"},
-		&ucli.BoolFlag{Name: flagNoExample, Usage: "do not install the example app (after a full up: remove it)"},
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
 		&ucli.BoolFlag{Name: flagKeepContext, Usage: "add the kind-<name> context to the kubeconfig without making it the current one"},
 		&ucli.StringFlag{Name: flagDiagnostics, Usage: "when up fails, collect `kindstack logs` into this directory (with CI=true: a new temporary one)", TakesFile: true},
 		noWaitFlag(),
 		forceFlag("recreate: delete the cluster even if kindstack did not create it"),
+	}, a.componentFlags()...)
+}
+
+// componentFlags are the flags the components bring: `--<capability> VALUE` for a capability
+// several components provide, `--no-<name>` for an optional component, and each component's own.
+func (a *app) componentFlags() []ucli.Flag {
+	var out []ucli.Flag
+	alts := a.pl.Alternatives()
+	for _, capability := range slices.Sorted(maps.Keys(alts)) {
+		var values []string
+		def := ""
+		for _, alt := range alts[capability] {
+			values = append(values, alt.Value+" ("+alt.Usage+")")
+			if alt.Default {
+				def = alt.Value
+			}
+		}
+		out = append(out, &ucli.StringFlag{Name: string(capability), Usage: fmt.Sprintf(
+			"which component provides %s: %s; switching an existing cluster converges it (default %s)", capability, strings.Join(values, " or "), def)})
 	}
+	for _, c := range a.pl.Catalogue {
+		if c.Optional {
+			out = append(out, &ucli.BoolFlag{Name: "no-" + c.Name, Usage: "do not install " + c.Summary + " (after a full up: remove it)"})
+		}
+		if c.Options != nil {
+			for _, f := range c.Options.Flags {
+				out = append(out, &ucli.StringFlag{Name: f.Name, Usage: f.Usage})
+			}
+		}
+	}
+	return out
+}
+
+// componentSettings applies the component flags given on the command line to s.
+func (a *app) componentSettings(c *ucli.Context, s config.Settings) (config.Settings, error) {
+	for capability, alts := range a.pl.Alternatives() {
+		name := string(capability)
+		cc, ok := setIn(c, name)
+		if !ok {
+			continue
+		}
+		var values []string
+		for _, alt := range alts {
+			values = append(values, alt.Value)
+		}
+		if err := config.CheckChoice(name, cc.String(name), values); err != nil {
+			return s, usagef("invalid value for --%s: %w", name, err)
+		}
+		s = s.WithChoice(name, cc.String(name))
+	}
+	for _, comp := range a.pl.Catalogue {
+		if cc, ok := setIn(c, "no-"+comp.Name); ok && comp.Optional {
+			on := !cc.Bool("no-" + comp.Name)
+			s = s.WithComponent(comp.Name, config.ComponentSettings{Enabled: &on})
+		}
+		if comp.Options == nil {
+			continue
+		}
+		for _, f := range comp.Options.Flags {
+			cc, ok := setIn(c, f.Name)
+			if !ok {
+				continue
+			}
+			var err error
+			if s, err = s.SetOption(comp, f.Field, cc.String(f.Name)); err != nil {
+				return s, usagef("invalid value for --%s: %w", f.Name, err)
+			}
+		}
+	}
+	return s, nil
 }
 
 func noWaitFlag() ucli.Flag {
@@ -239,8 +304,8 @@ type invocation struct {
 
 // resolveLoaded is resolve for commands that cannot go on without the config file: a file that
 // failed to load is their error (only `up` collects it with the other preflight problems).
-func resolveLoaded(c *ucli.Context) (invocation, error) {
-	inv, err := resolve(c)
+func (a *app) resolveLoaded(c *ucli.Context) (invocation, error) {
+	inv, err := a.resolve(c)
 	if err == nil {
 		err = inv.configErr
 	}
@@ -248,7 +313,7 @@ func resolveLoaded(c *ucli.Context) (invocation, error) {
 }
 
 // resolve combines defaults, the config file and flags, in that order of precedence (lowest first).
-func resolve(c *ucli.Context) (invocation, error) {
+func (a *app) resolve(c *ucli.Context) (invocation, error) {
 	inv := invocation{quiet: flagBool(c, flagQuiet), verbose: flagBool(c, flagVerbose)}
 	if cc, ok := setIn(c, flagOutput); ok {
 		switch o := cc.String(flagOutput); o {
@@ -264,7 +329,7 @@ func resolve(c *ucli.Context) (invocation, error) {
 	}
 	s := config.Defaults()
 	if cc, ok := setIn(c, flagConfig); ok {
-		st, err := config.Load(cc.String(flagConfig))
+		st, err := config.Load(cc.String(flagConfig), a.pl.Catalogue)
 		if err != nil {
 			inv.configErr = err
 		}
@@ -284,20 +349,6 @@ func resolve(c *ucli.Context) (invocation, error) {
 	str(&s.Kubeconfig, flagKubeconfig)
 	str(&s.NodeImage, flagImage)
 	str(&s.ListenAddress, flagListenAddress)
-	str(&s.Ingress, flagIngress)
-	str(&s.ExampleRoute, flagExampleRoute)
-	if _, ok := setIn(c, flagIngress); ok {
-		s.IngressGiven = true
-		if err := config.CheckIngress(s.Ingress); err != nil {
-			return inv, usagef("invalid value for --%s: %w", flagIngress, err)
-		}
-	}
-	if _, ok := setIn(c, flagExampleRoute); ok {
-		s.ExampleRouteGiven = true
-		if err := config.CheckExampleRoute(s.ExampleRoute); err != nil {
-			return inv, usagef("invalid value for --%s: %w", flagExampleRoute, err)
-		}
-	}
 	num(&s.HTTPPort, flagHTTPPort)
 	num(&s.HTTPSPort, flagHTTPSPort)
 	if cc, ok := setIn(c, flagTimeout); ok {
@@ -349,8 +400,9 @@ func resolve(c *ucli.Context) (invocation, error) {
 			s.Registries.Insecure = append(s.Registries.Insecure, m)
 		}
 	}
-	if cc, ok := setIn(c, flagNoExample); ok {
-		s.Example = !cc.Bool(flagNoExample)
+	s, err := a.componentSettings(c, s)
+	if err != nil {
+		return inv, err
 	}
 	inv.settings = s
 	return inv, nil
@@ -438,7 +490,7 @@ type VersionInfo struct {
 }
 
 func (a *app) version(c *ucli.Context) error {
-	inv, err := resolve(c)
+	inv, err := a.resolve(c)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,13 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/pipeline"
 )
+
+// testApp is the app with kindstack's components and no pipeline to run.
+func testApp() *app { return &app{pl: &pipeline.Pipeline{Catalogue: catalogue.All()}} }
 
 // resolveArgs runs the real flag definitions and returns what `up` would run with.
 func resolveArgs(t *testing.T, args ...string) (invocation, error) {
@@ -22,11 +27,12 @@ func resolveArgs(t *testing.T, args ...string) (invocation, error) {
 	var got invocation
 	var resolveErr error
 	onUsage := func(_ *ucli.Context, err error, _ bool) error { return &UsageError{Err: err} }
+	a := testApp()
 	app := &ucli.App{
 		Name: "kindstack", Flags: commonFlags(), OnUsageError: onUsage, ExitErrHandler: func(*ucli.Context, error) {},
 		Writer: &bytes.Buffer{}, ErrWriter: &bytes.Buffer{},
-		Commands: []*ucli.Command{{Name: "up", Flags: append(commonFlags(), upFlags()...), OnUsageError: onUsage,
-			Action: func(c *ucli.Context) error { got, resolveErr = resolve(c); return nil }}},
+		Commands: []*ucli.Command{{Name: "up", Flags: append(commonFlags(), a.upFlags()...), OnUsageError: onUsage,
+			Action: func(c *ucli.Context) error { got, resolveErr = a.resolve(c); return nil }}},
 	}
 	if err := app.RunContext(context.Background(), append([]string{"kindstack"}, args...)); err != nil {
 		return got, err
@@ -66,7 +72,7 @@ func TestPrecedenceFlagsOverFileOverDefaults(t *testing.T) {
 			assert.Equal(t, "from-flag", s.Name)
 			assert.Equal(t, 9090, s.HTTPPort)
 			assert.Equal(t, 8443, s.HTTPSPort, "not given as a flag: the file's value")
-			assert.False(t, s.Example)
+			assert.False(t, s.Enabled("example"))
 			assert.Equal(t, time.Minute, s.Timeout)
 			assert.Equal(t, "127.0.0.2", s.ListenAddress)
 		}},
@@ -147,17 +153,18 @@ func TestImagesFileArgTakesFlagsAfterTheFile(t *testing.T) {
 	var got invocation
 	var file string
 	onUsage := func(_ *ucli.Context, err error, _ bool) error { return &UsageError{Err: err} }
+	a := testApp()
 	app := &ucli.App{
 		Name: "kindstack", Flags: commonFlags(), OnUsageError: onUsage, ExitErrHandler: func(*ucli.Context, error) {},
 		Writer: &bytes.Buffer{}, ErrWriter: &bytes.Buffer{},
-		Commands: []*ucli.Command{{Name: "save", ArgsUsage: "FILE", Flags: append(commonFlags(), upFlags()...), OnUsageError: onUsage,
+		Commands: []*ucli.Command{{Name: "save", ArgsUsage: "FILE", Flags: append(commonFlags(), a.upFlags()...), OnUsageError: onUsage,
 			Action: func(c *ucli.Context) error {
 				cc, f, err := fileArg(c)
 				if err != nil {
 					return err
 				}
 				file = f
-				got, err = resolve(cc)
+				got, err = a.resolve(cc)
 				return err
 			}}},
 	}
@@ -166,7 +173,7 @@ func TestImagesFileArgTakesFlagsAfterTheFile(t *testing.T) {
 	assert.Equal(t, "b.tar", file)
 	assert.Equal(t, "json", got.format, "-o after FILE")
 	assert.True(t, got.quiet, "-q after FILE")
-	assert.Equal(t, "traefik", got.settings.Ingress)
+	assert.Equal(t, map[string]string{"ingress": "traefik"}, got.settings.Choices)
 	assert.Equal(t, map[string][]string{"docker.io": {"http://m:5000"}}, got.settings.Registries.Mirrors)
 
 	err = app.RunContext(context.Background(), []string{"kindstack", "save", "b.tar", "c.tar"})

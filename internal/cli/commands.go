@@ -16,7 +16,7 @@ func (a *app) up(c *ucli.Context) error { return a.runUp(c, false) }
 func (a *app) recreate(c *ucli.Context) error { return a.runUp(c, true) }
 
 func (a *app) runUp(c *ucli.Context, recreate bool) error {
-	inv, err := resolve(c)
+	inv, err := a.resolve(c)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (a *app) runUp(c *ucli.Context, recreate bool) error {
 }
 
 func (a *app) down(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (a *app) down(c *ucli.Context) error {
 }
 
 func (a *app) status(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}

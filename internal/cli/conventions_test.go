@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/internal/transform"
@@ -22,7 +23,7 @@ import (
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	app := New(Options{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Pipeline: &pipeline.Pipeline{Catalogue: pipeline.Catalogue()}})
+	app := New(Options{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Pipeline: &pipeline.Pipeline{Catalogue: catalogue.All()}})
 	err := app.RunContext(context.Background(), append([]string{"kindstack"}, args...))
 	return stdout.String(), err
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func (a *app) render(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (a *app) render(c *ucli.Context) error {
 }
 
 func (a *app) kubeconfig(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (a *app) kubeconfig(c *ucli.Context) error {
 }
 
 func (a *app) list(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ complete -o default -F _kindstack_complete kindstack
 `
 
 func (a *app) logs(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (a *app) logs(c *ucli.Context) error {
 }
 
 func (a *app) doctor(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (a *app) doctor(c *ucli.Context) error {
 }
 
 func (a *app) imagesList(c *ucli.Context) error {
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (a *app) imagesSave(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (a *app) imagesLoad(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	inv, err := resolveLoaded(c)
+	inv, err := a.resolveLoaded(c)
 	if err != nil {
 		return err
 	}

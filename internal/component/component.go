@@ -1,16 +1,20 @@
-// Package component says what a kindstack component is: data. A component names its embedded
+// Package component says what a kindstack component is: complete data. A component names its
 // manifests, the transforms that apply kindstack's policy to them, its readiness gates, its apply
-// policy, the capabilities it provides once ready and the ones it needs first. The pipeline derives
-// order and concurrency from Provides and Needs; nothing anywhere is keyed on a component's name.
+// policy, the capabilities it provides once ready and the ones it needs first, its own options
+// (a typed struct decoded from its own section of the config file, and its flags), the requests
+// that prove it works through the ingress and the URLs it prints, and what it asks of the cluster.
+// The pipeline derives order and concurrency from Provides and Needs; nothing outside the
+// components and the catalogue is keyed on a component's name.
 //
 // Adding a component is one file that returns a Component (see package addons or workloads) and
-// one entry in the pipeline's catalogue.
+// one entry in the catalogue (package catalogue).
 package component
 
 import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -41,19 +45,12 @@ type Params struct {
 	Images transform.ImageMap
 	// IngressNode selects the node whose ports 80/443 are mapped to the host.
 	IngressNode map[string]string
-	// ExampleRoute is how the example app is exposed: RouteIngress or RouteHTTPRoute.
-	ExampleRoute string
-	// GatewayPorts are extra container ports the ingress controller listens on for Gateway listeners.
-	GatewayPorts []int
+	// Options are the component's own options: a pointer to its Options.New type; nil means its
+	// defaults.
+	Options any
 	// Fetch returns a remote manifest's YAML; nil builds without remote manifests (see Component.Remote).
 	Fetch func(Remote) ([]byte, error)
 }
-
-// How the example app is exposed (Params.ExampleRoute).
-const (
-	RouteIngress   = "ingress"
-	RouteHTTPRoute = "httproute"
-)
 
 // Remote is a manifest kindstack does not ship but takes from a Go module, verified by the module's
 // go.sum hash: the upstream project's own files (e.g. the Gateway API CRDs), never copied into
@@ -77,9 +74,14 @@ type Need struct {
 
 // Component is one thing `up` installs and `status` reports.
 type Component struct {
-	// Name is what progress lines, errors, labels and the inventory call it.
+	// Name is what progress lines, errors, labels and the inventory call it, and the key of its
+	// section in the config file.
 	Name string
-	// Manifests lists the embedded files (package embed) for these params, decoded in this order.
+	// Summary says in a few words what it is, for help texts.
+	Summary string
+	// Files holds its manifests; nil means kindstack's embedded ones (package embed).
+	Files fs.FS
+	// Manifests lists the files of Files for these params, decoded in this order.
 	Manifests func(Params) []string
 	// Remote manifests are decoded before the embedded ones.
 	Remote []Remote
@@ -100,6 +102,72 @@ type Component struct {
 	// LoadFirst puts its images first into a new cluster's node: its readiness takes a while
 	// after its pods start (two metrics scrapes), so they should start as early as they can.
 	LoadFirst bool
+
+	// Options are its own settings; nil means it has none.
+	Options *Options
+	// Optional components are installed unless switched off (`--no-<name>`, `<name>: false`).
+	Optional bool
+	// Alternative makes it one of several components providing a capability, of which the user
+	// picks one (`--<capability> <value>`, `<capability>: <value>`).
+	Alternative *Alternative
+	// Smoke are requests through the ingress that prove it works end to end, once it is ready.
+	Smoke []Request
+	// URLs are the paths it serves through the ingress that the user is told to open.
+	URLs []string
+	// Cluster is what it asks of a cluster kindstack creates.
+	Cluster ClusterNeeds
+	// Tested is the range of Kubernetes versions it is tested on; zero means any.
+	Tested KubernetesRange
+	// Unpinned are the images its manifests name by tag instead of digest, each with the reason.
+	Unpinned map[string]string
+}
+
+// Alternative is one choice for a capability several components provide.
+type Alternative struct {
+	// Capability is what the alternatives provide; its name is the flag and the config field.
+	Capability Capability
+	// Value is what the user writes to pick this component, e.g. "traefik".
+	Value string
+	// Default marks the choice made when the user makes none.
+	Default bool
+	// Usage says what picking it means, for help texts.
+	Usage string
+}
+
+// ClusterNeeds is what a component asks of a cluster kindstack creates.
+type ClusterNeeds struct {
+	// ControllerManagerArgs are kube-controller-manager flags, e.g. a shorter HPA sync period.
+	ControllerManagerArgs map[string]string
+}
+
+// KubernetesRange is the range of Kubernetes minor versions (1.x) a component is tested on.
+type KubernetesRange struct {
+	// MaxMinor is the newest tested minor version; 0 means no limit.
+	MaxMinor int
+	// Advice says what to do on a newer version.
+	Advice string
+}
+
+// Untested says why minor (Kubernetes 1.minor) is outside the component's tested range, or "".
+func (c Component) Untested(minor int) string {
+	if c.Tested.MaxMinor == 0 || minor <= c.Tested.MaxMinor {
+		return ""
+	}
+	msg := fmt.Sprintf("%s is tested up to Kubernetes 1.%d, not on 1.%d", c.Name, c.Tested.MaxMinor, minor)
+	if c.Tested.Advice != "" {
+		msg += ": " + c.Tested.Advice
+	}
+	return msg
+}
+
+// Request is one request through the ingress and what its answer must be.
+type Request struct {
+	// Path is requested with GET, e.g. "/api/healthy".
+	Path string
+	// Proves says what a passing answer shows, e.g. "ingress -> backend".
+	Proves string
+	// Check says what is wrong with the body of a 200 answer, or "" when it is right.
+	Check func(body []byte) string
 }
 
 // WebhookCert is an admission webhook whose serving certificate kindstack makes and keeps (package
@@ -161,6 +229,13 @@ func (w WebhookCert) Fill(objs []*unstructured.Unstructured, data map[string][]b
 // Build decodes the component's manifests, applies its transforms and labels every object as
 // kindstack's, for this component. The set's objects come in manifest order.
 func (c Component) Build(p Params) (kube.Set, error) {
+	if p.Options == nil && c.Options != nil {
+		p.Options = c.Options.New()
+	}
+	files := c.Files
+	if files == nil {
+		files = embed.FS()
+	}
 	var objs []*unstructured.Unstructured
 	for _, r := range c.Remote {
 		if p.Fetch == nil {
@@ -184,9 +259,9 @@ func (c Component) Build(p Params) (kube.Set, error) {
 		names = c.Manifests(p)
 	}
 	for _, name := range names {
-		data, err := embed.Read(name)
+		data, err := fs.ReadFile(files, name)
 		if err != nil {
-			return kube.Set{}, fmt.Errorf("%s: %w", c.Name, err)
+			return kube.Set{}, fmt.Errorf("%s: read manifest %s: %w", c.Name, name, err)
 		}
 		decoded, err := kube.Decode(name, data)
 		if err != nil {

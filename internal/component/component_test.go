@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/kindstack/kindstack/embed"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/transform"
 )
@@ -16,7 +15,7 @@ func TestBuildLabelsEveryObjectAsKindstacksForItsComponent(t *testing.T) {
 	t.Parallel()
 	c := Component{
 		Name:      "metrics",
-		Manifests: Files(embed.MetricsServer),
+		Manifests: Files("metrics-server-v0.8.0.yaml"),
 		Transforms: func(p Params) []transform.Func {
 			return []transform.Func{transform.Images(p.Images)}
 		},
@@ -34,7 +33,7 @@ func TestBuildLabelsEveryObjectAsKindstacksForItsComponent(t *testing.T) {
 	assert.Equal(t, []string{"local/ms:dev"}, images, "the transforms ran")
 
 	_, err = Component{Name: "broken", Manifests: Files("nope.yaml")}.Build(Params{})
-	assert.ErrorContains(t, err, "broken: read embedded manifest nope.yaml")
+	assert.ErrorContains(t, err, "broken: read manifest nope.yaml: open nope.yaml: file does not exist")
 }
 
 func TestDeferredSelectsTheObjectsOfANeed(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/mirrors"
 	"github.com/kindstack/kindstack/internal/nodeimage"
 )
@@ -35,94 +36,28 @@ type Stack struct {
 	HTTPSPort     *int              `yaml:"httpsPort,omitempty" json:"httpsPort,omitempty"`
 	Kubeconfig    *string           `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
 	Timeout       *Duration         `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-	Example       *bool             `yaml:"example,omitempty" json:"example,omitempty"`
 	Retain        *bool             `yaml:"retain,omitempty" json:"retain,omitempty"`
 	Wait          *bool             `yaml:"wait,omitempty" json:"wait,omitempty"`
 	Images        map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
-	Ingress       *string           `yaml:"ingress,omitempty" json:"ingress,omitempty"`
-	ExampleRoute  *string           `yaml:"exampleRoute,omitempty" json:"exampleRoute,omitempty"`
-	GatewayPorts  []int             `yaml:"gatewayPorts,omitempty" json:"gatewayPorts,omitempty"`
 	// RegistryMirrors maps a registry (docker.io, registry.k8s.io) to mirror URLs tried in order.
 	RegistryMirrors map[string][]string `yaml:"registryMirrors,omitempty" json:"registryMirrors,omitempty"`
 	// InsecureMirrors are mirror URLs whose TLS certificate is not verified.
 	InsecureMirrors []string `yaml:"insecureMirrors,omitempty" json:"insecureMirrors,omitempty"`
 	Preload         *bool    `yaml:"preload,omitempty" json:"preload,omitempty"`
+	// Choices are the `<capability>: <value>` fields: which component provides a capability
+	// several can provide (see component.Alternative).
+	Choices map[string]string `yaml:"-" json:"-"`
+	// Components are the components' own fields: `<name>: false` and `<name>: {options}`.
+	Components map[string]ComponentSettings `yaml:"-" json:"-"`
 }
 
-// Ingress controllers kindstack installs (Settings.Ingress).
-const (
-	// IngressNginx is ingress-nginx, what the tutorial teaches (retired upstream).
-	IngressNginx = "nginx"
-	// IngressTraefik is Traefik, serving the same Ingresses plus the Gateway API.
-	IngressTraefik = "traefik"
-)
-
-// Ways the example app is routed (Settings.ExampleRoute).
-const (
-	RouteIngress   = "ingress"
-	RouteHTTPRoute = "httproute"
-)
-
-// CheckIngress says what is wrong with an ingress controller name, or nil.
-func CheckIngress(v string) error {
-	if v != IngressNginx && v != IngressTraefik {
-		return fmt.Errorf("unknown ingress controller %q: want %s or %s", v, IngressNginx, IngressTraefik)
-	}
-	return nil
-}
-
-// CheckExampleRoute says what is wrong with an example route name, or nil.
-func CheckExampleRoute(v string) error {
-	if v != RouteIngress && v != RouteHTTPRoute {
-		return fmt.Errorf("unknown example route %q: want %s or %s", v, RouteIngress, RouteHTTPRoute)
-	}
-	return nil
-}
-
-// reservedPorts are the container ports kindstack's Traefik already listens on.
-var reservedPorts = map[int]string{80: "the web entrypoint", 443: "the websecure entrypoint", 9000: "Traefik's own /ping"}
-
-// CheckGatewayPorts says what is wrong with a list of extra Gateway listener ports, or nil.
-func CheckGatewayPorts(ports []int) error {
-	seen := map[int]bool{}
-	var errs []error
-	for _, p := range ports {
-		switch {
-		case p < 1 || p > 65535:
-			errs = append(errs, fmt.Errorf("port %d is not between 1 and 65535", p))
-		case reservedPorts[p] != "":
-			errs = append(errs, fmt.Errorf("port %d is already %s", p, reservedPorts[p]))
-		case seen[p]:
-			errs = append(errs, fmt.Errorf("port %d is listed twice", p))
-		}
-		seen[p] = true
-	}
-	return errors.Join(errs...)
-}
-
-// Check says what is wrong with the combination of settings, every problem at once.
+// Check says what is wrong with the combination of settings that no component owns, every
+// problem at once. The components' own options are checked when they are decoded or set.
 func (s Settings) Check() error {
-	var errs []error
-	for _, err := range []error{CheckIngress(s.Ingress), CheckExampleRoute(s.ExampleRoute)} {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if s.Ingress != IngressTraefik {
-		if s.ExampleRoute == RouteHTTPRoute {
-			errs = append(errs, fmt.Errorf("example route %s needs the Gateway API, which only ingress %s installs (--ingress %s)", RouteHTTPRoute, IngressTraefik, IngressTraefik))
-		}
-		if len(s.GatewayPorts) > 0 {
-			errs = append(errs, fmt.Errorf("gatewayPorts are Traefik entrypoints: they need ingress %s (--ingress %s)", IngressTraefik, IngressTraefik))
-		}
-	}
-	if err := CheckGatewayPorts(s.GatewayPorts); err != nil {
-		errs = append(errs, fmt.Errorf("gatewayPorts: %w", err))
-	}
 	if err := s.Registries.Check(); err != nil {
-		errs = append(errs, fmt.Errorf("registry mirrors: %w", err))
+		return fmt.Errorf("registry mirrors: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Duration is a Go duration string in the file ("90s", "10m").
@@ -137,18 +72,17 @@ type Settings struct {
 	HTTPSPort     int
 	Kubeconfig    string // "" means kind's rule: $KUBECONFIG, else ~/.kube/config
 	Timeout       time.Duration
-	Example       bool
 	Retain        bool
 	// Wait: wait until every component is ready and smoke-test it; false returns once the
 	// cluster is up and every component is applied.
 	Wait   bool
 	Images map[string]string
-	// Ingress is the ingress controller: IngressNginx or IngressTraefik.
-	Ingress string
-	// ExampleRoute is how the example is routed: RouteIngress or RouteHTTPRoute (Traefik only).
-	ExampleRoute string
-	// GatewayPorts are extra Traefik entrypoints (container and node ports) for Gateway listeners.
-	GatewayPorts []int
+	// Choices pick the component that provides a capability several can provide, by capability
+	// ("ingress" → "traefik"); a capability not here gets its default alternative.
+	Choices map[string]string
+	// Components are the components' own settings by component name, only where the file or the
+	// flags set them.
+	Components map[string]ComponentSettings
 	// Registries are the node's registry mirrors (changed in place by a later up).
 	Registries mirrors.Registries
 	// Bundle is an image bundle (`kindstack images save`) imported before anything is pulled.
@@ -156,9 +90,6 @@ type Settings struct {
 	// Preload copies the images the host's engine has into the node before they are needed;
 	// false leaves every pull to the node (through its mirrors).
 	Preload bool
-	// IngressGiven and ExampleRouteGiven say the flags or the file chose Ingress and ExampleRoute;
-	// when they did not, status and logs describe what the cluster runs.
-	IngressGiven, ExampleRouteGiven bool
 	// StatusTimeout is status's own budget: it only looks, and a paused node must not hold it.
 	StatusTimeout time.Duration
 	// NoWait fails at once when another kindstack is changing the cluster, instead of waiting.
@@ -183,12 +114,9 @@ func Defaults() Settings {
 		HTTPSPort:     443,
 		Timeout:       15 * time.Minute,
 		StatusTimeout: 30 * time.Second,
-		Example:       true,
 		Retain:        false,
 		Wait:          true,
 		Preload:       true,
-		Ingress:       IngressNginx,
-		ExampleRoute:  RouteIngress,
 	}
 }
 
@@ -206,12 +134,11 @@ func (s Settings) Apply(st *Stack) Settings {
 	set(&s.NodeImage, st.NodeImage)
 	set(&s.ListenAddress, st.ListenAddress)
 	set(&s.Kubeconfig, st.Kubeconfig)
-	set(&s.Ingress, st.Ingress)
-	set(&s.ExampleRoute, st.ExampleRoute)
-	s.IngressGiven = s.IngressGiven || st.Ingress != nil
-	s.ExampleRouteGiven = s.ExampleRouteGiven || st.ExampleRoute != nil
-	if st.GatewayPorts != nil {
-		s.GatewayPorts = append([]int{}, st.GatewayPorts...)
+	for capability, value := range st.Choices {
+		s = s.WithChoice(capability, value)
+	}
+	for name, cs := range st.Components {
+		s = s.WithComponent(name, cs)
 	}
 	if st.HTTPPort != nil {
 		s.HTTPPort = *st.HTTPPort
@@ -221,9 +148,6 @@ func (s Settings) Apply(st *Stack) Settings {
 	}
 	if st.Timeout != nil {
 		s.Timeout = time.Duration(*st.Timeout)
-	}
-	if st.Example != nil {
-		s.Example = *st.Example
 	}
 	if st.Retain != nil {
 		s.Retain = *st.Retain
@@ -252,14 +176,14 @@ func (s Settings) Apply(st *Stack) Settings {
 	return s
 }
 
-// Load reads and strictly decodes a Stack file. Every problem found is reported, each naming
-// the file, line and field.
-func Load(path string) (*Stack, error) {
+// Load reads and strictly decodes a Stack file for these components. Every problem found is
+// reported, each naming the file, line and field.
+func Load(path string, comps []component.Component) (*Stack, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	st, err := Decode(data)
+	st, err := Decode(data, comps)
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
@@ -294,23 +218,6 @@ func str(assign func(st *Stack, v *string)) field {
 	}
 }
 
-// checked is str for a string that must pass check.
-func checked(check func(string) error, assign func(st *Stack, v *string)) field {
-	return str(func(st *Stack, v *string) {
-		assign(st, v)
-	}).and(func(st *Stack, n *yaml.Node) error { return check(n.Value) })
-}
-
-// and runs next after f succeeds.
-func (f field) and(next field) field {
-	return func(st *Stack, n *yaml.Node) error {
-		if err := f(st, n); err != nil {
-			return err
-		}
-		return next(st, n)
-	}
-}
-
 func fields() map[string]field {
 	return map[string]field{
 		"apiVersion":    str(func(st *Stack, v *string) { st.APIVersion = *v }),
@@ -319,22 +226,6 @@ func fields() map[string]field {
 		"nodeImage":     str(func(st *Stack, v *string) { st.NodeImage = v }),
 		"listenAddress": str(func(st *Stack, v *string) { st.ListenAddress = v }),
 		"kubeconfig":    str(func(st *Stack, v *string) { st.Kubeconfig = v }),
-		"ingress":       checked(CheckIngress, func(st *Stack, v *string) { st.Ingress = v }),
-		"exampleRoute":  checked(CheckExampleRoute, func(st *Stack, v *string) { st.ExampleRoute = v }),
-		"gatewayPorts": func(st *Stack, n *yaml.Node) error {
-			if n.Kind != yaml.SequenceNode {
-				return fmt.Errorf("want a list of port numbers, got %s", describe(n))
-			}
-			st.GatewayPorts = []int{}
-			for _, item := range n.Content {
-				var p int
-				if item.Tag != "!!int" || item.Decode(&p) != nil {
-					return fmt.Errorf("want a list of port numbers, got %s in it", describe(item))
-				}
-				st.GatewayPorts = append(st.GatewayPorts, p)
-			}
-			return CheckGatewayPorts(st.GatewayPorts)
-		},
 		"httpPort": func(st *Stack, n *yaml.Node) error {
 			if n.Tag != "!!int" {
 				return fmt.Errorf("want an integer, got %s", describe(n))
@@ -346,12 +237,6 @@ func fields() map[string]field {
 				return fmt.Errorf("want an integer, got %s", describe(n))
 			}
 			return scalar("an integer", func(st *Stack, v int) { st.HTTPSPort = &v })(st, n)
-		},
-		"example": func(st *Stack, n *yaml.Node) error {
-			if n.Tag != "!!bool" {
-				return fmt.Errorf("want true or false, got %s", describe(n))
-			}
-			return scalar("true or false", func(st *Stack, v bool) { st.Example = &v })(st, n)
 		},
 		"retain": func(st *Stack, n *yaml.Node) error {
 			if n.Tag != "!!bool" {
@@ -459,9 +344,10 @@ func stringList(n *yaml.Node) ([]string, error) {
 	return list, nil
 }
 
-// Decode strictly decodes one Stack document. An unknown field, a duplicate field or a wrong type
-// is an error naming the field and its line; all such errors are returned together.
-func Decode(data []byte) (*Stack, error) {
+// Decode strictly decodes one Stack document for these components (their sections, aliases and
+// choices are fields of the file too). An unknown field, a duplicate field or a wrong type is an
+// error naming the field and its line; all such errors are returned together.
+func Decode(data []byte, comps []component.Component) (*Stack, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("file is empty; want apiVersion: " + APIVersion + ", kind: " + Kind)
 	}
@@ -483,6 +369,9 @@ func Decode(data []byte) (*Stack, error) {
 	}
 
 	known := fields()
+	for name, f := range componentFields(comps) {
+		known[name] = f
+	}
 	st := &Stack{}
 	seen := map[string]int{}
 	var errs []error

@@ -9,12 +9,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kindstack/kindstack/addons"
+	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/mirrors"
+	"github.com/kindstack/kindstack/workloads"
 )
+
+// decode decodes a file for kindstack's components, whose fields of the file are theirs.
+func decode(data []byte) (*Stack, error) { return Decode(data, catalogue.All()) }
 
 func TestDecodeValidFile(t *testing.T) {
 	t.Parallel()
-	st, err := Decode([]byte(`apiVersion: kindstack.dev/v1alpha1
+	st, err := decode([]byte(`apiVersion: kindstack.dev/v1alpha1
 kind: Stack
 name: workshop
 nodeImage: kindest/node:v1.34.11
@@ -40,11 +46,16 @@ insecureMirrors: [http://10.0.0.5:5000]
 `))
 	require.NoError(t, err)
 	got := Defaults().Apply(st)
+	off := false
 	assert.Equal(t, Settings{
 		Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0",
-		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Example: false, Retain: true,
+		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Retain: true,
 		Images:  map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
-		Ingress: IngressTraefik, ExampleRoute: RouteHTTPRoute, GatewayPorts: []int{8080, 8090}, IngressGiven: true, ExampleRouteGiven: true,
+		Choices: map[string]string{"ingress": "traefik"},
+		Components: map[string]ComponentSettings{
+			"example": {Enabled: &off, Options: &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}},
+			"traefik": {Options: &addons.TraefikOptions{GatewayPorts: []int{8080, 8090}}},
+		},
 		Registries: mirrors.Registries{
 			Mirrors:  map[string][]string{"docker.io": {"https://docker.m.daocloud.io", "http://10.0.0.5:5000"}, "registry.k8s.io": {"https://k8s.m.daocloud.io"}},
 			Insecure: []string{"http://10.0.0.5:5000"},
@@ -55,7 +66,7 @@ insecureMirrors: [http://10.0.0.5:5000]
 
 func TestDecodeRegistryMirrorsNamesEachBadEntry(t *testing.T) {
 	t.Parallel()
-	_, err := Decode([]byte(`apiVersion: kindstack.dev/v1alpha1
+	_, err := decode([]byte(`apiVersion: kindstack.dev/v1alpha1
 kind: Stack
 registryMirrors:
   https://docker.io: [https://m.example]
@@ -77,23 +88,42 @@ insecureMirrors: [https://m.example/path]
 	}
 }
 
-func TestSettingsCheckNamesEveryBadCombination(t *testing.T) {
+func TestComponentSectionsAreDecodedStrictlyIntoTheirOwnTypes(t *testing.T) {
 	t.Parallel()
-	s := Defaults()
-	require.NoError(t, s.Check(), "the defaults are a valid combination")
-	s.ExampleRoute = RouteHTTPRoute
-	s.GatewayPorts = []int{8080}
-	err := s.Check()
+	st, err := decode([]byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nexample:\n  route: httproute\ntraefik:\n  gatewayPorts: [8080]\n"))
+	require.NoError(t, err)
+	s := Defaults().Apply(st)
+	assert.Equal(t, &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}, s.Components["example"].Options)
+	assert.True(t, s.Enabled("example"), "a section switches nothing off")
+	assert.Equal(t, &addons.TraefikOptions{GatewayPorts: []int{8080}}, s.Components["traefik"].Options)
+
+	_, err = decode([]byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nexample:\n  rout: httproute\n  route: 5\ntraefik: true\nmetrics-server: {}\n"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "example route httproute needs the Gateway API, which only ingress traefik installs (--ingress traefik)")
-	assert.Contains(t, err.Error(), "gatewayPorts are Traefik entrypoints: they need ingress traefik")
-	s.Ingress = "haproxy"
-	assert.ErrorContains(t, s.Check(), `unknown ingress controller "haproxy": want nginx or traefik`)
+	for _, want := range []string{
+		`line 4: unknown field "rout" (did you mean "route"?)`,
+		`line 5: field "route": want a string, got the integer 5`,
+		`line 6: field "traefik": want a mapping of traefik's options, got true`,
+		`line 7: unknown field "metrics-server"`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
+func TestSetOptionDecodesAFlagLikeTheFile(t *testing.T) {
+	t.Parallel()
+	s, err := Defaults().SetOption(workloads.Example(), "route", "httproute")
+	require.NoError(t, err)
+	assert.Equal(t, &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}, s.Components["example"].Options)
+	_, err = Defaults().SetOption(workloads.Example(), "route", "grpc")
+	assert.ErrorContains(t, err, `unknown route "grpc": want ingress or httproute`)
+	s, err = Defaults().SetOption(addons.Traefik(), "gatewayPorts", "[8080, 80]")
+	assert.ErrorContains(t, err, "port 80 is already the web entrypoint")
+	assert.Nil(t, s.Components, "a refused value changes nothing")
 }
 
 func TestDecodeMinimalFileKeepsDefaults(t *testing.T) {
 	t.Parallel()
-	st, err := Decode([]byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n"))
+	st, err := decode([]byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n"))
 	require.NoError(t, err)
 	assert.Equal(t, Defaults(), Defaults().Apply(st))
 }
@@ -113,12 +143,12 @@ func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
 		{
 			name: "unknown ingress controller",
 			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\ningress: contour\n",
-			want: []string{`line 3: field "ingress": unknown ingress controller "contour": want nginx or traefik`},
+			want: []string{`line 3: field "ingress": unknown ingress "contour": want nginx or traefik`},
 		},
 		{
 			name: "gateway ports",
 			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\ngatewayPorts: [8080, 80, 8080, 70000]\n",
-			want: []string{`line 3: field "gatewayPorts": port 80 is already the web entrypoint`, "port 8080 is listed twice", "port 70000 is not between 1 and 65535"},
+			want: []string{`line 3: field "gatewayPorts": gatewayPorts: port 80 is already the web entrypoint`, "port 8080 is listed twice", "port 70000 is not between 1 and 65535"},
 		},
 		{
 			name: "wrong type for port",
@@ -138,7 +168,7 @@ func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
 		{
 			name: "bool field given a string",
 			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\n\nexample: \"no\"\n",
-			want: []string{`line 4: field "example": want true or false, got the string "no"`},
+			want: []string{`line 4: field "example": want true, false or a mapping of example's options, got the string "no"`},
 		},
 		{
 			name: "images must be a map",
@@ -179,7 +209,7 @@ func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st, err := Decode([]byte(tt.yaml))
+			st, err := decode([]byte(tt.yaml))
 			require.Error(t, err)
 			assert.Nil(t, st)
 			for _, w := range tt.want {
@@ -193,17 +223,17 @@ func TestLoadNamesTheFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "kindstack.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nport: 1\n"), 0o600))
-	_, err := Load(path)
+	_, err := Load(path, catalogue.All())
 	require.Error(t, err)
 	assert.Equal(t, "config file "+path+`: line 3: unknown field "port"`, err.Error())
 
-	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"), catalogue.All())
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
 func TestTheShippedChinaConfigIsValid(t *testing.T) {
 	t.Parallel()
-	st, err := Load(filepath.Join("..", "..", "embed", "configs", "china.yaml"))
+	st, err := Load(filepath.Join("..", "..", "embed", "configs", "china.yaml"), catalogue.All())
 	require.NoError(t, err)
 	s := Defaults().Apply(st)
 	require.NoError(t, s.Check())

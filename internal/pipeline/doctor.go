@@ -45,7 +45,7 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 		sort.Strings(registries)
 	}
 	checks := p.Cluster.Doctor(ctx, cluster.DoctorOptions{
-		Spec:       specOf(s),
+		Spec:       p.specOf(s),
 		Kubeconfig: cluster.KubeconfigMergePath(s.Kubeconfig, p.Cluster.Getenv),
 		Registries: registries,
 	})

@@ -1,8 +1,8 @@
 // Package pipeline owns what each kindstack command does, as one ordered list of named steps per
 // command: up.go tells the whole story of `up` (and `recreate`), down.go of `down`, status.go of
-// `status`. It composes the cluster (package cluster), the components (packages addons and
-// workloads, listed in catalogue.go) and the one apply/wait engine (internal/kube). It never
-// parses flags or renders output: internal/cli does both.
+// `status`. It composes the cluster (package cluster), the components (given as data: package
+// catalogue lists them, and no code here names one) and the one apply/wait engine
+// (internal/kube). It never parses flags or renders output: internal/cli does both.
 package pipeline
 
 import (
@@ -14,10 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/modfetch"
-	"github.com/kindstack/kindstack/workloads"
+	"github.com/kindstack/kindstack/internal/smoke"
 )
 
 // Engine is what the pipeline needs of the apply/wait engine; *kube.Client is the real one.
@@ -41,10 +42,10 @@ type Pipeline struct {
 	Cluster *cluster.Manager
 	// Connect builds the engine for a cluster from its kubeconfig.
 	Connect func(kubeconfig []byte) (Engine, error)
-	// Smoke proves the example works through the ingress.
-	Smoke func(ctx context.Context, opts workloads.SmokeOptions) error
-	// Catalogue lists every component kindstack knows, each with when it is wanted.
-	Catalogue []Entry
+	// Smoke sends the components' smoke requests through the ingress until they pass.
+	Smoke func(ctx context.Context, opts smoke.Options) error
+	// Catalogue lists every component kindstack knows; the settings say which are wanted.
+	Catalogue []component.Component
 	// Fetch returns a remote manifest (a Go module's files, verified by its go.sum hash); nil
 	// builds components without their remote manifests.
 	Fetch func(ctx context.Context, r component.Remote) ([]byte, error)
@@ -60,8 +61,8 @@ func New(version string, getenv func(string) string) *Pipeline {
 	return &Pipeline{
 		Cluster:   mgr,
 		Connect:   func(kubeconfig []byte) (Engine, error) { return kube.NewClient(kubeconfig) },
-		Smoke:     workloads.Smoke,
-		Catalogue: Catalogue(),
+		Smoke:     smoke.Run,
+		Catalogue: catalogue.All(),
 		Fetch:     ModuleFetcher(mgr.Getenv),
 	}
 }

@@ -32,11 +32,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/catalogue"
 	"github.com/kindstack/kindstack/internal/cli"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/nodeimage"
 	"github.com/kindstack/kindstack/internal/pipeline"
+	"github.com/kindstack/kindstack/internal/smoke"
 	"github.com/kindstack/kindstack/internal/steps"
 	"github.com/kindstack/kindstack/internal/transform"
 	"github.com/kindstack/kindstack/workloads"
@@ -284,8 +286,8 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 	m.pipeline = &pipeline.Pipeline{
 		Cluster:   mgr,
 		Connect:   func([]byte) (pipeline.Engine, error) { return m.engine, nil },
-		Catalogue: pipeline.Catalogue(),
-		Smoke: func(_ context.Context, opts workloads.SmokeOptions) error {
+		Catalogue: catalogue.All(),
+		Smoke: func(_ context.Context, opts smoke.Options) error {
 			m.smoked = append(m.smoked, opts.BaseURL)
 			return nil
 		},
@@ -434,7 +436,7 @@ func TestUpPrunesWhatIsNoLongerWantedAndNothingElse(t *testing.T) {
 	m.engine.events = nil
 
 	s := settings()
-	s.Example = false
+	s = s.WithComponent("example", config.ComponentSettings{Enabled: new(bool)})
 	rep, err := m.pipeline.Status(context.Background(), s)
 	require.NoError(t, err, "left-over objects do not make the cluster unready")
 	assert.Contains(t, rep.Leftovers, "Namespace/example", "status lists what the next up prunes")
@@ -461,7 +463,7 @@ func TestUpSwitchesTheIngressControllerInPlaceAndStatusFollowsTheCluster(t *test
 	nginxRefs := slices.Clone(m.engine.inventory["ingress-nginx"])
 
 	s := settings()
-	s.Ingress, s.IngressGiven = config.IngressTraefik, true
+	s = s.WithChoice("ingress", "traefik")
 	var progress bytes.Buffer
 	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
 	require.NoError(t, err)
@@ -481,7 +483,7 @@ func TestUpSwitchesTheIngressControllerInPlaceAndStatusFollowsTheCluster(t *test
 	assert.Equal(t, "traefik", rep.Ingress)
 	assert.Empty(t, rep.Leftovers)
 
-	s.ExampleRoute, s.ExampleRouteGiven = config.RouteHTTPRoute, true
+	s = s.WithComponent("example", config.ComponentSettings{Options: &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}})
 	m.engine.pruned = nil
 	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
 	require.NoError(t, err)
@@ -495,7 +497,7 @@ func TestUpSwitchesTheIngressControllerInPlaceAndStatusFollowsTheCluster(t *test
 func TestACRDInUseStaysRecordedUntilAnUpCanPruneIt(t *testing.T) {
 	m := newMachine(t, readyNode())
 	s := settings()
-	s.Ingress, s.IngressGiven = config.IngressTraefik, true
+	s = s.WithChoice("ingress", "traefik")
 	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
 	require.NoError(t, err)
 	routes := kube.Ref{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition", Name: "httproutes.gateway.networking.k8s.io"}
@@ -559,22 +561,23 @@ func TestUpWarnsOnceThatIngressNginxIsUntestedAfterKubernetes135(t *testing.T) {
 		image, ingress string
 		warns          bool
 	}{
-		{"kindest/node:v1.37.0", config.IngressNginx, true},
-		{"kindest/node:v1.35.8@sha256:07b2536e0e4b4bc1ba6c1ecb4ba7d2c8d2ae21e8a4b3b8b7e8f2a5a43f8d9c1e", config.IngressNginx, false},
-		{"kindest/node:v1.37.0", config.IngressTraefik, false},
+		{"kindest/node:v1.37.0", "nginx", true},
+		{"kindest/node:v1.35.8@sha256:07b2536e0e4b4bc1ba6c1ecb4ba7d2c8d2ae21e8a4b3b8b7e8f2a5a43f8d9c1e", "nginx", false},
+		{"kindest/node:v1.37.0", "traefik", false},
 	} {
 		m := newMachine(t, readyNode())
 		s := settings()
-		s.NodeImage, s.Ingress = tt.image, tt.ingress
+		s.NodeImage = tt.image
+		s = s.WithChoice("ingress", tt.ingress)
 		var progress bytes.Buffer
 		_, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
 		require.NoError(t, err)
-		warning := "ingress-nginx is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35) and untested on Kubernetes 1.37 of kindest/node:v1.37.0: " +
-			"`--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API"
+		warning := "ingress-nginx is tested up to Kubernetes 1.35, not on 1.37: it is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35); " +
+			"`--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API (node image kindest/node:v1.37.0)"
 		if tt.warns {
 			assert.Equal(t, 1, strings.Count(progress.String(), warning), "%s with %s warns once\n%s", tt.image, tt.ingress, progress.String())
 		} else {
-			assert.NotContains(t, progress.String(), "ingress-nginx is retired", "%s with %s", tt.image, tt.ingress)
+			assert.NotContains(t, progress.String(), "ingress-nginx is tested up to", "%s with %s", tt.image, tt.ingress)
 		}
 	}
 }
@@ -605,10 +608,10 @@ func TestAirgapConfigReplacesEveryImage(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(data, &file))
 	s := config.Defaults()
 	s.Images = file.Images
-	sets, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(context.Background(), s)
+	sets, err := (&pipeline.Pipeline{Catalogue: catalogue.All()}).Sets(context.Background(), s)
 	require.NoError(t, err)
-	s.Ingress = config.IngressTraefik
-	withTraefik, err := (&pipeline.Pipeline{Catalogue: pipeline.Catalogue()}).Sets(context.Background(), s)
+	s = s.WithChoice("ingress", "traefik")
+	withTraefik, err := (&pipeline.Pipeline{Catalogue: catalogue.All()}).Sets(context.Background(), s)
 	require.NoError(t, err)
 	sets = append(sets, withTraefik...)
 	require.Len(t, sets, 6)
@@ -722,13 +725,15 @@ func TestPruneGoesDependantsFirst(t *testing.T) {
 	exampleRefs, ingressRefs := m.engine.inventory["example"], m.engine.inventory["ingress-nginx"]
 	m.engine.inventory["retired-addon"] = []kube.Ref{{Kind: "ConfigMap", Namespace: "kube-system", Name: "retired"}}
 
-	// A catalogue where only metrics-server is still wanted.
+	// A catalogue where only metrics-server is still wanted: the others became optional and are off.
+	s := settings()
 	for i := range m.pipeline.Catalogue {
-		if m.pipeline.Catalogue[i].Component.Name != "metrics-server" {
-			m.pipeline.Catalogue[i].Wanted = func(config.Settings) bool { return false }
+		if c := &m.pipeline.Catalogue[i]; c.Name != "metrics-server" {
+			c.Alternative, c.Optional = nil, true
+			s = s.WithComponent(c.Name, config.ComponentSettings{Enabled: new(bool)})
 		}
 	}
-	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
 	require.NoError(t, err)
 	require.Len(t, m.engine.pruneCalls, 3)
 	assert.Equal(t, []kube.Ref{{Kind: "ConfigMap", Namespace: "kube-system", Name: "retired"}}, m.engine.pruneCalls[0], "a component the catalogue no longer has goes first")

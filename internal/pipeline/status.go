@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
 )
 
@@ -86,5 +87,5 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	for _, r := range inv.Unwanted(pl.refs()) {
 		leftovers = append(leftovers, r.String())
 	}
-	return out, leftovers, ingressOf(pl)
+	return out, leftovers, providerOf(pl, component.Ingress)
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/smoke"
 	"github.com/kindstack/kindstack/internal/steps"
-	"github.com/kindstack/kindstack/workloads"
 )
 
 // UpOptions are the inputs of Up.
@@ -69,7 +69,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	ctx, cancel := context.WithTimeout(parent, opts.Settings.Timeout)
 	defer cancel()
 	run := &upRun{settings: opts.Settings}
-	spec := specOf(opts.Settings)
+	spec := p.specOf(opts.Settings)
 	list := []steps.Step{p.preflightStep(run, spec, opts.ConfigErr, opts.Recreate)}
 	if opts.Recreate {
 		list = append(list, p.keepStep(run), p.deleteStep(opts.Settings, &DownResult{}))
@@ -92,7 +92,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		p.pruneStep(run),
 		p.installStep(run),
 	)
-	if opts.Settings.Example && opts.Settings.Wait {
+	if opts.Settings.Wait && p.smokes(opts.Settings) {
 		list = append(list, p.smokeStep(run))
 	}
 
@@ -114,9 +114,8 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 			err = p.collectDiagnostics(parent, opts.Settings, err)
 		}
 	}
-	if err == nil && !opts.Settings.Wait && opts.Settings.Example {
-		base := BaseURL(opts.Settings.ListenAddress, opts.Settings.HTTPPort)
-		run.urls = append(run.urls, base+"/", base+"/api/healthy") // once the example is ready
+	if err == nil && !opts.Settings.Wait {
+		run.urls = append(run.urls, p.urlsOf(opts.Settings)...) // once the components are ready
 	}
 	sum := UpSummary{
 		Name: spec.Name, Ready: err == nil && opts.Settings.Wait, Waited: opts.Settings.Wait, Created: run.cluster.Created,
@@ -130,8 +129,34 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 	return sum, err
 }
 
-func specOf(s config.Settings) cluster.Spec {
-	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort}
+func (p *Pipeline) specOf(s config.Settings) cluster.Spec {
+	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort,
+		ControllerManagerArgs: p.clusterNeeds(s).ControllerManagerArgs}
+}
+
+// smokes reports whether a wanted component has smoke requests.
+func (p *Pipeline) smokes(s config.Settings) bool {
+	for _, c := range p.Catalogue {
+		if len(c.Smoke) > 0 && p.wanted(c, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlsOf lists the URLs the wanted components serve through the ingress, as this machine reaches them.
+func (p *Pipeline) urlsOf(s config.Settings) []string {
+	base := BaseURL(s.ListenAddress, s.HTTPPort)
+	var out []string
+	for _, c := range p.Catalogue {
+		if !p.wanted(c, s) {
+			continue
+		}
+		for _, path := range c.URLs {
+			out = append(out, base+path)
+		}
+	}
+	return out
 }
 
 func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error, replacing bool) steps.Step {
@@ -146,8 +171,10 @@ func (p *Pipeline) preflightStep(run *upRun, spec cluster.Spec, configErr error,
 				}
 				run.plan = pl
 			}
-			if w := retiredIngressWarning(run.settings); w != "" && settingsErr == nil {
-				st.Warnf("%s", w)
+			if settingsErr == nil {
+				for _, w := range untested(run.plan, run.settings.NodeImage) {
+					st.Warnf("%s", w)
+				}
 			}
 			if run.settings.Bundle != "" {
 				meta, warnings, err := checkBundle(run.settings)
@@ -312,8 +339,8 @@ const keptSuffix = "-kept"
 // switched names a capability whose provider changed, e.g. "ingress: ingress-nginx → traefik".
 func (p *Pipeline) switched(dropped []string, now []component.Component) string {
 	provides := map[string][]component.Capability{}
-	for _, e := range p.Catalogue {
-		provides[e.Component.Name] = e.Component.Provides
+	for _, c := range p.Catalogue {
+		provides[c.Name] = c.Provides
 	}
 	var out []string
 	for _, old := range sortedCopy(dropped) {
@@ -339,10 +366,10 @@ type pruneGroup struct {
 // the catalogue no longer knows go first: nothing can depend on them.
 func (p *Pipeline) pruneOrder(inv kube.Inventory, unwanted []kube.Ref) []pruneGroup {
 	rank := map[string]int{}                           // higher = pruned later
-	providersOf := map[component.Capability][]string{} // alternatives (ingress-nginx, traefik) provide the same
-	for _, e := range p.Catalogue {
-		for _, c := range e.Component.Provides {
-			providersOf[c] = append(providersOf[c], e.Component.Name)
+	providersOf := map[component.Capability][]string{} // alternatives provide the same
+	for _, c := range p.Catalogue {
+		for _, capability := range c.Provides {
+			providersOf[capability] = append(providersOf[capability], c.Name)
 		}
 	}
 	var depth func(name string, seen map[string]bool) int
@@ -352,17 +379,17 @@ func (p *Pipeline) pruneOrder(inv kube.Inventory, unwanted []kube.Ref) []pruneGr
 			return 0
 		}
 		seen[name] = true
-		for _, e := range p.Catalogue {
-			for _, n := range e.Component.Needs {
+		for _, c := range p.Catalogue {
+			for _, n := range c.Needs {
 				if slices.Contains(providersOf[n.Capability], name) {
-					best = max(best, depth(e.Component.Name, seen)+1)
+					best = max(best, depth(c.Name, seen)+1)
 				}
 			}
 		}
 		return best
 	}
-	for _, e := range p.Catalogue {
-		rank[e.Component.Name] = depth(e.Component.Name, map[string]bool{}) + 1
+	for _, c := range p.Catalogue {
+		rank[c.Name] = depth(c.Name, map[string]bool{}) + 1
 	}
 	want := map[kube.Ref]bool{}
 	for _, r := range unwanted {
@@ -407,10 +434,12 @@ func (p *Pipeline) smokeStep(run *upRun) steps.Step {
 	return steps.Step{
 		Name: "Smoke test through the ingress",
 		Run: func(ctx context.Context, st *steps.Status) error {
-			if err := p.Smoke(ctx, workloads.SmokeOptions{BaseURL: base, Infof: st.Infof}); err != nil {
+			if err := p.Smoke(ctx, smoke.Options{BaseURL: base, Requests: run.plan.smoke(), Infof: st.Infof}); err != nil {
 				return err
 			}
-			run.urls = append(run.urls, base+"/", base+"/api/healthy")
+			for _, path := range run.plan.urls() {
+				run.urls = append(run.urls, base+path)
+			}
 			st.Result(base + " answers")
 			return nil
 		},
@@ -434,20 +463,19 @@ func BaseURL(listenAddress string, port int) string {
 	return "http://" + host + ":" + strconv.Itoa(port)
 }
 
-// retiredIngressWarning is the warning for ingress-nginx on a Kubernetes it was never tested on,
-// or "".
-func retiredIngressWarning(s config.Settings) string {
-	if s.Ingress != config.IngressNginx {
-		return ""
-	}
-	// The Kubernetes minor version from the node image's tag (kindest/node:v1.37.0).
-	m := regexp.MustCompile(`:v1\.(\d+)\.\d+`).FindStringSubmatch(s.NodeImage)
+// untested warns, once each, about every planned component not tested on the Kubernetes version
+// of the node image (read from its tag, kindest/node:v1.37.0).
+func untested(pl plan, nodeImage string) []string {
+	m := regexp.MustCompile(`:v1\.(\d+)\.\d+`).FindStringSubmatch(nodeImage)
 	if m == nil {
-		return ""
+		return nil
 	}
-	if minor, _ := strconv.Atoi(m[1]); minor <= 35 {
-		return ""
+	minor, _ := strconv.Atoi(m[1])
+	var out []string
+	for _, c := range pl.components {
+		if w := c.Untested(minor); w != "" {
+			out = append(out, w+" (node image "+nodeImage+")")
+		}
 	}
-	return fmt.Sprintf("ingress-nginx is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35) and untested on Kubernetes 1.%s of %s: "+
-		"`--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API", m[1], s.NodeImage)
+	return out
 }
