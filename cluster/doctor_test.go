@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kindstack/kindstack/internal/nodeimage"
 )
 
 func checkNamed(t *testing.T, checks []Check, name string) Check {
@@ -54,7 +56,7 @@ func TestDoctorFindsWhatMakesUpFailOrCrawl(t *testing.T) {
 	require.NoError(t, os.WriteFile(notADir, nil, 0o644))
 
 	checks := m.Doctor(context.Background(), DoctorOptions{
-		Spec:       Spec{Name: "kindstack", NodeImage: DefaultNodeImage, ListenAddress: "127.0.0.1", HTTPPort: busyPort, HTTPSPort: freePort(t)},
+		Spec:       Spec{Name: "kindstack", NodeImage: nodeimage.Default, ListenAddress: "127.0.0.1", HTTPPort: busyPort, HTTPSPort: freePort(t)},
 		Kubeconfig: filepath.Join(notADir, "config"),
 		Registries: []string{"registry.invalid"},
 	})
@@ -93,7 +95,7 @@ func TestDoctorOnAGoodMachine(t *testing.T) {
 	defer unlock()
 
 	checks := m.Doctor(context.Background(), DoctorOptions{
-		Spec:       Spec{Name: "kindstack", NodeImage: DefaultNodeImage, ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)},
+		Spec:       Spec{Name: "kindstack", NodeImage: nodeimage.Default, ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)},
 		Kubeconfig: filepath.Join(t.TempDir(), ".kube", "config"),
 	})
 	for _, c := range checks {
@@ -116,7 +118,7 @@ func TestPreflightWarnsOnlyOnInotifyLimitsTooLowForOneCluster(t *testing.T) {
 	}{{8192, 128, true}, {524288, 64, true}, {192536, 128, false}, {524288, 512, false}} {
 		m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{}, nil)
 		m.ProcRoot = fakeProc(t, tt.watches, tt.instances, 16<<20)
-		rep, err := m.Preflight(context.Background(), PreflightOptions{Spec: Spec{Name: "kindstack", NodeImage: DefaultNodeImage, ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)}})
+		rep, err := m.Preflight(context.Background(), PreflightOptions{Spec: Spec{Name: "kindstack", NodeImage: nodeimage.Default, ListenAddress: "127.0.0.1", HTTPPort: freePort(t), HTTPSPort: freePort(t)}})
 		require.NoError(t, err)
 		warned := false
 		for _, w := range rep.Warnings {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // configuredPoll is how often a cluster being created is asked whether its nodes are configured.
@@ -16,23 +18,13 @@ const configuredPoll = 250 * time.Millisecond
 const configuredScript = "test -e /etc/kubernetes/pki/ca.crt"
 
 // whenConfigured waits until every node of the cluster kind is creating runs containerd with its
-// final configuration (configuredScript), and reports true; false when stop is closed (kind's
-// create returned) or ctx ends first.
-func (m *Manager) whenConfigured(ctx context.Context, rt Runtime, cluster string, stop <-chan struct{}) bool {
-	tick := time.NewTicker(configuredPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return false
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-		if m.inEveryNode(ctx, rt, cluster, false, configuredScript) == nil {
-			return true
-		}
-	}
+// final configuration (configuredScript), and reports true; false when ctx ends first (create
+// ends it when kind's create returns).
+func (m *Manager) whenConfigured(ctx context.Context, rt Runtime, cluster string) bool {
+	err := wait.PollUntilContextCancel(ctx, configuredPoll, false, func(ctx context.Context) (bool, error) {
+		return m.inEveryNode(ctx, rt, cluster, false, configuredScript) == nil, nil
+	})
+	return err == nil
 }
 
 // inEveryNode runs script in every node of the cluster, in turn, and returns the first failure,
@@ -85,24 +77,23 @@ func (m *Manager) forgetUnrepliedFlows(ctx context.Context, rt Runtime, cluster 
 	_ = m.inEveryNode(ctx, rt, cluster, true, forgetUnrepliedFlowsScript)
 }
 
-// waitProxy waits up to wait until ProxyReady passes, so nothing is installed before Services
+// waitProxy waits up to budget until ProxyReady passes, so nothing is installed before Services
 // work.
-func (m *Manager) waitProxy(ctx context.Context, rt Runtime, cluster string, wait time.Duration) error {
+func (m *Manager) waitProxy(ctx context.Context, rt Runtime, cluster string, budget time.Duration) error {
 	if m.ProxyReady == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
-		err := m.ProxyReady(ctx, rt, cluster)
-		if err == nil {
-			m.forgetUnrepliedFlows(ctx, rt, cluster)
-			return nil
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, configuredPoll, budget, true, func(ctx context.Context) (bool, error) {
+		last = m.ProxyReady(ctx, rt, cluster)
+		return last == nil, nil
+	})
+	if err != nil {
+		if last == nil {
+			last = err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w after %s", err, wait)
-		case <-time.After(configuredPoll):
-		}
+		return fmt.Errorf("%w after %s", last, budget)
 	}
+	m.forgetUnrepliedFlows(ctx, rt, cluster)
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/BurntSushi/toml"
+	"github.com/kindstack/kindstack/internal/imageref"
 )
 
 // NodePlatform is the platform of a kind node on this machine.
@@ -18,20 +18,21 @@ func NodePlatform() string { return "linux/" + runtime.GOARCH }
 // it: "docker.io/library/postgres:17-alpine", or "docker.io/library/traefik@sha256:…" for a
 // reference pinned by digest (the tag is dropped).
 func ContainerdName(image string) string {
-	if strings.Contains(image, "@") {
-		return digestName(image)
+	ref, err := imageref.Parse(image)
+	switch {
+	case err != nil:
+		return image // ctr names what it cannot find
+	case ref.Pinned():
+		return ref.DigestName()
+	default:
+		return ref.Normalized()
 	}
-	n := NormalizeImage(image)
-	if repo, ref := repoAndRef(n); ref == "latest" && !strings.HasSuffix(n, ":latest") {
-		n = repo + ":latest"
-	}
-	return n
 }
 
 // NodeImages returns which of the images every node of the cluster holds (none when the nodes
 // cannot be listed). The nodes are listed once.
-func (m *Manager) NodeImages(rt Runtime, cluster string, images []string) []string {
-	nodeList, err := m.Nodes(rt, cluster)
+func (m *Manager) NodeImages(ctx context.Context, rt Runtime, cluster string, images []string) []string {
+	nodeList, err := m.Nodes(ctx, rt, cluster)
 	if err != nil {
 		return nil
 	}
@@ -89,7 +90,7 @@ func (m *Manager) ImportForPlatform(ctx context.Context, rt Runtime, cluster, fi
 		if err != nil {
 			return fmt.Errorf("read containerd's config in node %s: %s: %w", n.Name, lastLine(dump), err)
 		}
-		snapshotter, err := snapshotterOf(string(dump))
+		snapshotter, err := snapshotterOf(dump)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -108,29 +109,4 @@ func (m *Manager) ImportForPlatform(ctx context.Context, rt Runtime, cluster, fi
 		}
 	}
 	return nil
-}
-
-// snapshotterOf reads the CRI plugin's snapshotter from `containerd config dump` (config
-// version 2 and 3 name the setting differently).
-func snapshotterOf(dump string) (string, error) {
-	var cfg struct {
-		Version int                       `toml:"version"`
-		Plugins map[string]map[string]any `toml:"plugins"`
-	}
-	if _, err := toml.Decode(dump, &cfg); err != nil {
-		return "", fmt.Errorf("read containerd's config: %w", err)
-	}
-	var s any
-	if cfg.Version < 3 {
-		if c, ok := cfg.Plugins["io.containerd.grpc.v1.cri"]["containerd"].(map[string]any); ok {
-			s = c["snapshotter"]
-		}
-	} else {
-		s = cfg.Plugins["io.containerd.cri.v1.images"]["snapshotter"]
-	}
-	name, ok := s.(string)
-	if !ok || name == "" {
-		return "", fmt.Errorf("containerd's config (version %d) names no CRI snapshotter", cfg.Version)
-	}
-	return name, nil
 }

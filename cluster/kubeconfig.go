@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -89,16 +91,16 @@ func (m *Manager) userKubeconfig(explicit, name string) []byte {
 // kind's Provider.KubeConfig returns) into the file at path and makes it the current context, as
 // kind does. Every other entry is kept as it was written, byte for byte. It reports whether the
 // file changed.
-func MergeKubeconfig(path, name string, clusterKubeconfig []byte) (bool, error) {
-	return mergeKubeconfig(path, name, clusterKubeconfig, true)
+func MergeKubeconfig(ctx context.Context, path, name string, clusterKubeconfig []byte) (bool, error) {
+	return mergeKubeconfig(ctx, path, name, clusterKubeconfig, true)
 }
 
 // AddKubeconfigEntries is MergeKubeconfig without touching current-context (--keep-context).
-func AddKubeconfigEntries(path, name string, clusterKubeconfig []byte) (bool, error) {
-	return mergeKubeconfig(path, name, clusterKubeconfig, false)
+func AddKubeconfigEntries(ctx context.Context, path, name string, clusterKubeconfig []byte) (bool, error) {
+	return mergeKubeconfig(ctx, path, name, clusterKubeconfig, false)
 }
 
-func mergeKubeconfig(path, name string, clusterKubeconfig []byte, makeCurrent bool) (bool, error) {
+func mergeKubeconfig(ctx context.Context, path, name string, clusterKubeconfig []byte, makeCurrent bool) (bool, error) {
 	key := ContextName(name)
 	src, err := parseKubeconfig(clusterKubeconfig)
 	if err != nil {
@@ -114,7 +116,7 @@ func mergeKubeconfig(path, name string, clusterKubeconfig []byte, makeCurrent bo
 	}
 
 	var changed bool
-	err = editKubeconfig(path, func(doc *yaml.Node) {
+	err = editKubeconfig(ctx, path, func(doc *yaml.Node) {
 		for _, sec := range kubeconfigSections {
 			list := ensureSeq(doc, sec)
 			if old := findNamed(list, key); old != nil {
@@ -137,13 +139,13 @@ func mergeKubeconfig(path, name string, clusterKubeconfig []byte, makeCurrent bo
 // RemoveKubeconfig removes the cluster, user and context kind-<name> from the file at path and
 // clears current-context only if it was ours. A missing file is not an error. It reports whether
 // the file changed.
-func RemoveKubeconfig(path, name string) (bool, error) {
+func RemoveKubeconfig(ctx context.Context, path, name string) (bool, error) {
 	key := ContextName(name)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	var changed bool
-	err := editKubeconfig(path, func(doc *yaml.Node) {
+	err := editKubeconfig(ctx, path, func(doc *yaml.Node) {
 		for _, sec := range kubeconfigSections {
 			list := seq(doc, sec)
 			if list == nil {
@@ -169,7 +171,7 @@ func RemoveKubeconfig(path, name string) (bool, error) {
 
 // editKubeconfig reads path (an empty document if missing), applies edit, and writes the file back
 // atomically only if *changed, under kubectl's lock file convention (path + ".lock").
-func editKubeconfig(path string, edit func(doc *yaml.Node), changed *bool) error {
+func editKubeconfig(ctx context.Context, path string, edit func(doc *yaml.Node), changed *bool) error {
 	// A kubeconfig that is a symlink (dotfile managers) is written through the link, as kubectl
 	// and kind do: the link stays a link.
 	if target, err := filepath.EvalSymlinks(path); err == nil {
@@ -178,7 +180,7 @@ func editKubeconfig(path string, edit func(doc *yaml.Node), changed *bool) error
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create kubeconfig directory: %w", err)
 	}
-	unlock, err := lockKubeconfig(path)
+	unlock, err := lockKubeconfig(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -234,20 +236,38 @@ func editKubeconfig(path string, edit func(doc *yaml.Node), changed *bool) error
 	return nil
 }
 
-func lockKubeconfig(path string) (func(), error) {
+// lockKubeconfig takes kubectl's lock file of a kubeconfig (path + ".lock"), waiting up to
+// kubeconfigLockWait for a kubectl or kind that holds it.
+func lockKubeconfig(ctx context.Context, path string) (func(), error) {
 	lock := path + ".lock"
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, kubeconfigLockWait, true, func(context.Context) (bool, error) {
 		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
 			f.Close()
-			return func() { os.Remove(lock) }, nil
+			return true, nil
 		}
-		if !errors.Is(err, os.ErrExist) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock kubeconfig (remove %s if no kubectl or kind is running): %w", lock, err)
+		last = err
+		return false, ignoreExist(err)
+	})
+	if err != nil {
+		if wait.Interrupted(err) && ctx.Err() == nil && last != nil {
+			err = last // the lock is still held: say which file
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil, fmt.Errorf("lock kubeconfig (remove %s if no kubectl or kind is running): %w", lock, err)
 	}
+	return func() { os.Remove(lock) }, nil
+}
+
+// kubeconfigLockWait bounds the wait for another program's kubeconfig lock.
+const kubeconfigLockWait = 5 * time.Second
+
+// ignoreExist is nil for "the file exists", the error otherwise.
+func ignoreExist(err error) error {
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	return err
 }
 
 // parseKubeconfig returns the top-level mapping of a kubeconfig document.
@@ -279,82 +299,4 @@ func emptyKubeconfig() *yaml.Node {
 		&yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle})
 	ensureSeq(doc, "users")
 	return doc
-}
-
-func value(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func scalarValue(m *yaml.Node, key string) string {
-	if v := value(m, key); v != nil && v.Kind == yaml.ScalarNode {
-		return v.Value
-	}
-	return ""
-}
-
-func seq(m *yaml.Node, key string) *yaml.Node {
-	if v := value(m, key); v != nil && v.Kind == yaml.SequenceNode {
-		return v
-	}
-	return nil
-}
-
-// ensureSeq returns the list under key, turning a missing or null value into an empty block list.
-func ensureSeq(m *yaml.Node, key string) *yaml.Node {
-	if v := value(m, key); v != nil {
-		if v.Kind != yaml.SequenceNode {
-			*v = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		}
-		v.Style &^= yaml.FlowStyle
-		return v
-	}
-	v := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
-	return v
-}
-
-// setScalar sets key to a string value and reports whether that changed anything.
-func setScalar(m *yaml.Node, key, val string) bool {
-	if v := value(m, key); v != nil {
-		if v.Kind == yaml.ScalarNode && v.Value == val && (v.Tag == "!!str" || val != "") {
-			return false
-		}
-		*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
-		return true
-	}
-	m.Content = append(m.Content,
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val})
-	return true
-}
-
-func findNamed(list *yaml.Node, name string) *yaml.Node {
-	if list == nil {
-		return nil
-	}
-	for _, item := range list.Content {
-		if scalarValue(item, "name") == name {
-			return item
-		}
-	}
-	return nil
-}
-
-// sameNode compares two YAML subtrees by content, ignoring positions and styles.
-func sameNode(a, b *yaml.Node) bool {
-	var x, y any
-	if a.Decode(&x) != nil || b.Decode(&y) != nil {
-		return false
-	}
-	xb, _ := yaml.Marshal(x)
-	yb, _ := yaml.Marshal(y)
-	return bytes.Equal(xb, yb)
 }

@@ -62,7 +62,7 @@ func TestMergeKeepsForeignEntriesByteForByte(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config")
 	require.NoError(t, os.WriteFile(path, []byte(foreignKubeconfig()), 0o600))
 
-	changed, err := MergeKubeconfig(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:40001"))
+	changed, err := MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:40001"))
 	require.NoError(t, err)
 	assert.True(t, changed)
 	got := readFile(t, path)
@@ -81,12 +81,12 @@ func TestMergeKeepsForeignEntriesByteForByte(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
 	// Same cluster again: nothing to write.
-	changed, err = MergeKubeconfig(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:40001"))
+	changed, err = MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:40001"))
 	require.NoError(t, err)
 	assert.False(t, changed)
 
 	// The API server moved (recreate): our entry is replaced in place, not duplicated.
-	_, err = MergeKubeconfig(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:40002"))
+	_, err = MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:40002"))
 	require.NoError(t, err)
 	got = readFile(t, path)
 	cfg, err = clientcmd.Load([]byte(got))
@@ -98,7 +98,7 @@ func TestMergeKeepsForeignEntriesByteForByte(t *testing.T) {
 	assert.NotContains(t, got, "40001")
 
 	// Remove: the file is the original again, except the current context, which was ours.
-	changed, err = RemoveKubeconfig(path, "kindstack")
+	changed, err = RemoveKubeconfig(t.Context(), path, "kindstack")
 	require.NoError(t, err)
 	assert.True(t, changed)
 	assert.Equal(t, strings.Replace(foreignKubeconfig(), "current-context: prod", `current-context: ""`, 1), readFile(t, path))
@@ -108,13 +108,13 @@ func TestRemoveLeavesForeignCurrentContext(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "config")
 	require.NoError(t, os.WriteFile(path, []byte(foreignKubeconfig()), 0o600))
-	_, err := MergeKubeconfig(path, "other", kindKubeconfig("other", "https://127.0.0.1:1"))
+	_, err := MergeKubeconfig(t.Context(), path, "other", kindKubeconfig("other", "https://127.0.0.1:1"))
 	require.NoError(t, err)
-	_, err = MergeKubeconfig(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:2"))
+	_, err = MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:2"))
 	require.NoError(t, err)
 
 	// kindstack is current; removing "other" must not touch current-context or kindstack's entries.
-	_, err = RemoveKubeconfig(path, "other")
+	_, err = RemoveKubeconfig(t.Context(), path, "other")
 	require.NoError(t, err)
 	cfg, err := clientcmd.LoadFromFile(path)
 	require.NoError(t, err)
@@ -127,7 +127,7 @@ func TestRemoveLeavesForeignCurrentContext(t *testing.T) {
 
 	// Removing a cluster that is not there changes nothing.
 	before := readFile(t, path)
-	changed, err := RemoveKubeconfig(path, "absent")
+	changed, err := RemoveKubeconfig(t.Context(), path, "absent")
 	require.NoError(t, err)
 	assert.False(t, changed)
 	assert.Equal(t, before, readFile(t, path))
@@ -136,7 +136,7 @@ func TestRemoveLeavesForeignCurrentContext(t *testing.T) {
 func TestMergeCreatesMissingFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "nested", ".kube", "config")
-	changed, err := MergeKubeconfig(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:3"))
+	changed, err := MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:3"))
 	require.NoError(t, err)
 	assert.True(t, changed)
 	cfg, err := clientcmd.LoadFromFile(path)
@@ -144,7 +144,7 @@ func TestMergeCreatesMissingFile(t *testing.T) {
 	assert.Equal(t, "kind-kindstack", cfg.CurrentContext)
 	assert.Len(t, cfg.Contexts, 1)
 
-	changed, err = RemoveKubeconfig(filepath.Join(t.TempDir(), "missing"), "kindstack")
+	changed, err = RemoveKubeconfig(t.Context(), filepath.Join(t.TempDir(), "missing"), "kindstack")
 	require.NoError(t, err)
 	assert.False(t, changed)
 }
@@ -153,7 +153,7 @@ func TestMergeRefusesACorruptKubeconfig(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "config")
 	require.NoError(t, os.WriteFile(path, []byte("clusters: {a: 1}\n"), 0o600))
-	_, err := MergeKubeconfig(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:3"))
+	_, err := MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:3"))
 	require.ErrorContains(t, err, "clusters is not a list")
 	assert.Equal(t, "clusters: {a: 1}\n", readFile(t, path), "a file we cannot read must not be rewritten")
 }
@@ -191,14 +191,14 @@ func TestASymlinkedKubeconfigStaysALink(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o700))
 	require.NoError(t, os.Symlink(target, link))
 
-	_, err := MergeKubeconfig(link, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
+	_, err := MergeKubeconfig(t.Context(), link, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
 	require.NoError(t, err)
 	fi, err := os.Lstat(link)
 	require.NoError(t, err)
 	assert.True(t, fi.Mode()&os.ModeSymlink != 0, "the kubeconfig is still a symlink")
 	assert.Contains(t, readFile(t, target), "kind-kindstack", "the entry went into the link's target")
 
-	_, err = RemoveKubeconfig(link, "kindstack")
+	_, err = RemoveKubeconfig(t.Context(), link, "kindstack")
 	require.NoError(t, err)
 	fi, err = os.Lstat(link)
 	require.NoError(t, err)
@@ -210,7 +210,7 @@ func TestKeepContextAddsTheEntriesAndLeavesCurrentContext(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "config")
 	require.NoError(t, os.WriteFile(path, []byte(foreignKubeconfig()), 0o600))
-	changed, err := AddKubeconfigEntries(path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
+	changed, err := AddKubeconfigEntries(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
 	require.NoError(t, err)
 	assert.True(t, changed)
 	got := readFile(t, path)

@@ -2,15 +2,10 @@ package cluster
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -40,7 +35,7 @@ func (m *Manager) LoadIntoEngine(ctx context.Context, rt Runtime, write func(io.
 // ImportIntoNodes streams an image archive (an OCI layout; registry digests are kept) into
 // every node's containerd, the way `kind load image-archive` does.
 func (m *Manager) ImportIntoNodes(ctx context.Context, rt Runtime, cluster string, write func(io.Writer) error) error {
-	nodeList, err := m.Nodes(rt, cluster)
+	nodeList, err := m.Nodes(ctx, rt, cluster)
 	if err != nil {
 		return fmt.Errorf("list nodes of %s: %w", cluster, err)
 	}
@@ -83,48 +78,4 @@ func (m *Manager) HostImageID(ctx context.Context, rt Runtime, image string) str
 		return ""
 	}
 	return id
-}
-
-// RememberNodeImage records that the engine's image id is the node image ref, verified against
-// ref's digest when a bundle was written: an engine that loaded it from an archive has no
-// registry digest to match ref by, so create uses the id instead.
-func (m *Manager) RememberNodeImage(ref, id string) error {
-	dir := filepath.Join(m.StateDir, "node-images")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, refKey(ref)), []byte(id+"\n"), 0o644)
-}
-
-// rememberedNodeImage is the image id RememberNodeImage recorded for ref, if the engine still has it.
-func (m *Manager) rememberedNodeImage(ctx context.Context, rt Runtime, ref string) (string, bool) {
-	data, err := os.ReadFile(filepath.Join(m.StateDir, "node-images", refKey(ref)))
-	if err != nil {
-		return "", false
-	}
-	id := strings.TrimSpace(string(data))
-	if got, err := m.hostImageID(ctx, rt, id); err != nil || got != id {
-		return "", false
-	}
-	return id, true
-}
-
-func refKey(ref string) string {
-	sum := sha256.Sum256([]byte(ref))
-	return hex.EncodeToString(sum[:8])
-}
-
-// Engine finds the container runtime kind drives and checks that its engine answers.
-func (m *Manager) Engine(ctx context.Context) (Runtime, error) {
-	rt, _, err := m.engine(ctx, nil)
-	return rt, err
-}
-
-// Exists reports whether kind has a cluster of that name.
-func (m *Manager) Exists(rt Runtime, name string) (bool, error) {
-	names, err := m.NewProvider(rt, nil).List()
-	if err != nil {
-		return false, fmt.Errorf("list kind clusters: %w", err)
-	}
-	return slices.Contains(names, name), nil
 }

@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	kindexec "sigs.k8s.io/kind/pkg/exec"
 )
 
 // NodeContainer is one node's container as the runtime reports it.
@@ -100,64 +96,4 @@ func (m *Manager) ensureRunning(ctx context.Context, rt Runtime, cluster string,
 		}
 	}
 	return nil
-}
-
-// waitAPI polls the API server's /readyz until it answers ok, or wait or ctx ends.
-func (m *Manager) waitAPI(ctx context.Context, kubeconfig []byte, wait time.Duration) error {
-	if m.APIReady == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
-		err := m.APIReady(ctx, kubeconfig)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the API server is not ready after %s: %w", roundWait(wait), err)
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// APIReadyz asks the API server's /readyz once.
-func APIReadyz(ctx context.Context, kubeconfig []byte) error {
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.Timeout = 5 * time.Second
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil {
-		return fmt.Errorf("GET /readyz: %w", err)
-	}
-	if strings.TrimSpace(string(body)) != "ok" {
-		return fmt.Errorf("GET /readyz: %s", strings.TrimSpace(string(body)))
-	}
-	return nil
-}
-
-// commandOutput returns the tail of a failed node command's output (kind keeps it in a
-// RunError and prints only "exit status 1"), and how to keep the node for a look.
-func commandOutput(err error, retained bool) string {
-	runErr := kindexec.RunErrorForError(err)
-	if runErr == nil || len(runErr.Output) == 0 {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(runErr.Output), "\n"), "\n")
-	const keep = 15
-	if len(lines) > keep {
-		lines = lines[len(lines)-keep:]
-	}
-	hint := "run `kindstack up --retain` to keep the failed node for a look (docker exec into it)"
-	if retained {
-		hint = "the failed node is kept (--retain)"
-	}
-	return "\nlast lines of its output:\n  " + strings.Join(lines, "\n  ") + "\n" + hint
 }

@@ -462,7 +462,7 @@ func TestDeleteOfAMissingClusterSucceeds(t *testing.T) {
 	t.Parallel()
 	p := &fakeProvider{}
 	kubeconfig := t.TempDir() + "/config"
-	_, err := MergeKubeconfig(kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
+	_, err := MergeKubeconfig(t.Context(), kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:1"))
 	require.NoError(t, err)
 	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, nil)
 
@@ -512,7 +512,7 @@ func TestStatusUsesTheMergedContextAndFallsBackToKinds(t *testing.T) {
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
 	}}
 	kubeconfig := filepath.Join(t.TempDir(), "config")
-	_, err := MergeKubeconfig(kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:2"))
+	_, err := MergeKubeconfig(t.Context(), kubeconfig, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:2"))
 	require.NoError(t, err)
 	p := &fakeProvider{clusters: []string{"kindstack"}}
 	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, p, fake.NewClientset(node))

@@ -9,23 +9,11 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 
-	kindcluster "sigs.k8s.io/kind/pkg/cluster"
-	"sigs.k8s.io/kind/pkg/cluster/nodes"
-	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kindstack/kindstack/internal/imageref"
 )
-
-// ImageNode is one node's image store, as Preload sees it.
-type ImageNode interface {
-	String() string
-	// ImageID returns the ID of the image the node holds under that reference, or an error if none.
-	ImageID(image string) (string, error)
-	// Import reads an image archive (what `docker save` writes) into the node's containerd.
-	Import(archive io.Reader) error
-	// Tag gives the node's image src the name dst too (containerd names, fully qualified).
-	Tag(src, dst string) error
-}
 
 // SaveFunc streams `<runtime> save images...`: read the archive, then call wait for save's own verdict.
 type SaveFunc func(ctx context.Context, rt Runtime, images []string) (archive io.ReadCloser, wait func() error, err error)
@@ -78,7 +66,7 @@ func (r PreloadResult) String() string {
 func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	var res PreloadResult
 	logf := orNop(opts.Logf)
-	nodeList, err := m.Nodes(opts.Runtime, opts.Cluster)
+	nodeList, err := m.Nodes(ctx, opts.Runtime, opts.Cluster)
 	if err != nil {
 		return res, fmt.Errorf("list nodes of %s: %w", opts.Cluster, err)
 	}
@@ -87,18 +75,18 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	}
 
 	// Each image's checks (the engine's and every node's copy) are a few runtime commands; they
-	// run for all images at once, then the answers are taken in order.
+	// run for planWorkers images at a time, then the answers are taken in order.
 	images := dedupe(opts.Images)
 	plans := make([]imagePlan, len(images))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(planWorkers)
 	for i, image := range images {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			plans[i] = m.planImage(ctx, opts, nodeList, image)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // planImage fails no image: what it cannot tell is left to the node's pull
 	var toSave []string
 	lacking := map[string]bool{}   // node name → it misses at least one image of toSave
 	aliases := map[string]string{} // digest-pinned image → the tag it is saved by
@@ -143,7 +131,7 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 			continue
 		}
 		for _, image := range sortedKeys(aliases) {
-			if err := n.Tag(NormalizeImage(aliases[image]), digestName(image)); err != nil {
+			if err := n.Tag(normalized(aliases[image]), digestName(image)); err != nil {
 				errs = append(errs, fmt.Errorf("name %s in node %s: %w", image, n.String(), err))
 			}
 		}
@@ -154,6 +142,10 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	res.Loaded = loading
 	return res, nil
 }
+
+// planWorkers bounds how many images Preload checks at once: each check is a few runtime
+// commands, and a small machine runs only so many `docker exec` at a time.
+const planWorkers = 4
 
 // imagePlan is what Preload does with one image: nothing (present: every node holds it), leave it
 // to the nodes' pulls (saveAs ""), or save saveAs from the engine into the lacking nodes.
@@ -168,8 +160,12 @@ func (m *Manager) planImage(ctx context.Context, opts PreloadOptions, nodeList [
 	if opts.Off {
 		return remote()
 	}
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return remote() // the kubelet says what is wrong with it
+	}
 	saveAs := image
-	if strings.Contains(image, "@") {
+	if ref.Pinned() {
 		if onEvery(nodeList, image) {
 			return imagePlan{present: true}
 		}
@@ -209,7 +205,7 @@ func (m *Manager) pulledAs(ctx context.Context, rt Runtime, image string) (strin
 	}
 	want := digestName(image)
 	for _, d := range digests {
-		if NormalizeImage(d) == want {
+		if pulled, err := imageref.Parse(d); err == nil && pulled.DigestName() == want {
 			return tags[0], true
 		}
 	}
@@ -218,10 +214,20 @@ func (m *Manager) pulledAs(ctx context.Context, rt Runtime, image string) (strin
 
 // digestName is the name containerd resolves a pinned reference by: "docker.io/library/x@sha256:…".
 func digestName(image string) string {
-	n := NormalizeImage(image)
-	base, digest, _ := strings.Cut(n, "@")
-	repo, _ := repoAndRef(base)
-	return repo + "@" + digest
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return image
+	}
+	return ref.DigestName()
+}
+
+// normalized is the name containerd gives an image loaded from the host's engine under a tag.
+func normalized(image string) string {
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return image
+	}
+	return ref.Normalized()
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -281,35 +287,6 @@ func SaveWithRuntime(ctx context.Context, rt Runtime, images []string) (io.ReadC
 		return nil
 	}
 	return out, wait, nil
-}
-
-// KindNodes is the real node lister: the cluster's nodes as kind knows them.
-func KindNodes(rt Runtime, cluster string) ([]ImageNode, error) {
-	list, err := kindcluster.NewProvider(rt.ProviderOption()).ListInternalNodes(cluster)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ImageNode, 0, len(list))
-	for _, n := range list {
-		out = append(out, kindNode{n})
-	}
-	return out, nil
-}
-
-// kindNode reaches a node's containerd the way `kind load` does.
-type kindNode struct{ nodes.Node }
-
-func (n kindNode) ImageID(image string) (string, error) { return nodeutils.ImageID(n.Node, image) }
-func (n kindNode) Import(archive io.Reader) error       { return nodeutils.LoadImageArchive(n.Node, archive) }
-func (n kindNode) Tag(src, dst string) error {
-	var out strings.Builder
-	cmd := n.Node.Command("ctr", "--namespace=k8s.io", "images", "tag", "--force", src, dst)
-	cmd.SetStdout(&out)
-	cmd.SetStderr(&out)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ctr images tag %s %s: %s: %w", src, dst, strings.TrimSpace(out.String()), err)
-	}
-	return nil
 }
 
 func dedupe(in []string) []string {

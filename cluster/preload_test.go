@@ -11,6 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Well-formed digests for the references the tests pin.
+const (
+	digestC     = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	digest8925  = "sha256:8925000000000000000000000000000000000000000000000000000000000000"
+	digestBad   = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	digestOther = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+)
+
 // imageStore is a node (or the host) holding images by reference -> ID.
 type imageStore struct {
 	name     string
@@ -46,7 +54,7 @@ func preloadManager(host map[string]string, nodes ...*imageStore) (*Manager, *[]
 			}
 			return []byte("Error: No such image: " + image), errors.New("exit status 1")
 		},
-		Nodes: func(Runtime, string) ([]ImageNode, error) {
+		Nodes: func(context.Context, Runtime, string) ([]ImageNode, error) {
 			out := make([]ImageNode, len(nodes))
 			for i, n := range nodes {
 				out[i] = n
@@ -68,11 +76,11 @@ func TestPreloadSkipsWhatTheNodeHasAndLoadsWhatTheHostHas(t *testing.T) {
 	m, saved := preloadManager(host, node)
 
 	res, err := m.Preload(context.Background(), PreloadOptions{Cluster: "kindstack", Runtime: Runtime{Name: "docker", Binary: "docker"},
-		Images: []string{"app:v1", "db:v2", "old:v1", "remote:v3", "pinned:v1@sha256:ccc", "app:v1"}})
+		Images: []string{"app:v1", "db:v2", "old:v1", "remote:v3", "pinned:v1@" + digestC, "app:v1"}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"app:v1", "old:v1"}, res.Loaded, "missing on the node, or a different image under the same name")
 	assert.Equal(t, []string{"db:v2"}, res.Present)
-	assert.Equal(t, []string{"remote:v3", "pinned:v1@sha256:ccc"}, res.Remote, "not on the host, or pinned by a digest an archive cannot keep")
+	assert.Equal(t, []string{"remote:v3", "pinned:v1@" + digestC}, res.Remote, "not on the host, or pinned by a digest an archive cannot keep")
 	assert.Equal(t, []string{"app:v1 old:v1"}, *saved, "one save streams every image that is needed")
 	assert.Equal(t, []string{"archive of app:v1 old:v1"}, node.imported)
 	assert.Equal(t, "images: 2 loaded, 1 already on the node, 2 pulled by the node", res.String())
@@ -80,39 +88,39 @@ func TestPreloadSkipsWhatTheNodeHasAndLoadsWhatTheHostHas(t *testing.T) {
 
 func TestPreloadLoadsADigestPinnedImageTheEnginePulledUnderThatDigest(t *testing.T) {
 	t.Parallel()
-	const pinned = "registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:8925"
+	const pinned = "registry.k8s.io/metrics-server/metrics-server:v0.8.0@" + digest8925
 	node := &imageStore{name: "n", images: map[string]string{}}
 	m, saved := preloadManager(nil, node)
 	m.Run = func(_ context.Context, _ string, args ...string) ([]byte, error) {
 		switch strings.Join(args, " ") {
 		case "image inspect -f {{json .RepoDigests}} {{json .RepoTags}} " + pinned:
-			return []byte(`["registry.k8s.io/metrics-server/metrics-server@sha256:8925"] ["registry.k8s.io/metrics-server/metrics-server:v0.8.0"]` + "\n"), nil
-		case "image inspect -f {{json .RepoDigests}} {{json .RepoTags}} docker.io/library/traefik:v3@sha256:bad":
-			return []byte(`["traefik@sha256:other"] ["traefik:v3"]` + "\n"), nil
+			return []byte(`["registry.k8s.io/metrics-server/metrics-server@` + digest8925 + `"] ["registry.k8s.io/metrics-server/metrics-server:v0.8.0"]` + "\n"), nil
+		case "image inspect -f {{json .RepoDigests}} {{json .RepoTags}} docker.io/library/traefik:v3@" + digestBad:
+			return []byte(`["traefik@` + digestOther + `"] ["traefik:v3"]` + "\n"), nil
 		case "image inspect -f {{ .Id }} registry.k8s.io/metrics-server/metrics-server:v0.8.0":
 			return []byte("sha256:cfg\n"), nil
 		}
 		return []byte("Error: No such image"), errors.New("exit status 1")
 	}
 	res, err := m.Preload(context.Background(), PreloadOptions{Runtime: Runtime{Name: "docker", Binary: "docker"},
-		Images: []string{pinned, "docker.io/library/traefik:v3@sha256:bad"}})
+		Images: []string{pinned, "docker.io/library/traefik:v3@" + digestBad}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{pinned}, res.Loaded, "the engine pulled it under that very digest")
-	assert.Equal(t, []string{"docker.io/library/traefik:v3@sha256:bad"}, res.Remote, "the engine's copy has another digest: not a match")
+	assert.Equal(t, []string{"docker.io/library/traefik:v3@" + digestBad}, res.Remote, "the engine's copy has another digest: not a match")
 	assert.Equal(t, []string{"registry.k8s.io/metrics-server/metrics-server:v0.8.0"}, *saved, "saved by its tag")
-	assert.Equal(t, []string{"registry.k8s.io/metrics-server/metrics-server:v0.8.0 -> registry.k8s.io/metrics-server/metrics-server@sha256:8925"}, node.tagged,
+	assert.Equal(t, []string{"registry.k8s.io/metrics-server/metrics-server:v0.8.0 -> registry.k8s.io/metrics-server/metrics-server@" + digest8925}, node.tagged,
 		"named in the node as the kubelet resolves the pinned reference")
 }
 
 func TestPreloadCountsWhatTheNodeAlreadyPulledAndObeysOff(t *testing.T) {
 	t.Parallel()
 	host := map[string]string{"app:v1": "sha256:aaa"}
-	node := &imageStore{name: "n", images: map[string]string{"pinned:v1@sha256:ccc": "sha256:ccc", "pulled:v1": "sha256:ddd"}}
+	node := &imageStore{name: "n", images: map[string]string{"pinned:v1@" + digestC: "sha256:ccc", "pulled:v1": "sha256:ddd"}}
 	m, saved := preloadManager(host, node)
 	res, err := m.Preload(context.Background(), PreloadOptions{Runtime: Runtime{Name: "docker", Binary: "docker"},
-		Images: []string{"pinned:v1@sha256:ccc", "pulled:v1", "app:v1"}, Off: true})
+		Images: []string{"pinned:v1@" + digestC, "pulled:v1", "app:v1"}, Off: true})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"pinned:v1@sha256:ccc", "pulled:v1"}, res.Present, "the node pulled them on an earlier up")
+	assert.Equal(t, []string{"pinned:v1@" + digestC, "pulled:v1"}, res.Present, "the node pulled them on an earlier up")
 	assert.Equal(t, []string{"app:v1"}, res.Remote, "preload off: the host's copy is not used")
 	assert.Empty(t, *saved)
 	assert.Equal(t, "images: 2 already on the node, 1 pulled by the node", res.String())

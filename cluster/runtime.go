@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,18 @@ func ExecCommand(ctx context.Context, name string, args ...string) ([]byte, erro
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// InputRunner is a CommandRunner that gives the program an input (stdin). Tests replace it.
+type InputRunner func(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error)
+
+// ExecCommandInput is ExecCommand with stdin as the program's input.
+func ExecCommandInput(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // What kindstack keeps about its clusters on this machine. In Manager.LockDir (the user's runtime
@@ -66,37 +68,39 @@ func (m *Manager) Lock(ctx context.Context, opts LockOptions) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock cluster %q: %w", opts.Name, err)
 	}
+	var holder int
 	told := false
-	for {
+	err = wait.PollUntilContextCancel(ctx, lockPollInterval, true, func(context.Context) (bool, error) {
 		locked, err := tryLock(f)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock cluster %q (%s): %w", opts.Name, path, err)
+			return false, fmt.Errorf("lock cluster %q (%s): %w", opts.Name, path, err)
 		}
 		if locked {
-			_ = f.Truncate(0)
-			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-			return func() {
-				_ = unlock(f)
-				f.Close()
-			}, nil
+			return true, nil
 		}
-		holder := readPid(path)
+		holder = readPid(path)
 		if opts.NoWait {
-			f.Close()
-			return nil, fmt.Errorf("another kindstack (pid %d) is changing cluster %q; wait for it to finish, or run again without --no-wait", holder, opts.Name)
+			return false, fmt.Errorf("another kindstack (pid %d) is changing cluster %q; wait for it to finish, or run again without --no-wait", holder, opts.Name)
 		}
 		if !told && opts.Waiting != nil {
 			opts.Waiting(holder)
 			told = true
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
+		return false, nil
+	})
+	if err != nil {
+		f.Close()
+		if wait.Interrupted(err) {
 			return nil, fmt.Errorf("waiting for another kindstack (pid %d) on cluster %q: %w", holder, opts.Name, context.Cause(ctx))
-		case <-time.After(lockPollInterval):
 		}
+		return nil, err
 	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() {
+		_ = unlock(f)
+		f.Close()
+	}, nil
 }
 
 // LockHolder reports the pid of a kindstack that holds the cluster's lock right now, without

@@ -35,7 +35,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/imageref"
+	"github.com/kindstack/kindstack/internal/mirrors"
 )
 
 // MetaFile is the bundle's own table of contents, the archive's first entry.
@@ -78,12 +79,12 @@ type Writer struct {
 	oci            layout.Path
 	meta           Meta
 	platform       v1.Platform
-	registries     cluster.Registries
+	registries     mirrors.Registries
 	dockerManifest []dockerEntry
 }
 
 // Create starts a bundle for one platform; images are pulled through the registries' mirrors first.
-func Create(file string, platform v1.Platform, registries cluster.Registries) (*Writer, error) {
+func Create(file string, platform v1.Platform, registries mirrors.Registries) (*Writer, error) {
 	work, err := os.MkdirTemp(filepath.Dir(file), ".kindstack-bundle-")
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", file, err)
@@ -100,7 +101,11 @@ func Create(file string, platform v1.Platform, registries cluster.Registries) (*
 // Add pulls ref for the bundle's platform (each mirror in order, then the registry) and writes
 // it. nodeImage marks the kind node image, which goes to the host's engine.
 func (w *Writer) Add(ctx context.Context, ref string, nodeImage bool) (Image, error) {
-	img, from, err := pull(ctx, ref, w.platform, w.registries)
+	parsed, err := imageref.Parse(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	img, from, err := pull(ctx, ref, parsed.Registry, w.platform, w.registries)
 	if err != nil {
 		return Image{}, err
 	}
@@ -113,10 +118,10 @@ func (w *Writer) Add(ctx context.Context, ref string, nodeImage bool) (Image, er
 		if err := w.oci.WriteImage(img); err != nil {
 			return Image{}, fmt.Errorf("write %s: %w", ref, err)
 		}
-		entry.Names = []string{tagName(ref)}
+		entry.Names = []string{tagName(parsed)}
 		w.dockerManifest = append(w.dockerManifest, dockerEntryOf(entry))
 	} else {
-		entry.Names = containerdNames(ref)
+		entry.Names = containerdNames(parsed)
 		for _, n := range entry.Names {
 			if err := w.oci.AppendImage(img, layout.WithAnnotations(map[string]string{
 				"io.containerd.image.name":          n,
@@ -164,14 +169,14 @@ func (w *Writer) Abort() { os.RemoveAll(w.work) }
 
 // pull fetches ref's image for the platform from the first place that has it: each mirror of its
 // registry in order, then the registry itself. The error names every place and its answer.
-func pull(ctx context.Context, ref string, platform v1.Platform, registries cluster.Registries) (v1.Image, string, error) {
+func pull(ctx context.Context, ref, registry string, platform v1.Platform, registries mirrors.Registries) (v1.Image, string, error) {
 	mirrored, _ := registries.MirroredImage(ref)
-	mirrors := registries.Mirrors[registryOf(ref)]
+	mirrorURLs := registries.Mirrors[registry]
 	var errs []string
 	for i, candidate := range append(mirrored, ref) {
 		var scheme, mirror string
 		if i < len(mirrored) {
-			mirror = mirrors[i]
+			mirror = mirrorURLs[i]
 			if u, err := url.Parse(mirror); err == nil {
 				scheme = u.Scheme
 			}
@@ -180,9 +185,13 @@ func pull(ctx context.Context, ref string, platform v1.Platform, registries clus
 		if scheme == "http" {
 			nameOpts = append(nameOpts, name.Insecure)
 		}
-		r, err := name.ParseReference(parseable(candidate), nameOpts...)
+		parsed, err := imageref.Parse(candidate)
 		if err != nil {
-			return nil, "", fmt.Errorf("image %s: %w", ref, err)
+			return nil, "", err
+		}
+		r, err := parsed.Reference(nameOpts...)
+		if err != nil {
+			return nil, "", err
 		}
 		// Credentials from `docker login` (Docker Hub's pull limit is higher for a logged-in user).
 		remoteOpts := []remote.Option{remote.WithContext(ctx), remote.WithPlatform(platform), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
@@ -206,57 +215,27 @@ func pull(ctx context.Context, ref string, platform v1.Platform, registries clus
 	return nil, "", fmt.Errorf("pull %s for %s: %s", ref, platform, strings.Join(errs, "; "))
 }
 
-// parseable drops the tag of a tag+digest reference: the digest alone says what to fetch.
-func parseable(ref string) string {
-	base, digest, ok := strings.Cut(ref, "@")
-	if !ok {
-		return ref
-	}
-	if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
-		base = base[:i]
-	}
-	return base + "@" + digest
-}
-
-func registryOf(ref string) string {
-	n := cluster.NormalizeImage(ref)
-	return n[:strings.Index(n, "/")]
-}
-
 // containerdNames are the names the kubelet's lookups resolve: "docker.io/library/x:tag" for
 // the tag, and "docker.io/library/x@sha256:D" when the reference pins D.
-func containerdNames(ref string) []string {
-	n := cluster.NormalizeImage(ref)
-	base, digest, pinned := strings.Cut(n, "@")
-	repo, tag := splitTag(base)
+func containerdNames(r imageref.Ref) []string {
 	var names []string
-	if tag != "" || !pinned {
-		if tag == "" {
-			tag = "latest"
-		}
-		names = append(names, repo+":"+tag)
+	if r.Tag != "" || !r.Pinned() {
+		names = append(names, r.TagName())
 	}
-	if pinned {
-		names = append(names, repo+"@"+digest)
+	if r.Pinned() {
+		names = append(names, r.DigestName())
 	}
 	return names
 }
 
-// tagName is the RepoTag the host's engine stores the node image under.
-func tagName(ref string) string {
-	base, _, _ := strings.Cut(ref, "@")
-	repo, tag := splitTag(base)
-	if tag == "" {
-		tag = "latest"
+// tagName is the RepoTag the host's engine stores the node image under: Docker's short form,
+// latest when the reference names no tag.
+func tagName(r imageref.Ref) string {
+	r.Digest = ""
+	if r.Tag == "" {
+		r.Tag = "latest"
 	}
-	return repo + ":" + tag
-}
-
-func splitTag(base string) (repo, tag string) {
-	if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
-		return base[:i], base[i+1:]
-	}
-	return base, ""
+	return r.Familiar()
 }
 
 func describe(ref, from string, img v1.Image) (Image, error) {

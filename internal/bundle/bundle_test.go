@@ -24,19 +24,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kindstack/kindstack/cluster"
+	"github.com/kindstack/kindstack/internal/imageref"
+	"github.com/kindstack/kindstack/internal/mirrors"
 )
 
 var amd64 = v1.Platform{OS: "linux", Architecture: "amd64"}
 
 // mirror is a real OCI registry (go-containerregistry's, in-process) standing in for a mirror of
 // docker.io: it serves images under their Docker Hub repository paths.
-func mirror(t *testing.T) (host string, regs cluster.Registries) {
+func mirror(t *testing.T) (host string, regs mirrors.Registries) {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host = strings.TrimPrefix(srv.URL, "http://")
-	return host, cluster.Registries{Mirrors: map[string][]string{"docker.io": {"http://127.0.0.1:1", srv.URL}}}
+	return host, mirrors.Registries{Mirrors: map[string][]string{"docker.io": {"http://127.0.0.1:1", srv.URL}}}
 }
 
 func push(t *testing.T, ref string, img v1.Image) v1.Hash {
@@ -164,7 +165,7 @@ func TestSaveNamesEachPlaceItTriedAndKeepsTheOldBundle(t *testing.T) {
 	assert.Empty(t, leftovers)
 }
 
-func save(t *testing.T, file string, regs cluster.Registries, nodeImage string, images ...string) Meta {
+func save(t *testing.T, file string, regs mirrors.Registries, nodeImage string, images ...string) Meta {
 	t.Helper()
 	w, err := Create(file, amd64, regs)
 	require.NoError(t, err)
@@ -194,9 +195,23 @@ func TestReadMetaRefusesWhatIsNotABundle(t *testing.T) {
 
 func TestContainerdNames(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, []string{"docker.io/library/postgres:17-alpine"}, containerdNames("postgres:17-alpine"))
-	assert.Equal(t, []string{"docker.io/library/busybox:latest"}, containerdNames("busybox"))
-	assert.Equal(t, []string{"registry.k8s.io/pause@sha256:aa"}, containerdNames("registry.k8s.io/pause@sha256:aa"))
-	assert.Equal(t, "registry.k8s.io/pause@sha256:aa", parseable("registry.k8s.io/pause:3.10@sha256:aa"))
-	assert.Equal(t, "localhost:5000/x@sha256:aa", parseable("localhost:5000/x:1@sha256:aa"))
+	const digest = "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
+	tests := []struct {
+		ref   string
+		names []string
+		tag   string
+	}{
+		{"postgres:17-alpine", []string{"docker.io/library/postgres:17-alpine"}, "postgres:17-alpine"},
+		{"busybox", []string{"docker.io/library/busybox:latest"}, "busybox:latest"},
+		{"registry.k8s.io/pause@" + digest, []string{"registry.k8s.io/pause@" + digest}, "registry.k8s.io/pause:latest"},
+		{"registry.k8s.io/pause:3.10@" + digest, []string{"registry.k8s.io/pause:3.10", "registry.k8s.io/pause@" + digest}, "registry.k8s.io/pause:3.10"},
+		{"kindest/node:v1.35.8@" + digest, []string{"docker.io/kindest/node:v1.35.8", "docker.io/kindest/node@" + digest}, "kindest/node:v1.35.8"},
+		{"localhost:5000/x:1@" + digest, []string{"localhost:5000/x:1", "localhost:5000/x@" + digest}, "localhost:5000/x:1"},
+	}
+	for _, tt := range tests {
+		r, err := imageref.Parse(tt.ref)
+		require.NoError(t, err, tt.ref)
+		assert.Equal(t, tt.names, containerdNames(r), "%s: the names the kubelet resolves it by", tt.ref)
+		assert.Equal(t, tt.tag, tagName(r), "%s: the engine's RepoTag for a node image", tt.ref)
+	}
 }

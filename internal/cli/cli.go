@@ -16,8 +16,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/mirrors"
+	"github.com/kindstack/kindstack/internal/nodeimage"
 	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/internal/steps"
 )
@@ -393,7 +394,7 @@ func (a *app) resolve(c *ucli.Context) (invocation, error) {
 	}
 	if cc, ok := setIn(c, flagInsecure); ok {
 		for _, m := range cc.StringSlice(flagInsecure) {
-			if err := cluster.CheckMirrorURL(m); err != nil {
+			if err := mirrors.CheckMirrorURL(m); err != nil {
 				return inv, usagef("invalid value for --%s: %w", flagInsecure, err)
 			}
 			s.Registries.Insecure = append(s.Registries.Insecure, m)
@@ -415,10 +416,10 @@ func mirrorFlags(values []string) (map[string][]string, error) {
 		if !ok {
 			return nil, usagef("invalid value %q for --%s: want REGISTRY=URL, e.g. docker.io=https://docker.m.daocloud.io", v, flagMirror)
 		}
-		if err := cluster.CheckRegistry(registry); err != nil {
+		if err := mirrors.CheckRegistry(registry); err != nil {
 			return nil, usagef("invalid value for --%s: %w", flagMirror, err)
 		}
-		if err := cluster.CheckMirrorURL(mirror); err != nil {
+		if err := mirrors.CheckMirrorURL(mirror); err != nil {
 			return nil, usagef("invalid value for --%s: %w", flagMirror, err)
 		}
 		out[registry] = append(out[registry], mirror)
@@ -451,7 +452,7 @@ func (a *app) printData(format string, v any) error {
 // versionInfo reads what the binary knows of itself. Built without -ldflags (go build, go
 // install), the version is "dev" plus the VCS revision Go's build info recorded.
 func versionInfo() VersionInfo {
-	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: cluster.DefaultNodeImage}
+	vi := VersionInfo{Version: Version, Kind: "unknown", DefaultNodeImage: nodeimage.Default}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return vi

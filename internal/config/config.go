@@ -13,8 +13,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/component"
+	"github.com/kindstack/kindstack/internal/mirrors"
+	"github.com/kindstack/kindstack/internal/nodeimage"
 )
 
 const (
@@ -83,7 +84,7 @@ type Settings struct {
 	// flags set them.
 	Components map[string]ComponentSettings
 	// Registries are the node's registry mirrors (changed in place by a later up).
-	Registries cluster.Registries
+	Registries mirrors.Registries
 	// Bundle is an image bundle (`kindstack images save`) imported before anything is pulled.
 	Bundle string
 	// Preload copies the images the host's engine has into the node before they are needed;
@@ -107,7 +108,7 @@ type Settings struct {
 func Defaults() Settings {
 	return Settings{
 		Name:          "kindstack",
-		NodeImage:     cluster.DefaultNodeImage,
+		NodeImage:     nodeimage.Default,
 		ListenAddress: "127.0.0.1",
 		HTTPPort:      80,
 		HTTPSPort:     443,
@@ -262,11 +263,11 @@ func fields() map[string]field {
 					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", k.Line, k.Value, err))
 					continue
 				}
-				if err := cluster.CheckRegistry(k.Value); err != nil {
+				if err := mirrors.CheckRegistry(k.Value); err != nil {
 					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %w", k.Line, err))
 				}
 				for j, m := range list {
-					if err := cluster.CheckMirrorURL(m); err != nil {
+					if err := mirrors.CheckMirrorURL(m); err != nil {
 						errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", v.Content[j].Line, k.Value, err))
 					}
 				}
@@ -284,7 +285,7 @@ func fields() map[string]field {
 			}
 			var errs []error
 			for _, m := range list {
-				if err := cluster.CheckMirrorURL(m); err != nil {
+				if err := mirrors.CheckMirrorURL(m); err != nil {
 					errs = append(errs, err)
 				}
 			}

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kindstack/kindstack/addons"
-	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/catalogue"
+	"github.com/kindstack/kindstack/internal/mirrors"
 	"github.com/kindstack/kindstack/workloads"
 )
 
@@ -56,7 +56,7 @@ insecureMirrors: [http://10.0.0.5:5000]
 			"example": {Enabled: &off, Options: &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}},
 			"traefik": {Options: &addons.TraefikOptions{GatewayPorts: []int{8080, 8090}}},
 		},
-		Registries: cluster.Registries{
+		Registries: mirrors.Registries{
 			Mirrors:  map[string][]string{"docker.io": {"https://docker.m.daocloud.io", "http://10.0.0.5:5000"}, "registry.k8s.io": {"https://k8s.m.daocloud.io"}},
 			Insecure: []string{"http://10.0.0.5:5000"},
 		},

@@ -142,7 +142,7 @@ func (p *Pipeline) LoadImages(parent context.Context, r *steps.Runner, s config.
 	}, {
 		Name: "Import images into cluster " + s.Name,
 		Run: func(ctx context.Context, st *steps.Status) error {
-			exists, err := p.Cluster.Exists(rt, s.Name)
+			exists, err := p.Cluster.Exists(ctx, rt, s.Name)
 			if err != nil {
 				return err
 			}
@@ -192,7 +192,7 @@ func (p *Pipeline) importBundle(ctx context.Context, rt cluster.Runtime, name, f
 		}
 	}
 	total := len(names)
-	missing := total - len(p.Cluster.NodeImages(rt, name, names))
+	missing := total - len(p.Cluster.NodeImages(ctx, rt, name, names))
 	switch {
 	case total == 0:
 		return "no images for the node in the bundle", nil
@@ -252,7 +252,7 @@ func (p *Pipeline) keepStep(run *upRun) steps.Step {
 		Name: "Keep the node's images",
 		Run: func(ctx context.Context, st *steps.Status) error {
 			rt, name := run.kind.Runtime(), run.settings.Name
-			exists, err := p.Cluster.Exists(rt, name)
+			exists, err := p.Cluster.Exists(ctx, rt, name)
 			if err != nil || !exists {
 				st.Result("no cluster to keep them from")
 				return nil
@@ -264,7 +264,7 @@ func (p *Pipeline) keepStep(run *upRun) steps.Step {
 				}
 				candidates = append(candidates, image)
 			}
-			held := p.Cluster.NodeImages(rt, name, candidates)
+			held := p.Cluster.NodeImages(ctx, rt, name, candidates)
 			if len(held) == 0 {
 				st.Result("none the new node would pull again")
 				return nil

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/imageref"
 	"github.com/kindstack/kindstack/internal/transform"
 )
 
@@ -31,7 +31,12 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 		for _, set := range sets {
 			images, _ := transform.ContainerImages(set.Objects)
 			for _, img := range append(images, s.NodeImage) {
-				if host := registryHost(img); !seen[host] {
+				ref, err := imageref.Parse(img)
+				if err != nil {
+					continue // not pullable from anywhere; render says what is wrong with it
+				}
+				// The registry's API host, as containerd resolves it: registry-1.docker.io for Docker Hub.
+				if host := ref.APIHost(); !seen[host] {
 					seen[host] = true
 					registries = append(registries, host)
 				}
@@ -59,16 +64,4 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 		return rep, fmt.Errorf("doctor: %d of %d checks failed", failed, len(checks))
 	}
 	return rep, nil
-}
-
-// registryHost is the registry an image reference pulls from, as containerd resolves it.
-func registryHost(image string) string {
-	first, _, found := strings.Cut(image, "/")
-	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
-		return "registry-1.docker.io" // Docker Hub's API host, for docker.io and unqualified names
-	}
-	if first == "docker.io" || first == "index.docker.io" {
-		return "registry-1.docker.io"
-	}
-	return first
 }

@@ -3,9 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/imageref"
 	"github.com/kindstack/kindstack/internal/transform"
 )
 
@@ -34,7 +34,8 @@ func (p *Pipeline) Images(ctx context.Context, s config.Settings) ([]ImageInfo, 
 		if mirrors == nil {
 			mirrors = []string{}
 		}
-		return ImageInfo{Image: image, Component: component, Digest: strings.Contains(image, "@"), Mirrors: mirrors}
+		ref, err := imageref.Parse(image)
+		return ImageInfo{Image: image, Component: component, Digest: err == nil && ref.Pinned(), Mirrors: mirrors}
 	}
 	list := []ImageInfo{info(s.NodeImage, "node")}
 	for _, set := range sets {

@@ -36,6 +36,7 @@ import (
 	"github.com/kindstack/kindstack/internal/cli"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
+	"github.com/kindstack/kindstack/internal/nodeimage"
 	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/internal/smoke"
 	"github.com/kindstack/kindstack/internal/steps"
@@ -276,7 +277,7 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 	}
 	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
 	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
-	mgr.Nodes = func(cluster.Runtime, string) ([]cluster.ImageNode, error) {
+	mgr.Nodes = func(context.Context, cluster.Runtime, string) ([]cluster.ImageNode, error) {
 		return []cluster.ImageNode{fakeNode{}}, nil
 	}
 	mgr.Save = func(context.Context, cluster.Runtime, []string) (io.ReadCloser, func() error, error) {
@@ -933,8 +934,8 @@ func TestImagesListNamesEveryImageUpRunsAndItsMirrors(t *testing.T) {
 	}
 	require.NotEmpty(t, list)
 	assert.Equal(t, "node", list[0].Component, "the node image comes first")
-	assert.Equal(t, cluster.DefaultNodeImage, list[0].Image)
-	assert.Equal(t, []string{"docker.m.daocloud.io/" + cluster.DefaultNodeImage}, list[0].Mirrors, "the node image goes through the docker.io mirror, digest kept")
+	assert.Equal(t, nodeimage.Default, list[0].Image)
+	assert.Equal(t, []string{"docker.m.daocloud.io/" + nodeimage.Default}, list[0].Mirrors, "the node image goes through the docker.io mirror, digest kept")
 	pg := byImage["postgres:17-alpine"]
 	assert.Equal(t, "example", pg.Component)
 	assert.Equal(t, []string{"docker.m.daocloud.io/library/postgres:17-alpine"}, pg.Mirrors)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/component"
+	"github.com/kindstack/kindstack/internal/mirrors"
 )
 
 // KindOptions are the settings of a kind cluster kindstack manages.
@@ -28,7 +29,7 @@ type KindOptions struct {
 	// the node (through its mirrors).
 	Preload bool
 	// Registries are the node's registry mirrors.
-	Registries cluster.Registries
+	Registries mirrors.Registries
 }
 
 // Kind is a kind cluster kindstack creates and manages, through kind's library in-process: one

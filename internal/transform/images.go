@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kindstack/kindstack/internal/imageref"
 )
 
 // ImageMap maps an image reference, as written in kindstack's manifests, to its replacement
@@ -144,60 +146,20 @@ func (idx imageIndex) lookup(image string) (string, bool) {
 // matchForms returns the canonical forms a key may take to match image, most specific first:
 // the image itself, then (if it is pinned by digest and has a tag) its name and tag alone.
 func matchForms(image string) []string {
-	r := parseReference(image)
-	forms := []string{r.String()}
-	if r.digest != "" && r.tag != "" {
-		forms = append(forms, reference{name: r.name, tag: r.tag}.String())
+	r, err := imageref.Parse(strings.TrimSpace(image))
+	if err != nil {
+		return []string{strings.TrimSpace(image)}
+	}
+	forms := []string{r.Normalized()}
+	if r.Pinned() && r.Tag != "" {
+		r.Digest = ""
+		forms = append(forms, r.Normalized())
 	}
 	return forms
 }
 
-func canonical(image string) string { return parseReference(image).String() }
-
-// reference is an image reference expanded the way Docker does: registry host always present,
-// "library/" for official Docker Hub images, tag "latest" when neither tag nor digest is given.
-type reference struct {
-	name   string // e.g. docker.io/library/postgres
-	tag    string
-	digest string
-}
-
-func (r reference) String() string {
-	s := r.name
-	if r.tag != "" {
-		s += ":" + r.tag
-	}
-	if r.digest != "" {
-		s += "@" + r.digest
-	}
-	return s
-}
-
-func parseReference(image string) reference {
-	image = strings.TrimSpace(image)
-	var r reference
-	if i := strings.Index(image, "@"); i >= 0 {
-		image, r.digest = image[:i], image[i+1:]
-	}
-	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
-		image, r.tag = image[:i], image[i+1:]
-	}
-	domain, path := "docker.io", image
-	if i := strings.Index(image, "/"); i >= 0 {
-		first := image[:i]
-		if strings.ContainsAny(first, ".:") || first == "localhost" {
-			domain, path = first, image[i+1:]
-		}
-	}
-	if domain == "index.docker.io" {
-		domain = "docker.io"
-	}
-	if domain == "docker.io" && !strings.Contains(path, "/") {
-		path = "library/" + path
-	}
-	r.name = domain + "/" + path
-	if r.tag == "" && r.digest == "" {
-		r.tag = "latest"
-	}
-	return r
-}
+// canonical is an image reference expanded the way Docker does (registry host always present,
+// "library/" for official Docker Hub images, tag "latest" when neither tag nor digest is given),
+// so that two spellings of one image are one key. What is no reference stays as written: it can
+// only match itself.
+func canonical(image string) string { return matchForms(image)[0] }

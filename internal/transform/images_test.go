@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,12 +29,14 @@ func TestImageMapLookup(t *testing.T) {
 			controllerImage: "exact",
 		}, controllerImage, "exact"},
 		{"another tag does not match", ImageMap{"registry.k8s.io/ingress-nginx/controller:v1.14.5": "m/c"}, controllerImage, ""},
-		{"another digest does not match", ImageMap{"registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:0000": "m/c"}, controllerImage, ""},
+		{"another digest does not match", ImageMap{"registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:" + strings.Repeat("0", 64): "m/c"}, controllerImage, ""},
 		{"key without the tag does not match", ImageMap{"registry.k8s.io/ingress-nginx/controller": "m/c"}, controllerImage, ""},
 		{"docker hub short and long names are the same", ImageMap{"docker.io/library/postgres:17-alpine": "m/pg:17"}, "postgres:17-alpine", "m/pg:17"},
 		{"docker hub user image with explicit registry", ImageMap{"docker.io/lyzhang1999/backend:latest": "m/b"}, "lyzhang1999/backend:latest", "m/b"},
 		{"no tag means latest", ImageMap{"lyzhang1999/backend": "m/b"}, "lyzhang1999/backend:latest", "m/b"},
 		{"index.docker.io is docker hub", ImageMap{"index.docker.io/library/postgres:17-alpine": "m/pg"}, "postgres:17-alpine", "m/pg"},
+		{"registry-1.docker.io is docker hub too", ImageMap{"registry-1.docker.io/library/postgres:17-alpine": "m/pg"}, "postgres:17-alpine", "m/pg"},
+		{"docker hub official image named with library/", ImageMap{"library/postgres:17-alpine": "m/pg"}, "docker.io/library/postgres:17-alpine", "m/pg"},
 		{"registry with a port", ImageMap{"localhost:5000/web:dev": "m/w"}, "localhost:5000/web:dev", "m/w"},
 		{"a registry host is not a docker hub user", ImageMap{"quay.io/web:dev": "m/w"}, "web:dev", ""},
 	}
