@@ -43,17 +43,18 @@ type upRun struct {
 	early    earlyLoads        // cluster step: imports started while kind creates the cluster
 }
 
-// Up is `kindstack up` and `kindstack recreate`. It holds the cluster's lock throughout, so two
-// commands never change one cluster at once. Its steps, in order:
+// Up is `kindstack up` and `kindstack recreate`, acting on the settings' target (a kind cluster
+// kindstack manages unless Pipeline.Target says otherwise). It holds the target's lock
+// throughout, so two commands never change one cluster at once. Its steps, in order:
 //
 //  1. Preflight: the settings (config file, images map, components, a --bundle's contents) and
-//     the host (runtime, name, ports, mirrors that do not answer), every problem at once, before
-//     anything changes.
-//  2. For recreate only: keep the images the old node holds that the new one would pull again,
-//     then delete the cluster (preflight already checked the new spec's ports).
-//  3. Create the cluster (its node image loaded from --bundle, or pulled through a mirror), or
-//     reuse it when its stored spec matches; write the node's registry mirrors; merge its
-//     kubeconfig context. Recreate then restores the kept images into the new node.
+//     the target (runtime, name, ports, mirrors that do not answer), every problem at once,
+//     before anything changes.
+//  2. For recreate only: keep the images the old node holds that the new one would pull again
+//     (kind only), then delete the target (preflight already checked the new spec's ports).
+//  3. Ensure the target: create the cluster (its node image loaded from --bundle, or pulled
+//     through a mirror), or reuse it when its stored spec matches; write the node's registry
+//     mirrors; merge its kubeconfig context. Recreate then restores the kept images into the new node.
 //     A cluster being created gets its images (the bundle's, each component's preload) as soon
 //     as its containerd is configured, while kubeadm brings up the control plane.
 //  4. With --bundle: import the bundle's images into the node, before anything is pulled.
@@ -61,7 +62,7 @@ type upRun struct {
 //  6. Install every component concurrently: each loads its images into the node, applies its
 //     objects, applies those that need another component's capability once that one is ready,
 //     and waits until it is really ready.
-//  7. Smoke-test the example through the ingress on the host port.
+//  7. Send the components' smoke requests through the ingress where the target says it answers.
 //
 // The summary is filled in either way; a failure after the cluster exists keeps the cluster.
 func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (UpSummary, error) {
