@@ -335,59 +335,62 @@ func (a *app) resolve(c *ucli.Context) (invocation, error) {
 		}
 		s = s.Apply(st)
 	}
-	str := func(dst *string, name string) {
+	s, err := settingFlags(c, s)
+	if err == nil {
+		s, err = mirrorSettings(c, s)
+	}
+	if err == nil {
+		s, err = a.componentSettings(c, s)
+	}
+	if err != nil {
+		return inv, err
+	}
+	inv.settings = s
+	return inv, nil
+}
+
+// settingFlags applies the flags given on the command line that set one setting each.
+func settingFlags(c *ucli.Context, s config.Settings) (config.Settings, error) {
+	for name, dst := range map[string]*string{flagName: &s.Name, flagKubeconfig: &s.Kubeconfig, flagImage: &s.NodeImage,
+		flagListenAddress: &s.ListenAddress, flagDiagnostics: &s.Diagnostics, flagBundle: &s.Bundle} {
 		if cc, ok := setIn(c, name); ok {
 			*dst = cc.String(name)
 		}
 	}
-	num := func(dst *int, name string) {
+	for name, dst := range map[string]*int{flagHTTPPort: &s.HTTPPort, flagHTTPSPort: &s.HTTPSPort} {
 		if cc, ok := setIn(c, name); ok {
 			*dst = cc.Int(name)
 		}
 	}
-	str(&s.Name, flagName)
-	str(&s.Kubeconfig, flagKubeconfig)
-	str(&s.NodeImage, flagImage)
-	str(&s.ListenAddress, flagListenAddress)
-	num(&s.HTTPPort, flagHTTPPort)
-	num(&s.HTTPSPort, flagHTTPSPort)
-	if cc, ok := setIn(c, flagTimeout); ok {
-		s.Timeout = cc.Duration(flagTimeout)
-		if s.Timeout <= 0 {
-			return inv, usagef("invalid value %s for --timeout: want a positive duration such as 10m", s.Timeout)
-		}
-		s.StatusTimeout = s.Timeout
-	}
-	if cc, ok := setIn(c, flagDiagnostics); ok {
-		s.Diagnostics = cc.String(flagDiagnostics)
-	}
-	for name, dst := range map[string]*bool{flagNoWait: &s.NoWait, flagForce: &s.Force, flagRestart: &s.Restart, flagKeepContext: &s.KeepContext} {
+	for name, dst := range map[string]*bool{flagNoWait: &s.NoWait, flagForce: &s.Force, flagRestart: &s.Restart, flagKeepContext: &s.KeepContext,
+		flagRetain: &s.Retain, flagWait: &s.Wait, flagPreload: &s.Preload} {
 		if cc, ok := setIn(c, name); ok {
 			*dst = cc.Bool(name)
 		}
 	}
-	if cc, ok := setIn(c, flagRetain); ok {
-		s.Retain = cc.Bool(flagRetain)
+	if cc, ok := setIn(c, flagTimeout); ok {
+		s.Timeout = cc.Duration(flagTimeout)
+		if s.Timeout <= 0 {
+			return s, usagef("invalid value %s for --timeout: want a positive duration such as 10m", s.Timeout)
+		}
+		s.StatusTimeout = s.Timeout
 	}
-	if cc, ok := setIn(c, flagWait); ok {
-		s.Wait = cc.Bool(flagWait)
-	}
-	if cc, ok := setIn(c, flagBundle); ok {
-		s.Bundle = cc.String(flagBundle)
-	}
-	if cc, ok := setIn(c, flagPreload); ok {
-		s.Preload = cc.Bool(flagPreload)
-	}
+	return s, nil
+}
+
+// mirrorSettings applies --registry-mirror (replacing the file's mirrors of each registry given)
+// and --insecure-mirror.
+func mirrorSettings(c *ucli.Context, s config.Settings) (config.Settings, error) {
 	if cc, ok := setIn(c, flagMirror); ok {
-		mirrors, err := mirrorFlags(cc.StringSlice(flagMirror))
+		given, err := mirrorFlags(cc.StringSlice(flagMirror))
 		if err != nil {
-			return inv, err
+			return s, err
 		}
 		merged := map[string][]string{}
 		for k, v := range s.Registries.Mirrors {
 			merged[k] = v
 		}
-		for k, v := range mirrors {
+		for k, v := range given {
 			merged[k] = v
 		}
 		s.Registries.Mirrors = merged
@@ -395,17 +398,12 @@ func (a *app) resolve(c *ucli.Context) (invocation, error) {
 	if cc, ok := setIn(c, flagInsecure); ok {
 		for _, m := range cc.StringSlice(flagInsecure) {
 			if err := mirrors.CheckMirrorURL(m); err != nil {
-				return inv, usagef("invalid value for --%s: %w", flagInsecure, err)
+				return s, usagef("invalid value for --%s: %w", flagInsecure, err)
 			}
 			s.Registries.Insecure = append(s.Registries.Insecure, m)
 		}
 	}
-	s, err := a.componentSettings(c, s)
-	if err != nil {
-		return inv, err
-	}
-	inv.settings = s
-	return inv, nil
+	return s, nil
 }
 
 // mirrorFlags reads --registry-mirror REGISTRY=URL values, keeping their order per registry.
