@@ -311,27 +311,8 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 					return err
 				}
 			}
-			// A dropped component is forgotten. The CRDs kept because objects of the user's use
-			// them stay recorded, as "<component>-kept", which no settings want: status lists them
-			// as left over and every later up tries again to prune them.
-			for _, name := range dropped {
-				var kept []kube.Ref
-				for _, r := range inv[name] {
-					if slices.Contains(res.InUse, r) {
-						kept = append(kept, r)
-					}
-				}
-				keptAs := strings.TrimSuffix(name, keptSuffix) + keptSuffix
-				if len(kept) > 0 {
-					if err := run.engine.RecordInventory(ctx, keptAs, kept); err != nil {
-						return err
-					}
-				}
-				if len(kept) == 0 || keptAs != name {
-					if err := run.engine.ForgetInventory(ctx, name); err != nil {
-						return err
-					}
-				}
+			if err := forgetDropped(ctx, run.engine, inv, dropped, res.InUse); err != nil {
+				return err
 			}
 			for _, r := range res.InUse {
 				st.Warnf("kept %s: objects kindstack did not create still use it (once they are deleted, the next `kindstack up` prunes it)", r)
@@ -347,6 +328,32 @@ func (p *Pipeline) pruneStep(run *upRun) steps.Step {
 			return nil
 		},
 	}
+}
+
+// forgetDropped forgets the components no settings want any more. The CRDs kept because objects
+// of the user's use them stay recorded, as "<component>-kept", which no settings want: status lists
+// them as left over and every later up tries again to prune them.
+func forgetDropped(ctx context.Context, e Engine, inv kube.Inventory, dropped []string, inUse []kube.Ref) error {
+	for _, name := range dropped {
+		var kept []kube.Ref
+		for _, r := range inv[name] {
+			if slices.Contains(inUse, r) {
+				kept = append(kept, r)
+			}
+		}
+		keptAs := strings.TrimSuffix(name, keptSuffix) + keptSuffix
+		if len(kept) > 0 {
+			if err := e.RecordInventory(ctx, keptAs, kept); err != nil {
+				return err
+			}
+		}
+		if len(kept) == 0 || keptAs != name {
+			if err := e.ForgetInventory(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // keptSuffix names the inventory of the CRDs a dropped component left because they are in use.
