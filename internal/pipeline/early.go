@@ -15,7 +15,7 @@ import (
 )
 
 // earlyLoads are the image imports `up` starts while kind is still bringing up the control plane
-// of a cluster it creates (cluster.EnsureOptions.Configured): the --bundle's images and each
+// of a cluster it creates (target.EnsureOptions.AcceptsImages): the --bundle's images and each
 // component's preload. The steps that would do that work afterwards take these over instead
 // (earlyOr); one that failed is done again by its step.
 //
