@@ -19,8 +19,9 @@ build: ## build bin/kindstack (static, trimmed, version stamped)
 run: build ## build, then bring the whole environment up
 	$(BIN) up
 
-test: ## unit tier: no cluster, no network, seconds
-	go test $(GO_TEST_FLAGS) ./...
+# -race needs cgo; only the test binaries are built with it, the binary stays static.
+test: ## unit tier with the race detector: no cluster, no network, seconds
+	CGO_ENABLED=1 go test -race $(GO_TEST_FLAGS) ./...
 
 integration: ## integration tier: a real etcd + kube-apiserver + controller-manager + scheduler on loopback
 	bash e2e/testbed/controlplane.sh prepare

@@ -20,6 +20,8 @@ import (
 )
 
 // run runs the whole app with a pipeline that has no cluster manager: these commands need none.
+// Tests that call it do not run in parallel: every Run of a urfave/cli app writes to that
+// package's HelpFlag and VersionFlag, which all apps share (one app per process in real use).
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
@@ -29,7 +31,6 @@ func run(t *testing.T, args ...string) (string, error) {
 }
 
 func TestVersionFlagCommandAndFormats(t *testing.T) {
-	t.Parallel()
 	flag, err := run(t, "--version")
 	require.NoError(t, err)
 	cmd, err := run(t, "version")
@@ -72,7 +73,6 @@ func TestConfigAndTimeoutFromTheEnvironment(t *testing.T) {
 }
 
 func TestRenderPrintsWhatUpApplies(t *testing.T) {
-	t.Parallel()
 	out, err := run(t, "render", "--config", filepath.Join("..", "..", "e2e", "testdata", "airgap.yaml"))
 	require.NoError(t, err)
 	objs, err := kube.Decode("render", []byte(out))
@@ -96,7 +96,6 @@ func TestRenderPrintsWhatUpApplies(t *testing.T) {
 }
 
 func TestCompletionScripts(t *testing.T) {
-	t.Parallel()
 	bash, err := run(t, "completion", "bash")
 	require.NoError(t, err)
 	assert.Contains(t, bash, "complete -o default -F _kindstack_complete kindstack")

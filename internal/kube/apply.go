@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // ApplyOptions change how Apply behaves.
@@ -146,33 +147,37 @@ func (c *Client) applyObject(ctx context.Context, in *unstructured.Unstructured,
 	obj.SetGeneration(0)
 
 	start := time.Now()
+	var change Change
 	var webhookErr error
-	for {
+	err = wait.PollUntilContextCancel(ctx, webhookRetryInterval, true, func(ctx context.Context) (bool, error) {
 		action, err := c.applyOnce(ctx, m, obj, opts.DryRun)
-		if err == nil {
-			return Change{Ref: ref, Action: action}, nil
-		}
-		if isImmutableJob(obj, err) && !opts.DryRun {
+		switch {
+		case err == nil:
+			change = Change{Ref: ref, Action: action}
+			return true, nil
+		case isImmutableJob(obj, err) && !opts.DryRun:
 			if err := c.replaceImmutableJob(ctx, m, obj); err != nil {
-				return Change{}, fmt.Errorf("apply %s: %w", ref, err)
+				return false, err
 			}
-			return Change{Ref: ref, Action: Configured}, nil
-		}
-		if opts.RetryWebhookErrors && IsWebhookUnavailable(err) {
+			change = Change{Ref: ref, Action: Configured}
+			return true, nil
+		case opts.RetryWebhookErrors && IsWebhookUnavailable(err):
 			webhookErr = err
-		} else if webhookErr == nil || !endsWithContext(ctx, err) {
-			return Change{}, fmt.Errorf("apply %s: %w", ref, err)
+			return false, nil
+		case webhookErr != nil && endsWithContext(ctx, err):
+			// While retrying a webhook error, a failure caused by ctx ending reports the webhook error.
+			return false, nil
 		}
-		// While retrying a webhook error, a failure caused by ctx ending reports the webhook error.
-		timer := time.NewTimer(webhookRetryInterval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return Change{}, fmt.Errorf("apply %s: admission webhook still unavailable after %s, gave up (%w): %w",
-				ref, time.Since(start).Round(time.Second), context.Cause(ctx), webhookErr)
-		case <-timer.C:
-		}
+		return false, err
+	})
+	switch {
+	case err == nil:
+		return change, nil
+	case webhookErr != nil && ctx.Err() != nil:
+		return Change{}, fmt.Errorf("apply %s: admission webhook still unavailable after %s, gave up (%w): %w",
+			ref, time.Since(start).Round(time.Second), context.Cause(ctx), webhookErr)
 	}
+	return Change{}, fmt.Errorf("apply %s: %w", ref, err)
 }
 
 // endsWithContext reports whether err comes from ctx ending (or about to end: client-go's rate
@@ -265,18 +270,12 @@ func IsWebhookUnavailable(err error) bool {
 func (c *Client) waitEstablished(ctx context.Context, names []string) error {
 	crds := c.dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
 	for _, name := range names {
-		for {
+		err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			u, err := crds.Get(ctx, name, metav1.GetOptions{})
-			if err == nil && conditionTrue(u, "Established") {
-				break
-			}
-			timer := time.NewTimer(200 * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return fmt.Errorf("wait for CustomResourceDefinition/%s to be established: %w", name, context.Cause(ctx))
-			case <-timer.C:
-			}
+			return err == nil && conditionTrue(u, "Established"), nil
+		})
+		if err != nil {
+			return fmt.Errorf("wait for CustomResourceDefinition/%s to be established: %w", name, context.Cause(ctx))
 		}
 	}
 	return nil
@@ -304,16 +303,12 @@ func (c *Client) replaceImmutableJob(ctx context.Context, m *meta.RESTMapping, o
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("replace Job with an immutable change: delete: %w", err)
 	}
-	for {
+	err = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		_, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("replace Job with an immutable change: still deleting: %w", context.Cause(ctx))
-		case <-time.After(500 * time.Millisecond):
-		}
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace Job with an immutable change: still deleting: %w", context.Cause(ctx))
 	}
 	_, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {

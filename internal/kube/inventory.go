@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -277,16 +278,19 @@ func (c *Client) waitGone(ctx context.Context, refs []Ref) error {
 	ctx, cancel := context.WithTimeout(ctx, pruneWait)
 	defer cancel()
 	pending := slices.Clone(refs)
-	for {
+	var holds []string
+	var failed error // a ref that cannot be mapped: waiting does not help
+	err := wait.PollUntilContextCancel(ctx, pruneInterval, true, func(ctx context.Context) (bool, error) {
 		var still []Ref
-		var holds []string
+		holds = nil
 		for _, r := range pending {
 			ri, err := c.resourceFor(r)
 			if meta.IsNoMatchError(err) {
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("prune %s: %w", r, err)
+				failed = fmt.Errorf("prune %s: %w", r, err)
+				return false, failed
 			}
 			live, err := ri.Get(ctx, r.Name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
@@ -299,16 +303,16 @@ func (c *Client) waitGone(ctx context.Context, refs []Ref) error {
 				holds = append(holds, fmt.Sprintf("%s: still there (finalizers: %s)%s", r, strings.Join(live.GetFinalizers(), ", "), terminationTrouble(live)))
 			}
 		}
-		if len(still) == 0 {
-			return nil
-		}
 		pending = still
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("prune: %d objects not gone (%w): %s", len(still), context.Cause(ctx), strings.Join(holds, "; "))
-		case <-time.After(pruneInterval):
-		}
+		return len(still) == 0, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case failed != nil:
+		return failed
 	}
+	return fmt.Errorf("prune: %d objects not gone (%w): %s", len(pending), context.Cause(ctx), strings.Join(holds, "; "))
 }
 
 // resourceFor maps a Ref (which carries no version) to its resource in the server's preferred version.

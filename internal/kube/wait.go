@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // pollInterval is how often Wait re-evaluates a set.
@@ -207,21 +208,24 @@ func kstatusResult(live *unstructured.Unstructured) Result {
 // the container, the reason and the container's last log lines.
 func (c *Client) Wait(ctx context.Context, set Set) error {
 	start := time.Now()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
 	hope := newHopelessness()
 	hope.probe = set.ImageProbe
 	lastProgress := start
-	for {
+	// verdict is an answer before ctx ended: an object that will never be ready, or a gate that
+	// cannot be checked at all. Anything else the poll returns is ctx ending.
+	var verdict error
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
 		ev := c.evaluate(ctx, set, false)
 		if ev.fatal != nil {
-			return fmt.Errorf("wait for %s: %w", setName(set), ev.fatal)
+			verdict = fmt.Errorf("wait for %s: %w", setName(set), ev.fatal)
+			return false, verdict
 		}
 		if ev.ready() {
-			return nil
+			return true, nil
 		}
 		if err := c.hopeless(ctx, ev, hope); err != nil {
-			return fmt.Errorf("wait for %s: %w", setName(set), err)
+			verdict = fmt.Errorf("wait for %s: %w", setName(set), err)
+			return false, verdict
 		}
 		if now := time.Now(); set.Progress != nil && now.Sub(lastProgress) >= progressEvery {
 			lastProgress = now
@@ -229,12 +233,15 @@ func (c *Client) Wait(ctx context.Context, set Set) error {
 				set.Progress("still pulling " + strings.Join(p, ", "))
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return c.waitError(ctx, set, time.Since(start))
-		case <-ticker.C:
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case verdict != nil:
+		return verdict
 	}
+	return c.waitError(ctx, set, time.Since(start))
 }
 
 // hopeless returns the first object of the evaluation that will never become ready, if any.

@@ -119,6 +119,7 @@ type fakeEngine struct {
 	inUse      map[kube.Ref]bool            // CRDs Prune keeps because objects of the user's use them
 	secrets    map[string]map[string][]byte // namespace/name -> data, as applied
 	applied    map[kube.Ref]*unstructured.Unstructured
+	readErr    error // what ReadInventory fails with
 }
 
 func (e *fakeEngine) log(format string, args ...any) {
@@ -162,6 +163,9 @@ func (e *fakeEngine) Status(_ context.Context, set kube.Set) []kube.ObjectStatus
 func (e *fakeEngine) ReadInventory(context.Context) (kube.Inventory, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.readErr != nil {
+		return nil, e.readErr
+	}
 	out := kube.Inventory{}
 	for k, v := range e.inventory {
 		out[k] = slices.Clone(v)

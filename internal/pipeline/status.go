@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
@@ -51,6 +52,9 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 	return rep, nil
 }
 
+// componentsAtOnce bounds how many components status evaluates at once.
+const componentsAtOnce = 4
+
 // componentStatus evaluates every component the settings want, or the cluster runs where the
 // user did not choose (asRunning); it returns them, the leftovers and the ingress controller.
 func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string) {
@@ -66,13 +70,13 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	if err != nil {
 		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, ""
 	}
-	// The components are evaluated at once; each reads its objects at once too.
+	// The components are evaluated at once, a few at a time (each reads up to 16 objects at once
+	// too): a catalogue with many apps must not open hundreds of requests together.
 	out := make([]ComponentStatus, len(pl.components))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(componentsAtOnce)
 	for i, c := range pl.components {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			cs := ComponentStatus{Name: c.Name, Ready: true}
 			var reasons []string
 			for _, obj := range engine.Status(ctx, pl.sets[c.Name]) {
@@ -83,9 +87,10 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 			}
 			cs.Reason = strings.Join(reasons, "; ")
 			out[i] = cs
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each evaluation reports its trouble in its ComponentStatus
 	var leftovers []string
 	if invErr != nil {
 		leftovers = append(leftovers, "cannot read the inventory: "+invErr.Error())

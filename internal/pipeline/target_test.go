@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,6 +22,7 @@ import (
 // otherTarget is a cluster kindstack did not create: it has a metrics API of its own, takes no
 // images from this machine and is reached at an address of its own.
 type otherTarget struct {
+	mu      sync.Mutex // the installs load their images at once
 	loaded  [][]string
 	deleted bool
 }
@@ -50,6 +52,8 @@ func (o *otherTarget) Provides() []component.Capability {
 	return []component.Capability{component.Metrics}
 }
 func (o *otherTarget) LoadImages(_ context.Context, opts target.LoadOptions) (cluster.PreloadResult, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.loaded = append(o.loaded, opts.Images)
 	return cluster.PreloadResult{}, nil
 }

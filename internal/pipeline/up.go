@@ -109,6 +109,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		return UpSummary{Name: name, URLs: []string{}, Timings: []TimingJSON{}, Error: err.Error()}, err
 	}
 	defer unlock()
+	defer run.early.stop() // before the unlock: no import still writes into the node then
 	timings, err := r.Run(ctx, list)
 	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 		err = fmt.Errorf("%w (the --timeout budget of %s ran out)", err, opts.Settings.Timeout)

@@ -93,13 +93,16 @@ type Status struct {
 // printed.
 func (s *Status) Phase(name string) (end func(err error)) {
 	start := time.Now()
-	path := s.prefix + "/" + name
-	return func(err error) {
-		t := Timing{Step: path, Start: start, Duration: time.Since(start), Err: err}
-		s.r.mu.Lock()
-		s.r.phases = append(s.r.phases, t)
-		s.r.mu.Unlock()
-	}
+	return func(err error) { s.PhaseRan(name, start, time.Since(start), err) }
+}
+
+// PhaseRan records a phase that already ended: work this step took over from the background,
+// which began before the step did (an import started while an earlier step ran).
+func (s *Status) PhaseRan(name string, start time.Time, d time.Duration, err error) {
+	t := Timing{Step: s.prefix + "/" + name, Start: start, Duration: d, Err: err}
+	s.r.mu.Lock()
+	s.r.phases = append(s.r.phases, t)
+	s.r.mu.Unlock()
 }
 
 // Result sets a short suffix for the step's ✓ line, e.g. "unchanged" or "3 created".
