@@ -65,14 +65,14 @@ func newEarlyMachine(t *testing.T, importTime time.Duration) *earlyMachine {
 		return run(ctx, name, args...)
 	}
 	nodes := mgr.Nodes
-	mgr.Nodes = func(rt cluster.Runtime, name string) ([]cluster.ImageNode, error) {
+	mgr.Nodes = func(ctx context.Context, rt cluster.Runtime, name string) ([]cluster.ImageNode, error) {
 		if em.returned.Load() {
 			em.late.Add(1)
 		}
 		em.inFlight.Add(1)
 		defer em.inFlight.Add(-1)
 		time.Sleep(importTime)
-		return nodes(rt, name)
+		return nodes(ctx, rt, name)
 	}
 	return em
 }
