@@ -122,6 +122,11 @@ func New(opts Options) *ucli.App {
 					cmd(&ucli.Command{Name: "load", Usage: "load a bundle FILE: its node image into the host's engine, the rest into the cluster's node (or use up --bundle FILE)",
 						ArgsUsage: "FILE", Action: a.imagesLoad}),
 				}},
+			cmd(&ucli.Command{Name: "load", Usage: "put images you built into every node of the cluster, under the names you gave, so pods run them without a registry",
+				ArgsUsage: "IMAGE...", Action: a.load, Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: flagArchive, Usage: "load the images of this `docker save` (or OCI layout) tarball instead", TakesFile: true},
+					noWaitFlag(),
+				}}),
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
 				Flags: a.upFlags(), Action: a.render}),
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",

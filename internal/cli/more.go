@@ -166,33 +166,42 @@ func (a *app) imagesList(c *ucli.Context) error {
 	return w.Flush()
 }
 
-// fileArg is a command's one FILE argument. urfave/cli stops reading flags at the first
-// argument, so flags after FILE (`images save FILE --config x`) are parsed here, into a context
-// that resolve reads like any other.
+// fileArg is a command's one FILE argument (see argsAndFlags).
 func fileArg(c *ucli.Context) (*ucli.Context, string, error) {
-	usage := func() error {
-		return usagef("images %s takes one argument, the bundle FILE (got %q)", c.Command.Name, c.Args().Slice())
+	cc, args, err := argsAndFlags(c)
+	if err != nil {
+		return nil, "", err
 	}
-	if c.Args().Len() == 0 || strings.HasPrefix(c.Args().First(), "-") {
-		return nil, "", usage()
+	if len(args) != 1 {
+		return nil, "", usagef("images %s takes one argument, the bundle FILE (got %q)", c.Command.Name, args)
 	}
-	file, rest := c.Args().First(), c.Args().Tail()
+	return cc, args[0], nil
+}
+
+// argsAndFlags splits a command's arguments from the flags given after them. urfave/cli stops
+// reading flags at the first argument, so flags after it (`images save FILE --config x`, `load
+// IMAGE -o json`) are parsed here, into a context that resolve reads like any other.
+func argsAndFlags(c *ucli.Context) (*ucli.Context, []string, error) {
+	all := c.Args().Slice()
+	first := 0
+	for first < len(all) && !strings.HasPrefix(all[first], "-") {
+		first++
+	}
+	args, rest := all[:first], all[first:]
 	if len(rest) == 0 {
-		return c, file, nil
+		return c, args, nil
 	}
 	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	for _, f := range c.Command.Flags {
 		if err := f.Apply(set); err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 	}
 	if err := set.Parse(rest); err != nil {
-		return nil, "", usagef("%w", err)
+		return nil, nil, usagef("%w", err)
 	}
-	if set.NArg() > 0 {
-		return nil, "", usage()
-	}
+	args = append(args, set.Args()...)
 	// Each name of a flag is its own entry in a flag.FlagSet: `-o json` must also set output.
 	given := map[string]string{}
 	set.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
@@ -205,13 +214,32 @@ func fileArg(c *ucli.Context) (*ucli.Context, string, error) {
 			for _, alias := range fl.Names() {
 				if alias != name {
 					if err := set.Set(alias, v); err != nil {
-						return nil, "", usagef("%w", err)
+						return nil, nil, usagef("%w", err)
 					}
 				}
 			}
 		}
 	}
-	return ucli.NewContext(c.App, set, c), file, nil
+	return ucli.NewContext(c.App, set, c), args, nil
+}
+
+// load is `kindstack load IMAGE...` and `kindstack load --archive FILE`.
+func (a *app) load(c *ucli.Context) error {
+	c, images, err := argsAndFlags(c)
+	if err != nil {
+		return err
+	}
+	inv, err := a.resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	sum, err := a.pl.Load(c.Context, a.runner(inv), pipeline.LoadOptions{Settings: inv.settings, Images: images, Archive: c.String(flagArchive)})
+	if inv.format != "" {
+		if perr := a.printData(inv.format, sum); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return err
 }
 
 func (a *app) imagesSave(c *ucli.Context) error {
