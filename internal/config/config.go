@@ -220,113 +220,116 @@ func str(assign func(st *Stack, v *string)) field {
 
 func fields() map[string]field {
 	return map[string]field{
-		"apiVersion":    str(func(st *Stack, v *string) { st.APIVersion = *v }),
-		"kind":          str(func(st *Stack, v *string) { st.Kind = *v }),
-		"name":          str(func(st *Stack, v *string) { st.Name = v }),
-		"nodeImage":     str(func(st *Stack, v *string) { st.NodeImage = v }),
-		"listenAddress": str(func(st *Stack, v *string) { st.ListenAddress = v }),
-		"kubeconfig":    str(func(st *Stack, v *string) { st.Kubeconfig = v }),
-		"httpPort": func(st *Stack, n *yaml.Node) error {
-			if n.Tag != "!!int" {
-				return fmt.Errorf("want an integer, got %s", describe(n))
-			}
-			return scalar("an integer", func(st *Stack, v int) { st.HTTPPort = &v })(st, n)
-		},
-		"httpsPort": func(st *Stack, n *yaml.Node) error {
-			if n.Tag != "!!int" {
-				return fmt.Errorf("want an integer, got %s", describe(n))
-			}
-			return scalar("an integer", func(st *Stack, v int) { st.HTTPSPort = &v })(st, n)
-		},
-		"retain": func(st *Stack, n *yaml.Node) error {
-			if n.Tag != "!!bool" {
-				return fmt.Errorf("want true or false, got %s", describe(n))
-			}
-			return scalar("true or false", func(st *Stack, v bool) { st.Retain = &v })(st, n)
-		},
-		"preload": func(st *Stack, n *yaml.Node) error {
-			if n.Tag != "!!bool" {
-				return fmt.Errorf("want true or false, got %s", describe(n))
-			}
-			return scalar("true or false", func(st *Stack, v bool) { st.Preload = &v })(st, n)
-		},
-		"registryMirrors": func(st *Stack, n *yaml.Node) error {
-			if n.Kind != yaml.MappingNode {
-				return fmt.Errorf("want a map of registry to a list of mirror URLs, got %s", describe(n))
-			}
-			st.RegistryMirrors = map[string][]string{}
-			var errs []error
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				list, err := stringList(v)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", k.Line, k.Value, err))
-					continue
-				}
-				if err := mirrors.CheckRegistry(k.Value); err != nil {
-					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %w", k.Line, err))
-				}
-				for j, m := range list {
-					if err := mirrors.CheckMirrorURL(m); err != nil {
-						errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", v.Content[j].Line, k.Value, err))
-					}
-				}
-				if len(list) == 0 {
-					errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: the list of mirrors is empty", k.Line, k.Value))
-				}
-				st.RegistryMirrors[k.Value] = list
-			}
-			return errors.Join(errs...)
-		},
-		"insecureMirrors": func(st *Stack, n *yaml.Node) error {
-			list, err := stringList(n)
-			if err != nil {
-				return err
-			}
-			var errs []error
-			for _, m := range list {
-				if err := mirrors.CheckMirrorURL(m); err != nil {
-					errs = append(errs, err)
-				}
-			}
-			st.InsecureMirrors = list
-			return errors.Join(errs...)
-		},
-		"wait": func(st *Stack, n *yaml.Node) error {
-			if n.Tag != "!!bool" {
-				return fmt.Errorf("want true or false, got %s", describe(n))
-			}
-			return scalar("true or false", func(st *Stack, v bool) { st.Wait = &v })(st, n)
-		},
-		"timeout": func(st *Stack, n *yaml.Node) error {
-			if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-				return fmt.Errorf("want a duration such as \"10m\", got %s", describe(n))
-			}
-			d, err := time.ParseDuration(n.Value)
-			if err != nil || d <= 0 {
-				return fmt.Errorf("want a positive duration such as \"10m\", got %q", n.Value)
-			}
-			v := Duration(d)
-			st.Timeout = &v
-			return nil
-		},
-		"images": func(st *Stack, n *yaml.Node) error {
-			if n.Kind != yaml.MappingNode {
-				return fmt.Errorf("want a map of upstream image to replacement, got %s", describe(n))
-			}
-			st.Images = map[string]string{}
-			var errs []error
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
-					errs = append(errs, fmt.Errorf("line %d: images: entry %q: want a string image reference, got %s", k.Line, k.Value, describe(v)))
-					continue
-				}
-				st.Images[k.Value] = v.Value
-			}
-			return errors.Join(errs...)
-		},
+		"apiVersion":      str(func(st *Stack, v *string) { st.APIVersion = *v }),
+		"kind":            str(func(st *Stack, v *string) { st.Kind = *v }),
+		"name":            str(func(st *Stack, v *string) { st.Name = v }),
+		"nodeImage":       str(func(st *Stack, v *string) { st.NodeImage = v }),
+		"listenAddress":   str(func(st *Stack, v *string) { st.ListenAddress = v }),
+		"kubeconfig":      str(func(st *Stack, v *string) { st.Kubeconfig = v }),
+		"httpPort":        integer(func(st *Stack, v int) { st.HTTPPort = &v }),
+		"httpsPort":       integer(func(st *Stack, v int) { st.HTTPSPort = &v }),
+		"retain":          boolean(func(st *Stack, v bool) { st.Retain = &v }),
+		"preload":         boolean(func(st *Stack, v bool) { st.Preload = &v }),
+		"wait":            boolean(func(st *Stack, v bool) { st.Wait = &v }),
+		"timeout":         decodeTimeout,
+		"registryMirrors": decodeRegistryMirrors,
+		"insecureMirrors": decodeInsecureMirrors,
+		"images":          decodeImages,
 	}
+}
+
+// integer is a field that holds an integer, and not a quoted one.
+func integer(assign func(st *Stack, v int)) field {
+	return func(st *Stack, n *yaml.Node) error {
+		if n.Tag != "!!int" {
+			return fmt.Errorf("want an integer, got %s", describe(n))
+		}
+		return scalar("an integer", assign)(st, n)
+	}
+}
+
+// boolean is a field that holds true or false, and not a quoted one.
+func boolean(assign func(st *Stack, v bool)) field {
+	return func(st *Stack, n *yaml.Node) error {
+		if n.Tag != "!!bool" {
+			return fmt.Errorf("want true or false, got %s", describe(n))
+		}
+		return scalar("true or false", assign)(st, n)
+	}
+}
+
+func decodeTimeout(st *Stack, n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return fmt.Errorf("want a duration such as \"10m\", got %s", describe(n))
+	}
+	d, err := time.ParseDuration(n.Value)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want a positive duration such as \"10m\", got %q", n.Value)
+	}
+	v := Duration(d)
+	st.Timeout = &v
+	return nil
+}
+
+func decodeRegistryMirrors(st *Stack, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a map of registry to a list of mirror URLs, got %s", describe(n))
+	}
+	st.RegistryMirrors = map[string][]string{}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		list, err := stringList(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", k.Line, k.Value, err))
+			continue
+		}
+		if err := mirrors.CheckRegistry(k.Value); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: registryMirrors: %w", k.Line, err))
+		}
+		for j, m := range list {
+			if err := mirrors.CheckMirrorURL(m); err != nil {
+				errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: %w", v.Content[j].Line, k.Value, err))
+			}
+		}
+		if len(list) == 0 {
+			errs = append(errs, fmt.Errorf("line %d: registryMirrors: %s: the list of mirrors is empty", k.Line, k.Value))
+		}
+		st.RegistryMirrors[k.Value] = list
+	}
+	return errors.Join(errs...)
+}
+
+func decodeInsecureMirrors(st *Stack, n *yaml.Node) error {
+	list, err := stringList(n)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range list {
+		if err := mirrors.CheckMirrorURL(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	st.InsecureMirrors = list
+	return errors.Join(errs...)
+}
+
+func decodeImages(st *Stack, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a map of upstream image to replacement, got %s", describe(n))
+	}
+	st.Images = map[string]string{}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+			errs = append(errs, fmt.Errorf("line %d: images: entry %q: want a string image reference, got %s", k.Line, k.Value, describe(v)))
+			continue
+		}
+		st.Images[k.Value] = v.Value
+	}
+	return errors.Join(errs...)
 }
 
 // stringList decodes a YAML list of strings.
