@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -84,6 +85,7 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 	}
 	add(m.memoryCheck())
 	add(kubeconfigCheck(opts.Kubeconfig))
+	add(m.localStateCheck())
 	if pid, held := m.LockHolder(opts.Spec.Name); held {
 		add(Check{Name: "lock", Verdict: Warn, Detail: fmt.Sprintf("another kindstack (pid %d) is changing cluster %q right now", pid, opts.Spec.Name),
 			Fix: "wait for it; `up` waits by itself (or fails at once with --no-wait)"})
@@ -104,6 +106,20 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 		}
 	}
 	return checks
+}
+
+// localStateCheck says whether kindstack's lock and state directories are the user's own and
+// private: a command refuses them otherwise.
+func (m *Manager) localStateCheck() Check {
+	c := Check{Name: "local state", Verdict: OK, Detail: m.LockDir + " and " + m.StateDir + " are yours alone"}
+	for _, dir := range []string{m.LockDir, m.StateDir} {
+		if err := privateDir(dir, false, m.fileOwner()); err != nil && !errors.Is(err, errNoDir) {
+			c.Verdict, c.Detail = Fail, err.Error()
+			c.Fix = "kindstack refuses to lock or record clusters there until it is fixed"
+			return c
+		}
+	}
+	return c
 }
 
 func (m *Manager) cgroupCheck(nodeImage string) Check {
