@@ -50,6 +50,13 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 	logf, warnf := orNop(opts.Logf), orNop(opts.Warnf)
 	name := opts.Spec.Name
 	res := EnsureResult{Context: ContextName(name), KubeconfigPath: KubeconfigMergePath(opts.Kubeconfig, m.getenv)}
+	// Callers check these too; a library entry point does not count on it.
+	if err := ValidateName(name); err != nil {
+		return res, err
+	}
+	if err := opts.Registries.Check(); err != nil {
+		return res, fmt.Errorf("registry mirrors: %w", err)
+	}
 	provider := m.NewProvider(opts.Runtime, kindLogger{info: logf, warn: warnf})
 
 	names, err := provider.List()

@@ -94,6 +94,9 @@ func (m *Manager) Kubeconfig(ctx context.Context, name string, internal bool) ([
 // kubelet and containerd logs, /var/log (with every pod's logs), its images and the runtime's
 // inspect. A node that does not answer cannot hold the command past ctx.
 func (m *Manager) CollectNodeLogs(ctx context.Context, name, dir string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
 	rt, _, err := m.engine(ctx, nil)
 	if err != nil {
 		return err

@@ -126,6 +126,9 @@ func (m *Manager) Engine(ctx context.Context) (Runtime, error) {
 // Exists reports whether kind has a cluster of that name. kind's listing takes no context, so
 // one that has already ended is not started.
 func (m *Manager) Exists(ctx context.Context, rt Runtime, name string) (bool, error) {
+	if err := ValidateName(name); err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("list kind clusters: %w", err)
 	}
