@@ -126,7 +126,13 @@ func (r Ref) Familiar() string {
 	if official, ok := strings.CutPrefix(repo, "library/"); ok && !strings.Contains(official, "/") {
 		repo = official
 	}
-	return repo + r.suffix()
+	// Some Docker Hub paths read as another registry, or as nothing, once docker.io is left out
+	// ("docker.io/./", "docker.io/localhost/x"): those keep it (found by FuzzParse).
+	short := repo + r.suffix()
+	if back, err := Parse(short); err != nil || back != r {
+		return r.String()
+	}
+	return short
 }
 
 // On is the same repository, tag and digest on another registry host (a mirror):
