@@ -319,7 +319,12 @@ func fields() map[string]field {
 			var errs []error
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+				// A !!binary key would be taken as its base64 text (found by FuzzImagesMap).
+				if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
+					errs = append(errs, fmt.Errorf("line %d: images: key %s: want a string image reference", k.Line, describe(k)))
+					continue
+				}
+				if v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
 					errs = append(errs, fmt.Errorf("line %d: images: entry %q: want a string image reference, got %s", k.Line, k.Value, describe(v)))
 					continue
 				}

@@ -40,6 +40,11 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("image %q: %w", s, err)
 	}
 	r := Ref{Registry: registry(ref.Context()), Repository: ref.Context().RepositoryStr()}
+	// name checks a short Docker Hub name before it adds library/: its full name may be one no
+	// registry takes (a 256-character repository, found by FuzzParse).
+	if _, err := name.NewRepository(r.Name()); err != nil {
+		return Ref{}, fmt.Errorf("image %q: its full name %s is not a valid repository: %w", s, r.Name(), err)
+	}
 	switch ref := ref.(type) {
 	case name.Tag:
 		r.Tag = ref.TagStr()
