@@ -54,6 +54,13 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 			}
 		})
 	}
+	// The node containers' IDs go into the marker as soon as kind has made them: the marker then
+	// speaks for this cluster only (identity.go).
+	watchingIDs, stopIDs := context.WithCancel(creating)
+	var idWatch sync.WaitGroup
+	defer idWatch.Wait()
+	defer stopIDs()
+	idWatch.Go(func() { m.watchNodeIDs(watchingIDs, opts.Runtime, name, len(KindConfig(opts.Spec).Nodes)) })
 	done := make(chan error, 1)
 	go func() {
 		defer created()
@@ -73,6 +80,12 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	case <-ctx.Done():
 		return nil, m.abandonCreate(ctx, provider, name, kindKubeconfig, opts.Retain, done)
 	}
+	stopIDs()
+	idWatch.Wait()
+	nodes, err := m.nodeIDs(ctx, opts.Runtime, name)
+	if err == nil && len(nodes) > 0 {
+		_ = m.markCreatingNodes(name, nodes)
+	}
 	if createErr != nil {
 		if names, err := provider.List(); !opts.Retain && err == nil && !slices.Contains(names, name) {
 			_ = m.forget(name) // kind deleted what it made; whatever is left keeps its marker
@@ -80,7 +93,7 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 		return nil, fmt.Errorf("create cluster %q: %w%s", name, createErr, commandOutput(createErr, opts.Retain))
 	}
 
-	kc, err := m.afterCreate(ctx, provider, opts.Runtime, opts.Spec, wait)
+	kc, err := m.afterCreate(ctx, provider, opts.Runtime, opts.Spec, nodes, wait)
 	if err != nil {
 		if !opts.Retain {
 			_ = provider.Delete(name, kindKubeconfig)
@@ -119,8 +132,9 @@ func (m *Manager) abandonCreate(ctx context.Context, provider Provider, name, ki
 }
 
 // afterCreate checks the node really is Ready (kind's wait returns success on timeout) and that
-// Services work, then stores the spec the cluster was created with.
-func (m *Manager) afterCreate(ctx context.Context, provider Provider, rt Runtime, spec Spec, wait time.Duration) ([]byte, error) {
+// Services work, then stores the spec the cluster was created with, and records it on this machine
+// with the IDs of its node containers.
+func (m *Manager) afterCreate(ctx context.Context, provider Provider, rt Runtime, spec Spec, nodes []string, wait time.Duration) ([]byte, error) {
 	kc, client, err := m.connect(provider, spec.Name)
 	if err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
@@ -135,7 +149,7 @@ func (m *Manager) afterCreate(ctx context.Context, provider Provider, rt Runtime
 	if err := WriteStoredSpec(ctx, client, stored); err != nil {
 		return nil, fmt.Errorf("new cluster %q: %w", spec.Name, err)
 	}
-	if err := m.recordCreated(stored); err != nil {
+	if err := m.recordCreated(stored, nodes); err != nil {
 		return nil, fmt.Errorf("new cluster %q: record it in %s: %w", spec.Name, m.StateDir, err)
 	}
 	return kc, nil

@@ -40,7 +40,7 @@ func (m *Manager) Delete(ctx context.Context, opts DeleteOptions) (bool, error) 
 	}
 	existed := slices.Contains(names, opts.Name)
 	if existed && !opts.Force {
-		if err := m.owned(ctx, provider, opts.Name); err != nil {
+		if err := m.owned(ctx, rt, provider, opts.Name); err != nil {
 			return false, err
 		}
 	}
@@ -102,9 +102,10 @@ const ownershipWait = 10 * time.Second
 
 // owned returns nil when kindstack created the cluster: its stored spec says so, or, when its
 // API does not answer (a stopped node), this machine recorded creating it, or an interrupted
-// kindstack left it half-made. Otherwise the error says why it is refused and names --force.
-func (m *Manager) owned(ctx context.Context, provider Provider, name string) error {
-	if _, half := m.halfCreated(name); half {
+// kindstack left it half-made; a record or marker counts only for the node containers it names
+// (identity.go). Otherwise the error says why it is refused and names --force.
+func (m *Manager) owned(ctx context.Context, rt Runtime, provider Provider, name string) error {
+	if mk, half := m.halfCreated(name); half && m.identityOf(ctx, rt, name, mk.Nodes) == "" {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, ownershipWait)
@@ -121,9 +122,14 @@ func (m *Manager) owned(ctx context.Context, provider Provider, name string) err
 		return fmt.Errorf("cluster %q was not created by kindstack (it has no ConfigMap %s/%s), so kindstack leaves it alone; pass --force to delete it anyway",
 			name, SpecNamespace, SpecConfigMap)
 	}
-	if _, ok := m.recorded(name); ok {
-		return nil
+	rec, ok := m.recorded(name)
+	if !ok {
+		return fmt.Errorf("cluster %q does not answer (%v) and this machine has no record of kindstack creating it, so kindstack leaves it alone; pass --force to delete it anyway",
+			name, err)
 	}
-	return fmt.Errorf("cluster %q does not answer (%v) and this machine has no record of kindstack creating it, so kindstack leaves it alone; pass --force to delete it anyway",
-		name, err)
+	if why := m.identityOf(ctx, rt, name, rec.Nodes); why != "" {
+		return fmt.Errorf("cluster %q does not answer (%v) and this machine's record of creating a cluster of that name does not speak for it (%s), so kindstack leaves it alone; pass --force to delete it anyway",
+			name, err, why)
+	}
+	return nil
 }

@@ -3,12 +3,15 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,24 +62,16 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 		add(Check{Name: "container engine", Verdict: OK, Detail: strings.TrimSpace(rt.Name + " " + version)})
 	}
 	add(m.cgroupCheck(opts.Spec.NodeImage))
-	exists := false
+	// The existing cluster's own ports are busy because it holds them: which ports those are is
+	// what its stored spec (or this machine's record of it) says, not its name.
+	var existing *Spec
 	if err == nil {
-		if names, err := m.NewProvider(rt, nil).List(); err == nil {
-			for _, n := range names {
-				exists = exists || n == opts.Spec.Name
-			}
+		if names, err := m.NewProvider(rt, nil).List(); err == nil && slices.Contains(names, opts.Spec.Name) {
+			existing = m.knownSpec(ctx, rt, opts.Spec.Name)
 		}
 	}
 	for _, pc := range []PortCheck{{opts.Spec.HTTPPort, "--http-port"}, {opts.Spec.HTTPSPort, "--https-port"}} {
-		name := fmt.Sprintf("host port %d", pc.Port)
-		switch err := CheckPort(m.Listen, opts.Spec.ListenAddress, pc); {
-		case exists:
-			add(Check{Name: name, Verdict: OK, Detail: "held by the existing cluster " + opts.Spec.Name})
-		case err != nil:
-			add(Check{Name: name, Verdict: Fail, Detail: err.Error(), Fix: "stop the program on it, or choose another port with " + pc.Flag})
-		default:
-			add(Check{Name: name, Verdict: OK, Detail: "free on " + opts.Spec.ListenAddress})
-		}
+		add(m.portCheck(ctx, rt, err == nil, opts.Spec, existing, pc))
 	}
 	add(m.inotifyCheck())
 	if err == nil {
@@ -84,6 +79,7 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 	}
 	add(m.memoryCheck())
 	add(kubeconfigCheck(opts.Kubeconfig))
+	add(m.localStateCheck())
 	if pid, held := m.LockHolder(opts.Spec.Name); held {
 		add(Check{Name: "lock", Verdict: Warn, Detail: fmt.Sprintf("another kindstack (pid %d) is changing cluster %q right now", pid, opts.Spec.Name),
 			Fix: "wait for it; `up` waits by itself (or fails at once with --no-wait)"})
@@ -104,6 +100,81 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 		}
 	}
 	return checks
+}
+
+// portCheck is doctor's line for one host port the spec wants.
+func (m *Manager) portCheck(ctx context.Context, rt Runtime, engineUp bool, want Spec, existing *Spec, pc PortCheck) Check {
+	c := Check{Name: fmt.Sprintf("host port %d", pc.Port), Verdict: OK}
+	if existing != nil && existing.ListenAddress == want.ListenAddress && slices.Contains([]int{existing.HTTPPort, existing.HTTPSPort}, pc.Port) {
+		c.Detail = fmt.Sprintf("held by the existing cluster %s, which maps it", want.Name)
+		return c
+	}
+	err := CheckPort(m.Listen, want.ListenAddress, pc)
+	switch {
+	case err == nil:
+		c.Detail = "free on " + want.ListenAddress
+	case !m.portInUse(want.ListenAddress, pc.Port):
+		c.Verdict, c.Detail, c.Fix = Fail, err.Error(), "choose another port with "+pc.Flag
+	default:
+		c.Verdict, c.Fix = Fail, "stop what holds it, or choose another port with "+pc.Flag
+		c.Detail = fmt.Sprintf("port %d on %s is already in use by another program", pc.Port, want.ListenAddress)
+		if engineUp {
+			if holder := m.portHolder(ctx, rt, pc.Port); holder != "" {
+				c.Detail = fmt.Sprintf("port %d on %s is held by %s", pc.Port, want.ListenAddress, holder)
+			}
+		}
+	}
+	if existing != nil && c.Verdict == OK {
+		c.Detail += fmt.Sprintf("; the existing cluster %s maps %d and %d instead, so `up` asks for `kindstack recreate`", want.Name, existing.HTTPPort, existing.HTTPSPort)
+	}
+	return c
+}
+
+// portInUse reports whether something listens on address:port already.
+func (m *Manager) portInUse(address string, port int) bool {
+	l, err := m.Listen("tcp", net.JoinHostPort(address, strconv.Itoa(port)))
+	if err == nil {
+		l.Close()
+		return false
+	}
+	return errors.Is(err, syscall.EADDRINUSE)
+}
+
+// portHolder names the container publishing a host port, and the kind cluster it is a node of;
+// "" when the runtime knows of none (the holder is some other program).
+func (m *Manager) portHolder(ctx context.Context, rt Runtime, port int) string {
+	ctx, cancel := context.WithTimeout(ctx, lookupWait)
+	defer cancel()
+	out, err := m.Run(ctx, rt.Binary, "ps", "--filter", "publish="+strconv.Itoa(port), "--format", `{{.Names}}\t{{.Label "`+kindClusterLabel+`"}}`)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, cluster, ok := strings.Cut(strings.TrimRight(line, "\r"), "\t")
+		name, cluster = strings.TrimSpace(name), strings.TrimSpace(cluster)
+		switch {
+		case !ok || name == "":
+		case cluster != "":
+			return fmt.Sprintf("container %s, a node of kind cluster %s", name, cluster)
+		default:
+			return "container " + name
+		}
+	}
+	return ""
+}
+
+// localStateCheck says whether kindstack's lock and state directories are the user's own and
+// private: a command refuses them otherwise.
+func (m *Manager) localStateCheck() Check {
+	c := Check{Name: "local state", Verdict: OK, Detail: m.LockDir + " and " + m.StateDir + " are yours alone"}
+	for _, dir := range []string{m.LockDir, m.StateDir} {
+		if err := privateDir(dir, false, m.fileOwner()); err != nil && !errors.Is(err, errNoDir) {
+			c.Verdict, c.Detail = Fail, err.Error()
+			c.Fix = "kindstack refuses to lock or record clusters there until it is fixed"
+			return c
+		}
+	}
+	return c
 }
 
 func (m *Manager) cgroupCheck(nodeImage string) Check {

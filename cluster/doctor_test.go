@@ -5,12 +5,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kindstack/kindstack/internal/nodeimage"
 )
@@ -125,5 +127,58 @@ func TestPreflightWarnsOnlyOnInotifyLimitsTooLowForOneCluster(t *testing.T) {
 			warned = warned || strings.Contains(w, "inotify limits are low")
 		}
 		assert.Equal(t, tt.warn, warned, "watches %d, instances %d: %v", tt.watches, tt.instances, rep.Warnings)
+	}
+}
+
+// doctor compares the wanted ports with the ones the existing cluster's stored spec maps, and
+// says who holds a busy port when the runtime knows.
+func TestDoctorPortCheckLooksAtThePortsTheClusterMaps(t *testing.T) {
+	t.Parallel()
+	mapped, err := net.Listen("tcp", "127.0.0.1:0") // the existing cluster's node publishes it
+	require.NoError(t, err)
+	t.Cleanup(func() { mapped.Close() })
+	mappedPort := mapped.Addr().(*net.TCPAddr).Port
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { busy.Close() })
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	free := freePort(t)
+
+	tests := []struct {
+		name      string
+		port      int
+		publisher string // what `ps --filter publish=<port>` shows
+		verdict   Verdict
+		detail    string
+	}{
+		{name: "a port the cluster maps", port: mappedPort, verdict: OK, detail: "held by the existing cluster kindstack, which maps it"},
+		{name: "a free port the cluster does not map", port: free, verdict: OK,
+			detail: "free on 127.0.0.1; the existing cluster kindstack maps " + strconv.Itoa(mappedPort) + " and 443 instead, so `up` asks for `kindstack recreate`"},
+		{name: "a port another program holds", port: busyPort, verdict: Fail,
+			detail: "port " + strconv.Itoa(busyPort) + " on 127.0.0.1 is already in use by another program"},
+		{name: "a port another kind cluster's node holds", port: busyPort, publisher: "other-control-plane\tother\n", verdict: Fail,
+			detail: "port " + strconv.Itoa(busyPort) + " on 127.0.0.1 is held by container other-control-plane, a node of kind cluster other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset()
+			stored := Spec{Name: "kindstack", NodeImage: nodeimage.Default, ListenAddress: "127.0.0.1", HTTPPort: mappedPort, HTTPSPort: 443}
+			require.NoError(t, WriteStoredSpec(context.Background(), client, StoredSpec{Spec: stored}))
+			m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, client)
+			run := m.Run
+			m.Run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+				if args[0] == "ps" && slices.Contains(args, "publish="+strconv.Itoa(tt.port)) {
+					return []byte(tt.publisher), nil
+				}
+				return run(ctx, name, args...)
+			}
+			m.ProcRoot, m.FreeBytes = t.TempDir(), func(string) (int64, error) { return 100 << 30, nil }
+			want := stored
+			want.HTTPPort, want.HTTPSPort = tt.port, 443
+			c := checkNamed(t, m.Doctor(context.Background(), DoctorOptions{Spec: want, Kubeconfig: filepath.Join(t.TempDir(), "config")}), "host port "+strconv.Itoa(tt.port))
+			assert.Equal(t, tt.verdict, c.Verdict, c.Detail)
+			assert.Equal(t, tt.detail, c.Detail)
+		})
 	}
 }

@@ -50,6 +50,13 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 	logf, warnf := orNop(opts.Logf), orNop(opts.Warnf)
 	name := opts.Spec.Name
 	res := EnsureResult{Context: ContextName(name), KubeconfigPath: KubeconfigMergePath(opts.Kubeconfig, m.getenv)}
+	// Callers check these too; a library entry point does not count on it.
+	if err := ValidateName(name); err != nil {
+		return res, err
+	}
+	if err := opts.Registries.Check(); err != nil {
+		return res, fmt.Errorf("registry mirrors: %w", err)
+	}
 	provider := m.NewProvider(opts.Runtime, kindLogger{info: logf, warn: warnf})
 
 	names, err := provider.List()
@@ -57,12 +64,12 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 		return res, fmt.Errorf("list kind clusters: %w", err)
 	}
 	exists := slices.Contains(names, name)
-	if pid, half := m.halfCreated(name); exists && half {
-		warnf("cluster %q was left half-created by an interrupted kindstack (pid %d); deleting it and creating it again", name, pid)
-		if err := m.deleteUntilGone(ctx, provider, name); err != nil {
-			return res, fmt.Errorf("delete half-created cluster %q: %w", name, err)
+	if mk, half := m.halfCreated(name); exists && half {
+		deleted, err := m.deleteHalfCreated(ctx, opts.Runtime, provider, name, mk, warnf)
+		if err != nil {
+			return res, err
 		}
-		exists = false
+		exists = !deleted
 	}
 	if exists {
 		kc, err := m.reuse(ctx, provider, opts)
@@ -93,6 +100,30 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 		logf("context %s written to %s", res.Context, res.KubeconfigPath)
 	}
 	return res, nil
+}
+
+// deleteHalfCreated deletes the cluster an interrupted kindstack left half-made, when its marker
+// names the cluster's node containers. A marker that names other containers is stale (its cluster
+// was deleted and the name taken again): it is dropped and the cluster is left alone. One that
+// names none cannot tell: that is an error naming `down --force`.
+func (m *Manager) deleteHalfCreated(ctx context.Context, rt Runtime, provider Provider, name string, mk creatingMarker, warnf Logf) (bool, error) {
+	why := m.identityOf(ctx, rt, name, mk.Nodes)
+	switch {
+	case why == "":
+		warnf("cluster %q was left half-created by an interrupted kindstack (pid %d); deleting it and creating it again", name, mk.PID)
+		if err := m.deleteUntilGone(ctx, provider, name); err != nil {
+			return false, fmt.Errorf("delete half-created cluster %q: %w", name, err)
+		}
+		return true, nil
+	case len(mk.Nodes) > 0:
+		warnf("an interrupted kindstack (pid %d) left a marker of creating cluster %q, but %s; the marker is dropped and the cluster left alone", mk.PID, name, why)
+		if err := m.dropMarker(name); err != nil {
+			return false, fmt.Errorf("drop the stale marker of cluster %q: %w", name, err)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("cluster %q may have been left half-created by an interrupted kindstack (pid %d), but its marker %s; kindstack leaves it alone: `kindstack down --force --name %s` deletes it",
+		name, mk.PID, why, name)
 }
 
 // reuseWait bounds how long an existing cluster's API and nodes may take to be ready again

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -28,9 +29,16 @@ func (m *Manager) List(ctx context.Context) ([]ClusterInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list kind clusters: %w", err)
 	}
-	entries, err := os.ReadDir(m.StateDir)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("read %s: %w", m.StateDir, err)
+	var entries []os.DirEntry
+	dir, err := m.stateDir(false)
+	switch {
+	case errors.Is(err, errNoDir):
+	case err != nil:
+		return nil, err
+	default:
+		if entries, err = os.ReadDir(dir); err != nil {
+			return nil, fmt.Errorf("read %s: %w", dir, err)
+		}
 	}
 	var out []ClusterInfo
 	for _, e := range entries {
@@ -38,11 +46,11 @@ func (m *Manager) List(ctx context.Context) ([]ClusterInfo, error) {
 		if !ok || e.IsDir() {
 			continue
 		}
-		spec, ok := m.recorded(name)
+		rec, ok := m.recorded(name)
 		if !ok {
 			continue
 		}
-		info := ClusterInfo{Name: name, Context: ContextName(name), Spec: spec, State: "missing (deleted outside kindstack)"}
+		info := ClusterInfo{Name: name, Context: ContextName(name), Spec: &rec.Spec, State: "missing (deleted outside kindstack)"}
 		if slices.Contains(names, name) {
 			info.State = "running"
 			if nodes, err := m.nodeContainers(ctx, rt, name); err == nil {
@@ -86,6 +94,9 @@ func (m *Manager) Kubeconfig(ctx context.Context, name string, internal bool) ([
 // kubelet and containerd logs, /var/log (with every pod's logs), its images and the runtime's
 // inspect. A node that does not answer cannot hold the command past ctx.
 func (m *Manager) CollectNodeLogs(ctx context.Context, name, dir string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
 	rt, _, err := m.engine(ctx, nil)
 	if err != nil {
 		return err

@@ -31,10 +31,14 @@ type Manager struct {
 	// Version is kindstack's version, stored next to the applied spec.
 	Version string
 	// LockDir holds the per-cluster locks; StateDir the creating markers and records (state.go).
+	// Both are checked as the user's own, private directories on every use (privatedir.go).
 	LockDir  string
 	StateDir string
-	Getenv   func(string) string
-	Run      CommandRunner
+	// FileOwner says who owns a file of the local state; nil is the system's answer. Tests play
+	// another user with it.
+	FileOwner FileOwner
+	Getenv    func(string) string
+	Run       CommandRunner
 	// RunInput is Run with an input: how a file's content reaches a node (nodefile.go).
 	RunInput    InputRunner
 	Listen      func(network, address string) (net.Listener, error)
@@ -122,6 +126,9 @@ func (m *Manager) Engine(ctx context.Context) (Runtime, error) {
 // Exists reports whether kind has a cluster of that name. kind's listing takes no context, so
 // one that has already ended is not started.
 func (m *Manager) Exists(ctx context.Context, rt Runtime, name string) (bool, error) {
+	if err := ValidateName(name); err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("list kind clusters: %w", err)
 	}

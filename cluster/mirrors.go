@@ -68,6 +68,13 @@ func (c MirrorChange) String() string {
 // (created before kindstack set config_path) is an error that says to recreate it.
 func (m *Manager) ApplyMirrors(ctx context.Context, rt Runtime, cluster string, r mirrors.Registries) (MirrorChange, error) {
 	var change MirrorChange
+	// Registry names become paths in a privileged node: never trust that a caller checked them.
+	if err := ValidateName(cluster); err != nil {
+		return change, err
+	}
+	if err := r.Check(); err != nil {
+		return change, fmt.Errorf("registry mirrors: %w", err)
+	}
 	want, err := r.HostsFiles()
 	if err != nil {
 		return change, err

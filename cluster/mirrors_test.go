@@ -149,3 +149,24 @@ func TestParseHostsDumpReadsWhatTheScriptPrints(t *testing.T) {
 	}
 	assert.Equal(t, files, parseHostsDump(b.String()))
 }
+
+// ApplyMirrors and Ensure are entry points of their own: a registry name that is no host name
+// never reaches a node, whoever the caller is.
+func TestMirrorEntryPointsRefuseWhatIsNoRegistry(t *testing.T) {
+	t.Parallel()
+	ran := 0
+	m := testManager(t, nil, fakeRuntime{}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
+	m.Run = func(context.Context, string, ...string) ([]byte, error) { ran++; return nil, nil }
+	bad := mirrors.Registries{Mirrors: map[string][]string{"x'; reboot; '": {"https://m.example"}}}
+	rt := Runtime{Name: "docker", Binary: "docker"}
+
+	_, err := m.ApplyMirrors(context.Background(), rt, "kindstack", bad)
+	require.Error(t, err)
+	assert.Equal(t, `registry mirrors: registry "x'; reboot; '" is not a host name (with an optional :port)`, err.Error())
+	_, err = m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Runtime: rt, Registries: bad, Kubeconfig: t.TempDir() + "/config"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `registry "x'; reboot; '" is not a host name`)
+	_, err = m.ApplyMirrors(context.Background(), rt, "../kindstack", mirrors.Registries{})
+	assert.ErrorContains(t, err, `cluster name "../kindstack" is invalid`)
+	assert.Zero(t, ran, "nothing ran in any node")
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -48,16 +47,23 @@ func (m *Manager) nodeImage(ctx context.Context, rt Runtime, image string, r mir
 // ref's digest when a bundle was written: an engine that loaded it from an archive has no
 // registry digest to match ref by, so create uses the id instead.
 func (m *Manager) RememberNodeImage(ref, id string) error {
-	dir := filepath.Join(m.StateDir, "node-images")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := m.stateDir(true, nodeImagesDir)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, refKey(ref)), []byte(id+"\n"), 0o644)
+	return writePrivateFile(dir, refKey(ref), []byte(id+"\n"))
 }
+
+// nodeImagesDir is the state directory's subdirectory of remembered node images.
+const nodeImagesDir = "node-images"
 
 // rememberedNodeImage is the image id RememberNodeImage recorded for ref, if the engine still has it.
 func (m *Manager) rememberedNodeImage(ctx context.Context, rt Runtime, ref string) (string, bool) {
-	data, err := os.ReadFile(filepath.Join(m.StateDir, "node-images", refKey(ref)))
+	dir, err := m.stateDir(false, nodeImagesDir)
+	if err != nil {
+		return "", false
+	}
+	data, err := readPrivateFile(filepath.Join(dir, refKey(ref)), m.fileOwner())
 	if err != nil {
 		return "", false
 	}

@@ -185,8 +185,8 @@ func (m *Manager) knownSpec(ctx context.Context, rt Runtime, name string) *Spec 
 			return &stored.Spec
 		}
 	}
-	if spec, ok := m.recorded(name); ok {
-		return spec
+	if rec, ok := m.recorded(name); ok && m.identityOf(ctx, rt, name, rec.Nodes) == "" {
+		return &rec.Spec
 	}
 	return nil
 }

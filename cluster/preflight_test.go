@@ -382,7 +382,8 @@ func TestEnsureDeletesAndRecreatesAClusterAnInterruptedRunLeftHalfMade(t *testin
 	p := &orphanedProvider{fakeProvider: fakeProvider{clusters: []string{"kindstack"}}, comebacks: 1}
 	m := testManager(t, nil, fakeRuntime{}, &p.fakeProvider, fake.NewClientset())
 	m.NewProvider = func(Runtime, log.Logger) Provider { return p }
-	require.NoError(t, m.markCreating("kindstack"))
+	m.Run = withNodeIDs(m.Run, "c0ffee")
+	require.NoError(t, m.markCreatingNodes("kindstack", []string{"c0ffee"}))
 	var warnings []string
 	_, err := m.Ensure(context.Background(), EnsureOptions{Spec: Spec{Name: "kindstack"}, Kubeconfig: t.TempDir() + "/config",
 		Warnf: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }})
@@ -444,7 +445,8 @@ func TestDeleteRefusesAClusterKindstackDidNotCreateUnlessForced(t *testing.T) {
 	_, err = m.Delete(context.Background(), DeleteOptions{Name: "colleague", Kubeconfig: kubeconfig})
 	assert.ErrorContains(t, err, `cluster "colleague" does not answer`)
 	assert.ErrorContains(t, err, "pass --force to delete it anyway")
-	require.NoError(t, m.recordCreated(StoredSpec{Spec: Spec{Name: "colleague"}}))
+	m.Run = withNodeIDs(m.Run, "c0ffee")
+	require.NoError(t, m.recordCreated(StoredSpec{Spec: Spec{Name: "colleague"}}, []string{"c0ffee"}))
 	existed, err := m.Delete(context.Background(), DeleteOptions{Name: "colleague", Kubeconfig: kubeconfig})
 	require.NoError(t, err, "recorded as kindstack's on this machine")
 	assert.True(t, existed)

@@ -14,8 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// What kindstack keeps about its clusters on this machine. In Manager.LockDir (the user's runtime
-// directory, so a refused command writes nothing under $HOME):
+// What kindstack keeps about its clusters on this machine, every directory the user's own and
+// private to them (privatedir.go). In Manager.LockDir (the user's runtime directory, so a refused
+// command writes nothing under $HOME):
 //
 //	<name>.lock      held (flock) by every command that changes the cluster; a killed process
 //	                 never leaves it stale, the kernel releases it. It holds the holder's pid.
@@ -26,12 +27,17 @@ import (
 //	                 later run holding the lock, it means "half-made by an interrupted kindstack".
 //	<name>.json      the spec kindstack created the cluster with: proof it is kindstack's even
 //	                 when the cluster's API does not answer (a stopped node).
+//
+// Both the marker and the record name the node containers (their IDs) they speak for: a name is
+// taken again by whoever creates the next cluster under it, and a marker or record that outlived
+// its cluster must not vouch for that one (identity.go).
 
-// DefaultStateDir is where kindstack keeps its state: the user's cache directory.
+// DefaultStateDir is where kindstack keeps its state: the user's cache directory, else a
+// directory of this user's in the system's temporary directory.
 func DefaultStateDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		dir = os.TempDir()
+		return filepath.Join(os.TempDir(), "kindstack-state-"+strconv.Itoa(os.Getuid()))
 	}
 	return filepath.Join(dir, "kindstack", "clusters")
 }
@@ -60,11 +66,15 @@ type LockOptions struct {
 // Lock takes the exclusive lock of one cluster name, for commands that change the cluster. It
 // returns the function that releases it.
 func (m *Manager) Lock(ctx context.Context, opts LockOptions) (func(), error) {
-	if err := os.MkdirAll(m.LockDir, 0o700); err != nil {
+	if err := ValidateName(opts.Name); err != nil {
+		return nil, err
+	}
+	if err := privateDir(m.LockDir, true, m.fileOwner()); err != nil {
 		return nil, fmt.Errorf("lock cluster %q: %w", opts.Name, err)
 	}
 	path := filepath.Join(m.LockDir, opts.Name+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	// Never truncated on open: until the lock is held, the file is another kindstack's.
+	f, err := openPrivateFile(path, os.O_CREATE|os.O_RDWR, m.fileOwner())
 	if err != nil {
 		return nil, fmt.Errorf("lock cluster %q: %w", opts.Name, err)
 	}
@@ -78,7 +88,7 @@ func (m *Manager) Lock(ctx context.Context, opts LockOptions) (func(), error) {
 		if locked {
 			return true, nil
 		}
-		holder = readPid(path)
+		holder = readPid(f)
 		if opts.NoWait {
 			return false, fmt.Errorf("another kindstack (pid %d) is changing cluster %q; wait for it to finish, or run again without --no-wait", holder, opts.Name)
 		}
@@ -95,19 +105,25 @@ func (m *Manager) Lock(ctx context.Context, opts LockOptions) (func(), error) {
 		}
 		return nil, err
 	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// A fixed width covers whatever pid the last holder wrote, so nothing is truncated.
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("%-*d\n", pidWidth-1, os.Getpid())), 0)
 	return func() {
 		_ = unlock(f)
 		f.Close()
 	}, nil
 }
 
+// pidWidth is the bytes a lock file's pid takes, newline included: more than any pid has digits.
+const pidWidth = 20
+
 // LockHolder reports the pid of a kindstack that holds the cluster's lock right now, without
-// taking it for longer than a look (status never waits for it).
+// taking it for longer than a look (status never waits for it). A lock directory that is not the
+// user's own is never looked into: doctor says what is wrong with it.
 func (m *Manager) LockHolder(name string) (int, bool) {
-	path := filepath.Join(m.LockDir, name+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if ValidateName(name) != nil || privateDir(m.LockDir, false, m.fileOwner()) != nil {
+		return 0, false
+	}
+	f, err := openPrivateFile(filepath.Join(m.LockDir, name+".lock"), os.O_RDWR, m.fileOwner())
 	if err != nil {
 		return 0, false
 	}
@@ -120,69 +136,151 @@ func (m *Manager) LockHolder(name string) (int, bool) {
 		_ = unlock(f)
 		return 0, false
 	}
-	return readPid(path), true
+	return readPid(f), true
 }
 
-func readPid(path string) int {
-	data, _ := os.ReadFile(path)
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+// readPid reads the pid a lock's holder wrote at the start of the file.
+func readPid(f *os.File) int {
+	buf := make([]byte, pidWidth)
+	n, _ := f.ReadAt(buf, 0)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
 	return pid
+}
+
+// stateDir checks (and with create, makes) the state directory, or its subdirectory sub.
+func (m *Manager) stateDir(create bool, sub ...string) (string, error) {
+	dir := m.StateDir
+	if err := privateDir(dir, create, m.fileOwner()); err != nil {
+		return "", err
+	}
+	for _, s := range sub {
+		dir = filepath.Join(dir, s)
+		if err := privateDir(dir, create, m.fileOwner()); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// creatingMarker is what <name>.creating holds: the pid of the kindstack creating the cluster and,
+// once the runtime shows them, the IDs of the node containers kind made for it.
+type creatingMarker struct {
+	PID   int      `json:"pid"`
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // markCreating records that a create of the cluster starts now.
 func (m *Manager) markCreating(name string) error {
-	if err := os.MkdirAll(m.StateDir, 0o755); err != nil {
+	return m.writeMarker(name, creatingMarker{PID: os.Getpid()})
+}
+
+// markCreatingNodes adds the IDs of the node containers being created to the marker.
+func (m *Manager) markCreatingNodes(name string, nodes []string) error {
+	return m.writeMarker(name, creatingMarker{PID: os.Getpid(), Nodes: nodes})
+}
+
+func (m *Manager) writeMarker(name string, mk creatingMarker) error {
+	dir, err := m.stateDir(true)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(m.StateDir, name+".creating"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	data, err := json.Marshal(mk)
+	if err != nil {
+		return err
+	}
+	return writePrivateFile(dir, name+".creating", data)
 }
 
 // halfCreated reports whether an earlier kindstack started creating the cluster and never
-// finished, and that kindstack's pid. Only meaningful while holding the cluster's lock.
-func (m *Manager) halfCreated(name string) (int, bool) {
-	path := filepath.Join(m.StateDir, name+".creating")
-	if _, err := os.Stat(path); err != nil {
-		return 0, false
+// finished, with its marker. Only meaningful while holding the cluster's lock.
+func (m *Manager) halfCreated(name string) (creatingMarker, bool) {
+	dir, err := m.stateDir(false)
+	if err != nil {
+		return creatingMarker{}, false
 	}
-	return readPid(path), true
+	data, err := readPrivateFile(filepath.Join(dir, name+".creating"), m.fileOwner())
+	if err != nil {
+		return creatingMarker{}, false
+	}
+	var mk creatingMarker
+	if json.Unmarshal(data, &mk) != nil {
+		// An older kindstack wrote the pid alone, and named no node container.
+		mk = creatingMarker{}
+		mk.PID, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	}
+	return mk, true
 }
 
-// recordCreated replaces the creating marker with the record of what was created.
-func (m *Manager) recordCreated(s StoredSpec) error {
-	data, err := json.Marshal(struct {
-		Spec    Spec   `json:"spec"`
-		Version string `json:"kindstackVersion"`
-	}{s.Spec, s.Version})
+// dropMarker removes the creating marker alone.
+func (m *Manager) dropMarker(name string) error {
+	dir, err := m.stateDir(false)
+	if errors.Is(err, errNoDir) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(m.StateDir, s.Spec.Name+".json"), data, 0o644); err != nil {
-		return err
-	}
-	return removeIfPresent(filepath.Join(m.StateDir, s.Spec.Name+".creating"))
+	return removeIfPresent(filepath.Join(dir, name+".creating"))
 }
 
-// recorded returns the spec this machine's kindstack created the cluster with, if it did.
-func (m *Manager) recorded(name string) (*Spec, bool) {
-	data, err := os.ReadFile(filepath.Join(m.StateDir, name+".json"))
+// record is what <name>.json holds.
+type record struct {
+	Spec    Spec   `json:"spec"`
+	Version string `json:"kindstackVersion"`
+	// Nodes are the IDs of the cluster's node containers when it was created: the record speaks
+	// for that cluster only.
+	Nodes []string `json:"nodes,omitempty"`
+}
+
+// recordCreated replaces the creating marker with the record of what was created and the IDs of
+// its node containers.
+func (m *Manager) recordCreated(s StoredSpec, nodes []string) error {
+	dir, err := m.stateDir(true)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(record{Spec: s.Spec, Version: s.Version, Nodes: nodes})
+	if err != nil {
+		return err
+	}
+	if err := writePrivateFile(dir, s.Spec.Name+".json", data); err != nil {
+		return err
+	}
+	return removeIfPresent(filepath.Join(dir, s.Spec.Name+".creating"))
+}
+
+// recorded returns the record this machine's kindstack made when it created the cluster, if it
+// did.
+func (m *Manager) recorded(name string) (*record, bool) {
+	dir, err := m.stateDir(false)
 	if err != nil {
 		return nil, false
 	}
-	var rec struct {
-		Spec Spec `json:"spec"`
+	data, err := readPrivateFile(filepath.Join(dir, name+".json"), m.fileOwner())
+	if err != nil {
+		return nil, false
 	}
+	var rec record
 	if json.Unmarshal(data, &rec) != nil || rec.Spec.Name != name {
 		return nil, false
 	}
-	return &rec.Spec, true
+	return &rec, true
 }
 
 // forget removes what this machine knows of a deleted cluster (never the lock file: removing it
 // would let two commands hold "the" lock on two different files).
 func (m *Manager) forget(name string) error {
+	dir, err := m.stateDir(false)
+	if errors.Is(err, errNoDir) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	return errors.Join(
-		removeIfPresent(filepath.Join(m.StateDir, name+".json")),
-		removeIfPresent(filepath.Join(m.StateDir, name+".creating")),
+		removeIfPresent(filepath.Join(dir, name+".json")),
+		removeIfPresent(filepath.Join(dir, name+".creating")),
 	)
 }
 

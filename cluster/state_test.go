@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,16 +70,21 @@ func TestCreatingMarkerAndRecord(t *testing.T) {
 	_, half := m.halfCreated("kindstack")
 	assert.False(t, half)
 	require.NoError(t, m.markCreating("kindstack"))
-	pid, half := m.halfCreated("kindstack")
+	mk, half := m.halfCreated("kindstack")
 	assert.True(t, half)
-	assert.Equal(t, os.Getpid(), pid)
+	assert.Equal(t, os.Getpid(), mk.PID)
+	assert.Empty(t, mk.Nodes, "kind has made no node container yet")
+	require.NoError(t, m.markCreatingNodes("kindstack", []string{"c0ffee"}))
+	mk, _ = m.halfCreated("kindstack")
+	assert.Equal(t, []string{"c0ffee"}, mk.Nodes)
 
-	require.NoError(t, m.recordCreated(StoredSpec{Spec: Spec{Name: "kindstack", HTTPPort: 8080}, Version: "v1"}))
+	require.NoError(t, m.recordCreated(StoredSpec{Spec: Spec{Name: "kindstack", HTTPPort: 8080}, Version: "v1"}, []string{"c0ffee"}))
 	_, half = m.halfCreated("kindstack")
 	assert.False(t, half, "a finished create is no longer half-made")
-	spec, ok := m.recorded("kindstack")
+	rec, ok := m.recorded("kindstack")
 	require.True(t, ok)
-	assert.Equal(t, 8080, spec.HTTPPort)
+	assert.Equal(t, 8080, rec.Spec.HTTPPort)
+	assert.Equal(t, []string{"c0ffee"}, rec.Nodes)
 
 	require.NoError(t, m.forget("kindstack"))
 	_, ok = m.recorded("kindstack")
@@ -88,7 +95,8 @@ func TestCreatingMarkerAndRecord(t *testing.T) {
 func TestStatusTellsAHalfCreatedClusterFromOneBeingCreated(t *testing.T) {
 	t.Parallel()
 	m := testManager(t, nil, fakeRuntime{installed: dockerOnly, engineUp: true}, &fakeProvider{clusters: []string{"kindstack"}}, nil)
-	require.NoError(t, m.markCreating("kindstack"))
+	m.Run = withNodeIDs(m.Run, "c0ffee")
+	require.NoError(t, m.markCreatingNodes("kindstack", []string{"c0ffee"}))
 	st, err := m.Status(context.Background(), "kindstack", "")
 	require.NoError(t, err)
 	assert.False(t, st.Ready)
@@ -101,4 +109,15 @@ func TestStatusTellsAHalfCreatedClusterFromOneBeingCreated(t *testing.T) {
 	st, err = m.Status(context.Background(), "kindstack", "")
 	require.NoError(t, err)
 	assert.Equal(t, "another kindstack (pid "+strconv.Itoa(os.Getpid())+") is creating this cluster right now", st.Busy)
+}
+
+// withNodeIDs answers `ps --no-trunc ... {{.ID}}` with the given node container IDs, and
+// everything else with run.
+func withNodeIDs(run CommandRunner, ids ...string) CommandRunner {
+	return func(ctx context.Context, name string, args ...string) ([]byte, error) {
+		if len(args) > 2 && args[0] == "ps" && slices.Contains(args, "--no-trunc") {
+			return []byte(strings.Join(ids, "\n") + "\n"), nil
+		}
+		return run(ctx, name, args...)
+	}
 }

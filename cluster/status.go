@@ -60,11 +60,12 @@ func (m *Manager) Status(ctx context.Context, name, kubeconfig string) (Status, 
 	if held {
 		st.Busy = fmt.Sprintf("another kindstack (pid %d) is changing this cluster right now", pid)
 	}
-	if creator, half := m.halfCreated(name); half {
-		if held {
+	if mk, half := m.halfCreated(name); half {
+		switch {
+		case held:
 			st.Busy = fmt.Sprintf("another kindstack (pid %d) is creating this cluster right now", pid)
-		} else {
-			st.Problem = fmt.Sprintf("cluster %q was left half-created by an interrupted kindstack (pid %d); `kindstack up` deletes it and creates it again", name, creator)
+		case m.identityOf(ctx, rt, name, mk.Nodes) == "":
+			st.Problem = fmt.Sprintf("cluster %q was left half-created by an interrupted kindstack (pid %d); `kindstack up` deletes it and creates it again", name, mk.PID)
 			return st, nil
 		}
 	}

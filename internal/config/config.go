@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kindstack/kindstack/internal/component"
+	"github.com/kindstack/kindstack/internal/imageref"
 	"github.com/kindstack/kindstack/internal/mirrors"
 	"github.com/kindstack/kindstack/internal/nodeimage"
 )
@@ -323,8 +324,23 @@ func decodeImages(st *Stack, n *yaml.Node) error {
 	var errs []error
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+		// A !!binary key would be taken as its base64 text (found by FuzzImagesMap).
+		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
+			errs = append(errs, fmt.Errorf("line %d: images: key %s: want a string image reference", k.Line, describe(k)))
+			continue
+		}
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
 			errs = append(errs, fmt.Errorf("line %d: images: entry %q: want a string image reference, got %s", k.Line, k.Value, describe(v)))
+			continue
+		}
+		// Both sides are image references, read by the one parser: anything else would only
+		// ever match itself, or be written into a manifest the node cannot pull.
+		if _, err := imageref.Parse(k.Value); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: images: key %q is not an image reference (like registry.k8s.io/pause:3.10)", k.Line, k.Value))
+			continue
+		}
+		if _, err := imageref.Parse(v.Value); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: images: %q is replaced by %q, which is not an image reference (like mirror.example.com/pause:3.10)", v.Line, k.Value, v.Value))
 			continue
 		}
 		st.Images[k.Value] = v.Value

@@ -176,6 +176,12 @@ func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
 			want: []string{`line 4: field "images": want a map of upstream image to replacement, got a list`},
 		},
 		{
+			name: "images are image references on both sides",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nimages:\n  \"nginx:1.27\": \"mirror.example/nginx:1.27\"\n  \"Not A Ref\": nginx\n  busybox: \"mirror.example/busybox:$(id)\"\n",
+			want: []string{`line 5: images: key "Not A Ref" is not an image reference (like registry.k8s.io/pause:3.10)`,
+				`line 6: images: "busybox" is replaced by "mirror.example/busybox:$(id)", which is not an image reference (like mirror.example.com/pause:3.10)`},
+		},
+		{
 			name: "every problem reported at once",
 			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nnmae: x\nhttpPort: true\nbogus: 1\n",
 			want: []string{`line 3: unknown field "nmae" (did you mean "name"?)`, `line 4: field "httpPort": want an integer, got true`, `line 5: unknown field "bogus"`},

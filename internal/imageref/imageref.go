@@ -40,6 +40,11 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("image %q: %w", s, err)
 	}
 	r := Ref{Registry: registry(ref.Context()), Repository: ref.Context().RepositoryStr()}
+	// name checks a short Docker Hub name before it adds library/: its full name may be one no
+	// registry takes (a 256-character repository, found by FuzzParse).
+	if _, err := name.NewRepository(r.Name()); err != nil {
+		return Ref{}, fmt.Errorf("image %q: its full name %s is not a valid repository: %w", s, r.Name(), err)
+	}
 	switch ref := ref.(type) {
 	case name.Tag:
 		r.Tag = ref.TagStr()
@@ -126,7 +131,13 @@ func (r Ref) Familiar() string {
 	if official, ok := strings.CutPrefix(repo, "library/"); ok && !strings.Contains(official, "/") {
 		repo = official
 	}
-	return repo + r.suffix()
+	// Some Docker Hub paths read as another registry, or as nothing, once docker.io is left out
+	// ("docker.io/./", "docker.io/localhost/x"): those keep it (found by FuzzParse).
+	short := repo + r.suffix()
+	if back, err := Parse(short); err != nil || back != r {
+		return r.String()
+	}
+	return short
 }
 
 // On is the same repository, tag and digest on another registry host (a mirror):

@@ -140,3 +140,15 @@ func TestReferenceFetchesByDigestWhenPinned(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "index.docker.io/library/postgres:latest", ref.Name())
 }
+
+// FuzzParse found these: a Docker Hub path that no longer reads as itself once docker.io is left out.
+func TestFamiliarKeepsTheRegistryWhenTheShortFormWouldReadOtherwise(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"docker.io/./", "docker.io/localhost/x:1"} {
+		r, err := Parse(s)
+		require.NoError(t, err)
+		back, err := Parse(r.Familiar())
+		require.NoError(t, err, "%s → %s", s, r.Familiar())
+		assert.Equal(t, r, back, "%s → %s", s, r.Familiar())
+	}
+}

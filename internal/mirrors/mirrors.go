@@ -6,10 +6,12 @@ package mirrors
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kindstack/kindstack/internal/imageref"
@@ -30,6 +32,21 @@ func (r Registries) Empty() bool { return len(r.Mirrors) == 0 }
 // registryHost is a host name with an optional port, as containerd names a registry's directory.
 var registryHost = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$`)
 
+// hostName is a DNS host name, any case (a mirror URL's host; containerd compares it as written).
+var hostName = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+
+// checkPort says what is wrong with a port as written after a host, or nil; "" is no port.
+func checkPort(port string) error {
+	if port == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("port %q is not a port number (1-65535)", port)
+	}
+	return nil
+}
+
 // CheckRegistry says what is wrong with a registry name used as a mirror key, or nil.
 func CheckRegistry(registry string) error {
 	if strings.Contains(registry, "://") || strings.Contains(registry, "/") {
@@ -41,6 +58,10 @@ func CheckRegistry(registry string) error {
 	if !registryHost.MatchString(registry) {
 		return fmt.Errorf("registry %q is not a host name (with an optional :port)", registry)
 	}
+	_, port, _ := strings.Cut(registry, ":")
+	if err := checkPort(port); err != nil {
+		return fmt.Errorf("registry %q: %w", registry, err)
+	}
 	return nil
 }
 
@@ -51,8 +72,20 @@ func CheckMirrorURL(raw string) error {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("mirror %q: want a URL such as https://mirror.example.com or http://10.0.0.5:5000", raw)
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" || u.Opaque != "" || u.ForceQuery || u.RawPath != "" {
 		return fmt.Errorf("mirror %q: want only scheme://host[:port]; a path, query or user is not supported", raw)
+	}
+	// url.Parse lets a host hold characters no host name has (quotes, $, !, spaces escaped):
+	// the host is a DNS name or an IP address, and nothing else reaches hosts.toml.
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip == nil && !hostName.MatchString(host) {
+		return fmt.Errorf("mirror %q: %q is neither a host name nor an IP address", raw, host)
+	}
+	if err := checkPort(u.Port()); err != nil {
+		return fmt.Errorf("mirror %q: %w", raw, err)
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("mirror %q: a colon with no port after it", raw)
 	}
 	return nil
 }

@@ -128,6 +128,37 @@ func TestRegistriesCheck(t *testing.T) {
 	}
 }
 
+func TestMirrorHostsAreHostNamesOrAddresses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mirror string
+		want   string // "" = accepted
+	}{
+		{mirror: "https://mirror.example.com"},
+		{mirror: "http://10.0.0.5:5000/"},
+		{mirror: "https://[2001:db8::1]:5000"},
+		{mirror: "https://Mirror.Example.COM"},
+		{mirror: "https://mir'ror.example", want: `mirror "https://mir'ror.example": "mir'ror.example" is neither a host name nor an IP address`},
+		{mirror: "https://a$(reboot).example", want: `is neither a host name nor an IP address`},
+		{mirror: "https://a%27b.example", want: "want a URL such as https://mirror.example.com"},
+		{mirror: "https://under_score.example", want: "is neither a host name nor an IP address"},
+		{mirror: "https://m.example:99999", want: `mirror "https://m.example:99999": port "99999" is not a port number (1-65535)`},
+		{mirror: "https://m.example:0", want: `port "0" is not a port number`},
+		{mirror: "https://m.example:", want: "a colon with no port after it"},
+	}
+	for _, tt := range tests {
+		err := CheckMirrorURL(tt.mirror)
+		if tt.want == "" {
+			assert.NoError(t, err, tt.mirror)
+			continue
+		}
+		require.Error(t, err, tt.mirror)
+		assert.Contains(t, err.Error(), tt.want)
+	}
+	assert.EqualError(t, CheckRegistry("registry.example:70000"), `registry "registry.example:70000": port "70000" is not a port number (1-65535)`)
+	assert.EqualError(t, CheckRegistry("reg'istry.example"), `registry "reg'istry.example" is not a host name (with an optional :port)`)
+}
+
 func TestMirroredImage(t *testing.T) {
 	t.Parallel()
 	const digest = "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"

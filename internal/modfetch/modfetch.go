@@ -34,6 +34,9 @@ type Fetcher struct {
 	ModCache string
 	// CacheDir is where downloaded zips are kept.
 	CacheDir string
+	// PrivateDir, when set, checks (creating it if missing) that CacheDir is the user's own,
+	// private directory before a zip is kept there or taken from it.
+	PrivateDir func(dir string) error
 	// HTTP does the downloads; nil means a client with a 2-minute timeout.
 	HTTP *http.Client
 }
@@ -105,6 +108,11 @@ func (f Fetcher) zip(ctx context.Context, m Module) (string, error) {
 		local = append(local, filepath.Join(f.ModCache, "cache", "download", rel))
 	}
 	if f.CacheDir != "" {
+		if f.PrivateDir != nil {
+			if err := f.PrivateDir(f.CacheDir); err != nil {
+				return "", fmt.Errorf("module cache: %w", err)
+			}
+		}
 		local = append(local, filepath.Join(f.CacheDir, rel))
 	}
 	for _, p := range local {
@@ -153,7 +161,7 @@ func (f Fetcher) download(ctx context.Context, url, dst string, m Module) error 
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return fmt.Errorf("create cache directory: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*.zip")

@@ -2,6 +2,7 @@ package modfetch
 
 import (
 	"archive/zip"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -122,4 +123,16 @@ func TestYAMLSaysWhatToDoWithoutAProxy(t *testing.T) {
 	_, err = Fetcher{Proxy: srv.URL + "/nowhere", CacheDir: t.TempDir()}.YAML(t.Context(), m, "config")
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "404 Not Found"), err.Error())
+}
+
+func TestYAMLChecksTheCacheDirectoryBeforeUsingIt(t *testing.T) {
+	t.Parallel()
+	m := Module{Path: "sigs.k8s.io/example", Version: "v1.2.3", Sum: "h1:x"}
+	var hits atomic.Int32
+	srv := proxyServing(t, m, "", &hits)
+	refuse := func(dir string) error { return errors.New(dir + " is a symbolic link") }
+	_, err := Fetcher{Proxy: srv.URL, CacheDir: "/tmp/shared-cache", PrivateDir: refuse}.YAML(t.Context(), m, "config")
+	require.Error(t, err)
+	assert.Equal(t, "module cache: /tmp/shared-cache is a symbolic link", err.Error())
+	assert.Zero(t, hits.Load(), "nothing is downloaded into a directory that is not the user's own")
 }

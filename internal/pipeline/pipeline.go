@@ -100,7 +100,7 @@ func ModuleFetcher(getenv func(string) string) func(ctx context.Context, r compo
 		if proxy == "" {
 			proxy = modfetch.DefaultProxy
 		}
-		f := modfetch.Fetcher{Proxy: proxy, ModCache: modCache, CacheDir: cacheDir}
+		f := modfetch.Fetcher{Proxy: proxy, ModCache: modCache, CacheDir: cacheDir, PrivateDir: cluster.PrivateDir}
 		data, err := f.YAML(ctx, modfetch.Module{Path: r.Module, Version: r.Version, Sum: r.Sum}, r.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Name, err)

@@ -989,3 +989,33 @@ func TestUpMakesTheWebhookCertificateOnceAndKeepsIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, first, m.engine.secrets["ingress-nginx/ingress-nginx-admission"], "the second up keeps the certificate")
 }
+
+// A cluster deleted outside kindstack and made again under its name has other node containers:
+// this machine's record of the first one does not let `down` delete it without --force.
+func TestDownLeavesAClusterMadeAgainUnderTheNameAlone(t *testing.T) {
+	m := newMachine(t, readyNode())
+	mgr := m.pipeline.Cluster
+	nodeID := "c0ffee"
+	run := mgr.Run
+	mgr.Run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+		if len(args) > 0 && args[0] == "ps" && slices.Contains(args, "--no-trunc") {
+			return []byte(nodeID + "\n"), nil
+		}
+		return run(ctx, name, args...)
+	}
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err)
+
+	nodeID = "deadbeef" // `kind create cluster --name kindstack`, its node not answering yet
+	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return nil, errors.New("connection refused") }
+	_, err = m.pipeline.Down(context.Background(), quiet(), settings())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "its node containers are not the ones recorded (deadbeef is new), so the cluster was made again since")
+	assert.Contains(t, err.Error(), "pass --force to delete it anyway")
+	assert.Equal(t, []string{"kindstack"}, m.kind.clusters, "the other cluster is left alone")
+
+	nodeID = "c0ffee" // the very cluster up made
+	_, err = m.pipeline.Down(context.Background(), quiet(), settings())
+	require.NoError(t, err, "the record speaks for the cluster it recorded")
+	assert.Empty(t, m.kind.clusters)
+}

@@ -120,6 +120,14 @@ func (m ImageMap) index() (imageIndex, error) {
 			errs = append(errs, fmt.Errorf("images: %q has an empty replacement", key))
 			continue
 		}
+		if _, err := imageref.Parse(key); err != nil {
+			errs = append(errs, fmt.Errorf("images: %q is not an image reference", key))
+			continue
+		}
+		if _, err := imageref.Parse(value); err != nil {
+			errs = append(errs, fmt.Errorf("images: %q is replaced by %q, which is not an image reference", key, value))
+			continue
+		}
 		c := canonical(key)
 		if prev, dup := from[c]; dup && idx[c] != value {
 			errs = append(errs, fmt.Errorf("images: %q and %q name the same image with different replacements", prev, key))
