@@ -140,8 +140,8 @@ func (f *fixture) converge(t *testing.T, why, action string) {
 	f.done = append(f.done, fmt.Sprintf("%s: %s, so %s", t.Name(), why, action))
 }
 
-// look is the fixture's cheap check: status with config, and whether the world's kubeconfig has
-// the cluster's context. Only a status that could not look at all fails the scenario.
+// look is where every precondition starts: status with config (a third of a second on a ready
+// cluster). Only a status that could not look at all fails the scenario.
 func (f *fixture) look(t *testing.T, w *world, config string) statusReport {
 	t.Helper()
 	r, rep := w.statusWith(t, config)
