@@ -9,8 +9,16 @@
 //	KINDSTACK_E2E_NAME        cluster name (default kse2e).
 //	KINDSTACK_E2E_HTTP_PORT   host ports of the test cluster (default: free ports picked at start,
 //	KINDSTACK_E2E_HTTPS_PORT  so a cluster on 80/443 next to it is left alone).
-//	KINDSTACK_E2E_ARTIFACTS   directory for diagnostics when a test fails.
+//	KINDSTACK_E2E_ARTIFACTS   directory for diagnostics when a test fails (one directory per
+//	                          failed scenario).
+//	KINDSTACK_E2E_KEEP=1      keep the scenarios' cluster (and the HOME it was made in) after the
+//	                          run, for re-running one scenario on it (fixture_test.go).
 //	CI=true                   missing prerequisites fail instead of skipping.
+//
+// The scenarios (scenarios_test.go) share one cluster through a fixture (fixture_test.go) that
+// converges it to each scenario's precondition, so each one also runs alone:
+//
+//	go test -tags e2e -count=1 -v -run '^TestStatusAndRepair$' ./e2e/
 package e2e
 
 import (
@@ -35,13 +43,23 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// built is the kindstack binary TestMain builds once; the only package state, set before any test runs.
-var built struct {
-	path string
-	err  error
-}
+// The package state, set by TestMain before any test runs: the kindstack binary it builds once,
+// and the cluster fixture the scenarios share (as envtest's suites share their testEnv).
+var (
+	built struct {
+		path string
+		err  error
+	}
+	shared *fixture
+)
 
 func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+// runTests builds the binary, runs the tests, then tears the shared cluster down (or keeps it):
+// a function of its own so that its defers run before TestMain exits.
+func runTests(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "kindstack-e2e-bin-")
 	if err != nil {
 		built.err = err
@@ -49,7 +67,18 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		built.path, built.err = buildBinary(dir)
 	}
-	m.Run()
+	shared = newFixture(clusterName("kse2e"))
+	code := m.Run()
+	shared.teardown(os.Getenv("KINDSTACK_E2E_KEEP") == "1")
+	return code
+}
+
+// clusterName is the test cluster's name: KINDSTACK_E2E_NAME overrides the scenarios' (kse2e).
+func clusterName(name string) string {
+	if v := os.Getenv("KINDSTACK_E2E_NAME"); v != "" && name == "kse2e" {
+		return v
+	}
+	return name
 }
 
 func buildBinary(dir string) (string, error) {
@@ -125,16 +154,22 @@ contexts:
 current-context: foreign
 `
 
+// newWorld is a world of its own for one test, in a HOME that goes with the test.
 func newWorld(tb testing.TB, name string) *world {
 	tb.Helper()
+	return newWorldIn(tb, clusterName(name), tb.TempDir())
+}
+
+// newWorldIn is a world in home; a kubeconfig already there (a kept world's) is kept as it is.
+func newWorldIn(tb testing.TB, name, home string) *world {
+	tb.Helper()
 	require.NoError(tb, built.err, "building kindstack")
-	w := &world{name: name, home: tb.TempDir(), runtime: requireRuntime(tb)}
-	if v := os.Getenv("KINDSTACK_E2E_NAME"); v != "" && name == "kse2e" {
-		w.name = v
-	}
+	w := &world{name: name, home: home, runtime: requireRuntime(tb)}
 	w.kubeconfig = filepath.Join(w.home, ".kube", "config")
 	require.NoError(tb, os.MkdirAll(filepath.Dir(w.kubeconfig), 0o700))
-	require.NoError(tb, os.WriteFile(w.kubeconfig, []byte(foreignKubeconfig), 0o600))
+	if _, err := os.Stat(w.kubeconfig); os.IsNotExist(err) {
+		require.NoError(tb, os.WriteFile(w.kubeconfig, []byte(foreignKubeconfig), 0o600))
+	}
 	if c := os.Getenv("KINDSTACK_E2E_CONFIG"); c != "" {
 		abs, err := filepath.Abs(c)
 		require.NoError(tb, err)
@@ -195,14 +230,20 @@ func (w *world) args(config string, cmdArgs ...string) []string {
 	return args
 }
 
+// command is the built binary with args, run as the world's user: its HOME and KUBECONFIG.
+func (w *world) command(ctx context.Context, args []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, built.path, args...)
+	cmd.Env = append(os.Environ(), "HOME="+w.home, "KUBECONFIG="+w.kubeconfig, "NO_COLOR=1")
+	return cmd
+}
+
 // run executes the built binary with the world's HOME and KUBECONFIG. cmdArgs start with the command.
 func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs ...string) result {
 	tb.Helper()
 	args := w.args(config, cmdArgs...)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, built.path, args...)
-	cmd.Env = append(os.Environ(), "HOME="+w.home, "KUBECONFIG="+w.kubeconfig, "NO_COLOR=1")
+	cmd := w.command(ctx, args)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -265,6 +306,7 @@ type statusReport struct {
 		Ready   bool   `json:"ready"`
 		Context string `json:"context"`
 		Problem string `json:"problem"`
+		Busy    string `json:"busy"`
 	} `json:"cluster"`
 	Components []struct {
 		Name   string `json:"name"`
@@ -296,7 +338,13 @@ func (w *world) up(tb testing.TB, command, config string, timeout time.Duration,
 
 func (w *world) status(tb testing.TB) (result, statusReport) {
 	tb.Helper()
-	r := w.run(tb, 3*time.Minute, w.config, "status", "-o", "json")
+	return w.statusWith(tb, w.config)
+}
+
+// statusWith is status with another config file (status takes no other settings).
+func (w *world) statusWith(tb testing.TB, config string) (result, statusReport) {
+	tb.Helper()
+	r := w.run(tb, 3*time.Minute, config, "status", "-o", "json")
 	return r, decode[statusReport](tb, r)
 }
 
@@ -319,13 +367,14 @@ func (w *world) clientset(tb testing.TB) kubernetes.Interface {
 	return cs
 }
 
-// diagnose writes `kindstack logs` of the world's cluster into KINDSTACK_E2E_ARTIFACTS: what a
-// person debugging a failed run wants, collected the way a user would.
+// diagnose writes `kindstack logs` of the world's cluster into KINDSTACK_E2E_ARTIFACTS, in a
+// directory named for the failed test: what a person debugging a failed run wants, collected the
+// way a user would.
 func (w *world) diagnose(tb testing.TB) {
 	dir := os.Getenv("KINDSTACK_E2E_ARTIFACTS")
 	if dir == "" || w.runtime == "" {
 		return
 	}
-	r := w.run(tb, 5*time.Minute, w.config, "logs", "--output-dir", filepath.Join(dir, w.name))
+	r := w.run(tb, 5*time.Minute, w.config, "logs", "--output-dir", filepath.Join(dir, tb.Name(), w.name))
 	tb.Logf("diagnostics: %s", strings.TrimSpace(r.stdout+r.stderr))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +41,7 @@ type running struct {
 func (w *world) start(tb testing.TB, config string, cmdArgs ...string) *running {
 	tb.Helper()
 	args := w.args(config, cmdArgs...)
-	cmd := exec.Command(built.path, args...)
-	cmd.Env = append(os.Environ(), "HOME="+w.home, "KUBECONFIG="+w.kubeconfig, "NO_COLOR=1")
+	cmd := w.command(context.Background(), args)
 	r := &running{cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
 	cmd.Stdout = &lockedWriter{mu: &r.mu, w: &r.stdout}
 	pipe, err := cmd.StderrPipe()
@@ -170,14 +170,20 @@ func testInterruptDuringCreate(t *testing.T, w *world) {
 
 // SIGKILL while kind creates the node: nothing can clean up, so the next up must.
 func testKillDuringCreate(t *testing.T, w *world) {
-	r := w.start(t, w.config, "up")
-	w.waitNodeContainer(t, r)
-	require.NoError(t, r.cmd.Process.Kill())
-	r.wait(t, time.Minute)
+	killDuringCreate(t, w)
 	assert.NotEmpty(t, w.nodeContainers(t, w.name), "a killed create leaves its node behind (nothing could clean up)")
 	// The lock died with the process: a command that does not wait for it gets it at once.
 	st := w.run(t, time.Minute, w.config, "status")
 	assert.NotContains(t, st.stderr+st.stdout, "is changing this cluster right now", "the lock is not stale")
+}
+
+// killDuringCreate starts up and SIGKILLs it once kind has made the node container.
+func killDuringCreate(t *testing.T, w *world) {
+	t.Helper()
+	r := w.start(t, w.config, "up")
+	w.waitNodeContainer(t, r)
+	require.NoError(t, r.cmd.Process.Kill())
+	r.wait(t, time.Minute)
 }
 
 // Two up at once on a ready cluster: the second waits for the first, both succeed.
@@ -254,6 +260,13 @@ func TestForeignClusterIsLeftAlone(t *testing.T) {
 		provider = kindcluster.NewProvider(opt)
 	}
 	kubeconfig := t.TempDir() + "/kubeconfig"
+	// The name is this test's own: a cluster an interrupted run of it left is deleted first.
+	names, err := provider.List()
+	require.NoError(t, err)
+	if slices.Contains(names, w.name) {
+		t.Logf("cluster %s is left from an earlier run: deleting it", w.name)
+		require.NoError(t, provider.Delete(w.name, kubeconfig))
+	}
 	require.NoError(t, provider.Create(w.name,
 		kindcluster.CreateWithNodeImage(nodeImage(t, w)),
 		kindcluster.CreateWithKubeconfigPath(kubeconfig),

@@ -29,59 +29,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// upTimeout is the --timeout of every up that is meant to succeed.
 const upTimeout = 15 * time.Minute
-
-// TestLifecycle creates one cluster (expensive) and walks it through what a user does with it.
-// The subtests depend on each other and run in order; the first failure stops the rest.
-func TestLifecycle(t *testing.T) {
-	w := newWorld(t, "kse2e")
-	_, before := w.status(t)
-	require.False(t, before.Cluster.Exists,
-		"a kind cluster named %s already exists; the e2e test creates its own from nothing: remove it with `kindstack down --name %s`", w.name, w.name)
-	t.Cleanup(func() {
-		if t.Failed() {
-			w.diagnose(t)
-		}
-		if os.Getenv("KINDSTACK_E2E_KEEP") == "1" {
-			t.Logf("KINDSTACK_E2E_KEEP=1: cluster %s kept (kubeconfig %s)", w.name, w.kubeconfig)
-			return
-		}
-		w.run(t, 5*time.Minute, w.config, "down")
-	})
-
-	steps := []struct {
-		name string
-		fn   func(t *testing.T, w *world)
-	}{
-		{"Ctrl-C during create leaves nothing behind", testInterruptDuringCreate},
-		{"SIGKILL during create leaves a half-made cluster", testKillDuringCreate},
-		{"up from nothing recovers the half-made cluster", testUpFromNothing},
-		{"up again changes nothing", testUpAgain},
-		{"two up at once both succeed", testTwoUpsAtOnce},
-		{"status and repair", testStatusAndRepair},
-		{"up --no-example prunes the example, a full up brings it back", testPruneExample},
-		{"missing image fails with the pod's pull error", testMissingImage},
-		{"a stopped node: status says so, up --restart brings it back", testStoppedNode},
-		// The same cluster, switched to Traefik (real, built from its module) and back.
-		{"up --ingress traefik switches in place, keeping the data", testSwitchToTraefik},
-		{"traefik: up again changes nothing", testUpAgain},
-		{"traefik: status and repair", testStatusAndRepair},
-		{"traefik: the example through an HTTPRoute", testHTTPRoute},
-		{"traefik: Gateway API conformance (GATEWAY-HTTP)", testConformance},
-		{"up --ingress nginx switches back, keeping the data and the user's routes", testSwitchBackToNginx},
-		{"up and down at once", testUpAndDownAtOnce}, // leaves no cluster
-		{"traefik: recreate from nothing, every image through a registry mirror", testRecreateThroughMirror},
-		{"an image on no mirror fails up within a minute, saying what the mirror answered", testMirrorMissFailsFast},
-		{"images save, down, no registry: up --bundle pulls nothing", testBundle},
-		{"no registry: recreate keeps the images the node held", testRecreateKeepsTheNodesImages},
-		{"down", testDown},
-	}
-	for _, s := range steps {
-		if !t.Run(s.name, func(t *testing.T) { s.fn(t, w) }) {
-			t.Fatalf("stopping: %q failed", s.name)
-		}
-	}
-}
 
 func baseURL(w *world) string { return "http://127.0.0.1:" + strconv.Itoa(w.httpPort) }
 
@@ -208,12 +157,8 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 // installLine matches a finished install line, e.g. "  ✓ Install example · 12 unchanged, ready (3.1s)".
 var installLine = regexp.MustCompile(`✓ Install (ingress-nginx|traefik|metrics-server|example) · (.*) \(`)
 
-func testUpAgain(t *testing.T, w *world) {
-	// A row the user adds through the app survives every later up.
-	text := fmt.Sprintf("users-row-%d", time.Now().UnixNano())
-	status, body := httpDo(t, http.MethodPost, baseURL(w)+"/api/add", fmt.Sprintf(`{"text":%q}`, text))
-	require.Equal(t, http.StatusCreated, status, "POST /api/add: %s", body)
-
+// testUpAgain: up on the ready stack changes nothing, and the row the user added (text) is kept.
+func testUpAgain(t *testing.T, w *world, text string) {
 	r, sum := w.up(t, "up", w.config, upTimeout)
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready)
@@ -227,9 +172,7 @@ func testUpAgain(t *testing.T, w *world) {
 		assert.NotContains(t, m[2], "configured", "Install %s", m[1])
 	}
 	t.Logf("second up took %.1fs (command %s)", sum.Seconds, r.duration.Round(time.Millisecond))
-	status, body = httpDo(t, http.MethodGet, baseURL(w)+"/api/fetch", "")
-	require.Equal(t, http.StatusOK, status, "GET /api/fetch: %s", body)
-	assert.Contains(t, body, text, "the user's row is still there after up")
+	assert.Contains(t, rows(t, w), text, "the user's row is still there after up")
 }
 
 func component(rep statusReport, name string) (bool, string, bool) {

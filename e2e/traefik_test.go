@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,24 +38,14 @@ func (w *world) dynamicClient(tb testing.TB) dynamic.Interface {
 	return dc
 }
 
-// addRow adds a unique row through the app, as a user would, and returns its text.
-func addRow(t *testing.T, w *world) string {
-	t.Helper()
-	text := fmt.Sprintf("kept-row-%d", time.Now().UnixNano())
-	status, body := httpDo(t, http.MethodPost, baseURL(w)+"/api/add", fmt.Sprintf(`{"text":%q}`, text))
-	require.Equal(t, http.StatusCreated, status, "POST /api/add: %s", body)
-	return text
-}
-
 func assertRowKept(t *testing.T, w *world, text string) {
 	t.Helper()
-	status, body := httpDo(t, http.MethodGet, baseURL(w)+"/api/fetch", "")
-	require.Equal(t, http.StatusOK, status, "GET /api/fetch: %s", body)
-	assert.Contains(t, body, text, "the row added before the switch is still there")
+	assert.Contains(t, rows(t, w), text, "the row added before the switch is still there")
 }
 
-func testSwitchToTraefik(t *testing.T, w *world) {
-	text := addRow(t, w)
+// testSwitchToTraefik: up --ingress traefik on the nginx stack switches in place, keeping the row
+// the user added (text).
+func testSwitchToTraefik(t *testing.T, w *world, text string) {
 	w.ingress = "traefik"
 	r, sum := w.up(t, "up", w.config, upTimeout)
 	require.Equal(t, 0, r.code, "%s", r)
@@ -120,8 +109,8 @@ func scriptPaths(t testing.TB, script string) map[string]string {
 	return paths
 }
 
-func testHTTPRoute(t *testing.T, w *world) {
-	text := addRow(t, w)
+// testHTTPRoute: the example through an HTTPRoute on kindstack's Gateway, the row (text) kept.
+func testHTTPRoute(t *testing.T, w *world, text string) {
 	r, sum := w.up(t, "up", w.config, upTimeout, "--example-route", "httproute")
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready)
@@ -268,8 +257,9 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-func testSwitchBackToNginx(t *testing.T, w *world) {
-	text := addRow(t, w)
+// testSwitchBackToNginx: up --ingress nginx on the Traefik stack switches back, keeping the row
+// (text) and the user's own HTTPRoute.
+func testSwitchBackToNginx(t *testing.T, w *world, text string) {
 	ctx := context.Background()
 	dc := w.dynamicClient(t)
 	// A route of the user's own: switching away from Traefik must not delete it with its CRD.
