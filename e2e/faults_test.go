@@ -182,6 +182,10 @@ func killDuringCreate(t *testing.T, w *world) {
 	t.Helper()
 	r := w.start(t, w.config, "up")
 	w.waitNodeContainer(t, r)
+	// kindstack records the node containers it makes within a quarter of a second of their
+	// appearing (a kill inside that window leaves a cluster `up` refuses to delete without --force:
+	// it cannot tell it is its own); a kill somewhere in kind's ~20 s create lands after it.
+	time.Sleep(time.Second)
 	require.NoError(t, r.cmd.Process.Kill())
 	r.wait(t, time.Minute)
 }

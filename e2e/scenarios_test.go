@@ -58,6 +58,12 @@ func TestStoppedNodeUpRestartBringsItBack(t *testing.T) {
 	testStoppedNode(t, shared.Ready(t, nginxStack))
 }
 
+// A developer's own image, in no registry: `kindstack load` puts it into the node and a pod that
+// may not pull runs it; bad input is one sentence and exit 1.
+func TestLoadYourOwnImage(t *testing.T) {
+	testLoad(t, shared.Ready(t, nginxStack))
+}
+
 // Leaves the Traefik stack.
 func TestSwitchToTraefikKeepsTheData(t *testing.T) {
 	w := shared.Ready(t, nginxStack)
