@@ -432,7 +432,7 @@ func (f *fixture) teardown(keep bool) {
 	if f.w == nil {
 		return
 	}
-	fmt.Printf("fixture: converged %d times\n", len(f.done))
+	fmt.Printf("fixture: %d convergences\n", len(f.done))
 	for _, d := range f.done {
 		fmt.Printf("  %s\n", d)
 	}
