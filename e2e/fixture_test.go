@@ -158,13 +158,14 @@ func (f *fixture) Absent(t *testing.T) *world {
 	t.Helper()
 	w := f.world(t)
 	w.ingress = ""
-	f.absent(t, w)
+	f.absent(t, w, f.look(t, w, w.config))
 	return w
 }
 
-func (f *fixture) absent(t *testing.T, w *world) {
+// absent deletes the cluster status (rep) saw.
+func (f *fixture) absent(t *testing.T, w *world, rep statusReport) {
 	t.Helper()
-	if !f.look(t, w, w.config).Cluster.Exists {
+	if !rep.Cluster.Exists {
 		return
 	}
 	f.converge(t, "cluster "+w.name+" exists", "down")
@@ -177,10 +178,11 @@ func (f *fixture) HalfMade(t *testing.T) *world {
 	t.Helper()
 	w := f.world(t)
 	w.ingress = ""
-	if halfMade(f.look(t, w, w.config)) {
+	rep := f.look(t, w, w.config)
+	if halfMade(rep) {
 		return w
 	}
-	f.absent(t, w)
+	f.absent(t, w, rep)
 	f.converge(t, "no half-made cluster", "up killed while kind creates the node")
 	killDuringCreate(t, w)
 	return w
@@ -432,15 +434,15 @@ func (f *fixture) teardown(keep bool) {
 	if f.w == nil {
 		return
 	}
-	fmt.Printf("fixture: converged %d times\n", len(f.done))
+	fmt.Printf("fixture: %d convergences\n", len(f.done))
 	for _, d := range f.done {
 		fmt.Printf("  %s\n", d)
 	}
 	if keep {
 		fmt.Printf("KINDSTACK_E2E_KEEP=1: cluster %s (if the last scenario left one) is kept with its world (HOME %s, "+
 			"kubeconfig %s); run a scenario on it again with KINDSTACK_E2E_KEEP=1 go test -tags e2e -run '^TestName$' ./e2e/, "+
-			"delete both with a run without KINDSTACK_E2E_KEEP or `kindstack down --name %s`\n",
-			f.name, f.home, f.w.kubeconfig, f.name)
+			"a run without KINDSTACK_E2E_KEEP deletes both\n",
+			f.name, f.home, f.w.kubeconfig)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

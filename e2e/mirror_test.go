@@ -118,6 +118,7 @@ func testMirrorMissFailsFast(t *testing.T, w *world) {
 // has there), deletes the cluster, stops the registry and brings the stack up again from the
 // bundle alone: nothing is pulled, nothing is preloaded from the host's engine.
 func testBundle(t *testing.T, w *world) {
+	w.ingress = "traefik" // the stack the bundle holds
 	reg := testbedRegistry(t)
 	out, err := exec.Command(reg["CRANE"], "digest", "--insecure", strings.TrimPrefix(reg["REGISTRY_HOST_URL"], "http://")+"/library/traefik:v3.7.13").Output()
 	require.NoError(t, err, "crane digest")
