@@ -162,9 +162,7 @@ func testBundle(t *testing.T, w *world) {
 	require.NoError(t, err, "registry.sh stop: %s", stop)
 
 	// On the workshop laptop: no registry at all, the bundle only.
-	// The stack the bundle was saved for: Traefik (the world of a scenario that starts from no
-	// cluster gets the default ingress).
-	r, sum := w.up(t, "up", mirrorConfig(t, w, reg["REGISTRY_URL"], pin), upTimeout, "--bundle", file, "--ingress", "traefik")
+	r, sum := w.up(t, "up", mirrorConfig(t, w, reg["REGISTRY_URL"], pin), upTimeout, "--bundle", file)
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.True(t, sum.Ready)
 	assert.Regexp(t, `✓ Import `+regexp.QuoteMeta(file)+` · 5 images imported`, r.stderr)
