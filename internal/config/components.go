@@ -214,33 +214,19 @@ func setComponent(st *Stack, name string, cs ComponentSettings) {
 // unknown or repeated key, or a value of the wrong type, is an error naming its line. named says
 // whether errors name the key (not for an alias, whose field is already named).
 func decodeSection(n *yaml.Node, dst reflect.Value, named bool) []error {
-	known := map[string]field{}
+	fields := map[string]reflect.Value{}
 	for i := 0; i < dst.NumField(); i++ {
 		if name := tagName(dst.Type().Field(i)); name != "" {
-			known[name] = nil
+			fields[name] = dst.Field(i)
 		}
 	}
-	var errs []error
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if first, dup := seen[k.Value]; dup {
-			errs = append(errs, fmt.Errorf("line %d: field %q repeats line %d", k.Line, k.Value, first))
-			continue
+	errs, _ := eachField(n, fields, func(k, v *yaml.Node, f reflect.Value) error {
+		err := decodeValue(v, f)
+		if err != nil && named {
+			err = fmt.Errorf("line %d: field %q: %w", v.Line, k.Value, err)
 		}
-		seen[k.Value] = k.Line
-		f, ok := fieldByTag(dst, k.Value)
-		if !ok {
-			errs = append(errs, fmt.Errorf("line %d: unknown field %q%s", k.Line, k.Value, suggest(k.Value, known)))
-			continue
-		}
-		if err := decodeValue(v, f); err != nil {
-			if named {
-				err = fmt.Errorf("line %d: field %q: %w", v.Line, k.Value, err)
-			}
-			errs = append(errs, err)
-		}
-	}
+		return err
+	})
 	return errs
 }
 

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -392,24 +394,12 @@ func Decode(data []byte, comps []component.Component) (*Stack, error) {
 		known[name] = f
 	}
 	st := &Stack{}
-	seen := map[string]int{}
-	var errs []error
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if first, dup := seen[k.Value]; dup {
-			errs = append(errs, fmt.Errorf("line %d: field %q repeats line %d", k.Line, k.Value, first))
-			continue
-		}
-		seen[k.Value] = k.Line
-		decode, ok := known[k.Value]
-		if !ok {
-			errs = append(errs, fmt.Errorf("line %d: unknown field %q%s", k.Line, k.Value, suggest(k.Value, known)))
-			continue
-		}
+	errs, seen := eachField(root, known, func(k, v *yaml.Node, decode field) error {
 		if err := decode(st, v); err != nil {
-			errs = append(errs, fmt.Errorf("line %d: field %q: %w", v.Line, k.Value, err))
+			return fmt.Errorf("line %d: field %q: %w", v.Line, k.Value, err)
 		}
-	}
+		return nil
+	})
 	if _, ok := seen["apiVersion"]; !ok {
 		errs = append(errs, fmt.Errorf("line %d: field \"apiVersion\" is missing; want %s", root.Line, APIVersion))
 	} else if st.APIVersion != "" && st.APIVersion != APIVersion {
@@ -457,14 +447,34 @@ func describe(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
-// suggest names the known field closest to a misspelt one (same letters ignoring case, or one edit away).
-func suggest(got string, known map[string]field) string {
-	names := make([]string, 0, len(known))
-	for name := range known {
-		names = append(names, name)
+// eachField walks a mapping's keys: a repeated key, or one that known does not hold, is an error
+// naming its line (with the known name it may be a typo of); every other key goes to each, with
+// its value and what known holds for it. It returns the errors and the line of every key.
+func eachField[T any](n *yaml.Node, known map[string]T, each func(k, v *yaml.Node, decode T) error) ([]error, map[string]int) {
+	var errs []error
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if first, dup := seen[k.Value]; dup {
+			errs = append(errs, fmt.Errorf("line %d: field %q repeats line %d", k.Line, k.Value, first))
+			continue
+		}
+		seen[k.Value] = k.Line
+		decode, ok := known[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("line %d: unknown field %q%s", k.Line, k.Value, suggest(k.Value, known)))
+			continue
+		}
+		if err := each(k, v, decode); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	sort.Strings(names)
-	for _, name := range names {
+	return errs, seen
+}
+
+// suggest names the known field closest to a misspelt one (same letters ignoring case, or one edit away).
+func suggest[T any](got string, known map[string]T) string {
+	for _, name := range slices.Sorted(maps.Keys(known)) {
 		if strings.EqualFold(name, got) || editDistance(strings.ToLower(name), strings.ToLower(got)) <= 2 {
 			return fmt.Sprintf(" (did you mean %q?)", name)
 		}
