@@ -31,8 +31,9 @@ fuzz: ## every fuzz target for FUZZTIME (default 20s), one after the other
 	@set -e; git grep -n '^func Fuzz' -- '*_test.go' | sed -E 's|^(.*)/[^/]*:[0-9]+:func (Fuzz[A-Za-z0-9_]*)\(.*|\1 \2|' | \
 	while read -r dir target; do \
 	  echo "fuzz ./$$dir $$target for $(FUZZTIME)"; \
-	  go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "./$$dir" 2>&1 | grep -E '^(fuzz: elapsed: [0-9]+s, execs|--- FAIL|FAIL|ok|PASS)' | tail -3; \
-	  test "$${PIPESTATUS[0]}" -eq 0; \
+	  log=$$(mktemp); \
+	  if ! go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "./$$dir" >"$$log" 2>&1; then cat "$$log"; rm -f "$$log"; exit 1; fi; \
+	  grep -E '^fuzz: elapsed: [0-9]+s, execs' "$$log" | tail -1; rm -f "$$log"; \
 	done
 
 integration: ## integration tier: a real etcd + kube-apiserver + controller-manager + scheduler on loopback
