@@ -105,6 +105,9 @@ type Settings struct {
 	KeepContext bool
 	// Diagnostics is where a failed up collects `kindstack logs` ("" = it does not).
 	Diagnostics string
+	// Context names a kubeconfig context: the commands act on that cluster, which kindstack did
+	// not create, instead of a kind cluster ("" = the kind cluster Name).
+	Context string
 }
 
 // Defaults is the one place every setting gets its default value.

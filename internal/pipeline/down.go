@@ -20,7 +20,12 @@ func (p *Pipeline) Down(parent context.Context, r *steps.Runner, s config.Settin
 		return res, err
 	}
 	defer unlock()
-	timings, err := r.Run(ctx, []steps.Step{p.deleteStep(t, &res)})
+	step := p.deleteStep(t, &res)
+	if _, isContext := t.(*target.Context); isContext {
+		// A cluster kindstack did not create stays; what kindstack installed there goes.
+		step = p.uninstallStep(t, &res)
+	}
+	timings, err := r.Run(ctx, []steps.Step{step})
 	res.Timings = timingsJSON(timings)
 	return res, err
 }
