@@ -48,6 +48,11 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 	ctx, cancel := context.WithTimeout(parent, logsBudget)
 	defer cancel()
 	s := opts.Settings
+	t := p.targetOf(s)
+	// A context that is not in the kubeconfig, or does not answer, has nothing to collect.
+	if err := discover(ctx, t); err != nil {
+		return "", err
+	}
 	dir := opts.Dir
 	if dir == "" {
 		var err error
@@ -70,7 +75,6 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 		}
 	}
 
-	t := p.targetOf(s)
 	statusCtx, cancelStatus := context.WithTimeout(ctx, s.StatusTimeout)
 	rep, statusErr := p.status(statusCtx, s, t)
 	cancelStatus()

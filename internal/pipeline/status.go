@@ -31,6 +31,9 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 	rep.Cluster = st
 	if err != nil {
 		rep.Problem = err.Error()
+		if s.Context != "" {
+			return rep, err // it names the context
+		}
 		return rep, fmt.Errorf("status of cluster %q: %w", s.Name, err)
 	}
 	if !st.Exists {

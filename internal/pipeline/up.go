@@ -100,6 +100,9 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		p.installStep(run),
 	)
 	name := opts.Settings.Name
+	if opts.Settings.Context != "" {
+		name = opts.Settings.Context
+	}
 	if opts.Settings.Wait && p.smokes(opts.Settings) {
 		list = append(list, p.smokeStep(run))
 	}

@@ -154,7 +154,7 @@ func (c *Context) Discover(ctx context.Context) error {
 	}
 	v, err := client.Kubernetes().Discovery().ServerVersion()
 	if err != nil {
-		return fmt.Errorf("the API server of context %q (%s) does not answer within %s: %w", c.Options.Context, c.server, c.Options.AnswerWithin, err)
+		return fmt.Errorf("the API server of context %q (%s) does not answer (waited up to %s): %w", c.Options.Context, c.server, c.Options.AnswerWithin, err)
 	}
 	c.version = v.GitVersion
 	if m := regexp.MustCompile(`^v?1\.(\d+)`).FindStringSubmatch(v.GitVersion); m != nil {
