@@ -252,8 +252,12 @@ func (p *Pipeline) preflightStep(run *upRun, configErr error, replacing bool) st
 }
 
 func (p *Pipeline) clusterStep(run *upRun) steps.Step {
+	name := "Cluster " + run.settings.Name
+	if run.settings.Context != "" {
+		name = "Connect to " + run.target.Describe()
+	}
 	return steps.Step{
-		Name: "Cluster " + run.settings.Name,
+		Name: name,
 		Run: func(ctx context.Context, st *steps.Status) error {
 			if run.settings.Bundle != "" && run.kind != nil {
 				loaded, err := p.loadNodeImage(ctx, run.kind.Runtime(), run.settings.Bundle, run.bundle, run.kind.Options.Spec.NodeImage)
@@ -281,6 +285,9 @@ func (p *Pipeline) clusterStep(run *upRun) steps.Step {
 				return err
 			}
 			result := "exists, unchanged"
+			if run.settings.Context != "" {
+				result = "reached"
+			}
 			if res.Created {
 				result = "created"
 			}

@@ -267,8 +267,8 @@ func (c *Context) portForward(ctx context.Context, kc kubernetes.Interface, rest
 	return Route{
 		BaseURL: baseURL("127.0.0.1", int(ports[0].Local)),
 		How:     fmt.Sprintf("port-forward to pod %s/%s port %d (it lasts while kindstack runs)", pod.Namespace, pod.Name, target),
-		Again: fmt.Sprintf("kubectl --context %s -n %s port-forward service/%s 8080:%d", c.Options.Context, svc.Namespace, svc.Name, sp.Port),
-		Close: closeFw,
+		Again:   fmt.Sprintf("kubectl --context %s -n %s port-forward service/%s 8080:%d", c.Options.Context, svc.Namespace, svc.Name, sp.Port),
+		Close:   closeFw,
 	}, nil
 }
 
