@@ -10,6 +10,8 @@ import (
 
 // Down is `kindstack down`: one step that deletes the cluster and its kubeconfig entries. A
 // cluster that is already gone is success ("like rm -f"); the result says whether one existed.
+// On a target kindstack did not create (not a kind cluster it manages), the step removes what
+// kindstack installed there instead, and the cluster stays.
 func (p *Pipeline) Down(parent context.Context, r *steps.Runner, s config.Settings) (DownResult, error) {
 	ctx, cancel := context.WithTimeout(parent, s.Timeout)
 	defer cancel()
@@ -21,7 +23,7 @@ func (p *Pipeline) Down(parent context.Context, r *steps.Runner, s config.Settin
 	}
 	defer unlock()
 	step := p.deleteStep(t, &res)
-	if _, isContext := t.(*target.Context); isContext {
+	if _, isKind := t.(*target.Kind); !isKind {
 		// A cluster kindstack did not create stays; what kindstack installed there goes.
 		step = p.uninstallStep(t, &res)
 	}

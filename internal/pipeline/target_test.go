@@ -13,6 +13,7 @@ import (
 	"github.com/kindstack/kindstack/cluster"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
+	"github.com/kindstack/kindstack/internal/kube"
 	"github.com/kindstack/kindstack/internal/pipeline"
 	"github.com/kindstack/kindstack/internal/smoke"
 	"github.com/kindstack/kindstack/internal/steps"
@@ -89,9 +90,23 @@ func TestTheStepsActOnATargetThatIsNotKind(t *testing.T) {
 	assert.True(t, rep.Ready)
 	assert.Len(t, rep.Components, 2)
 
-	_, err = m.pipeline.Down(context.Background(), quiet(), settings())
+	rep, err = m.pipeline.Status(context.Background(), settings())
 	require.NoError(t, err)
-	assert.True(t, other.deleted)
+	assert.Equal(t, map[string]string{"ingress": "ingress-nginx (installed by kindstack)", "metrics": "the cluster's own: context other"},
+		rep.Capabilities, "status says where each capability comes from")
+
+	var downProgress bytes.Buffer
+	res, err := m.pipeline.Down(context.Background(), steps.NewRunner(&downProgress, steps.Options{}), settings())
+	require.NoError(t, err)
+	assert.False(t, other.deleted, "a cluster kindstack did not create is never deleted")
+	assert.Empty(t, m.engine.inventory, "what kindstack installed there is removed, and its records with it")
+	require.Len(t, m.engine.pruneCalls, 2)
+	inNamespace := func(ns string) func(kube.Ref) bool { return func(r kube.Ref) bool { return r.Namespace == ns } }
+	assert.True(t, slices.ContainsFunc(m.engine.pruneCalls[0], inNamespace("example")), "the example needs ingress: it goes before ingress-nginx")
+	assert.True(t, slices.ContainsFunc(m.engine.pruneCalls[1], inNamespace("ingress-nginx")))
+	assert.Equal(t, len(m.engine.pruned), res.Removed)
+	assert.Contains(t, downProgress.String(), "✓ Remove what kindstack installed on context other · example, ingress-nginx · ")
+	assert.Contains(t, downProgress.String(), "the cluster stays")
 
 	s := settings()
 	s.Bundle = "bundle.tar"
