@@ -93,13 +93,13 @@ func New(opts Options) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
-				Flags: append(a.upFlags(), contextFlag()), Action: a.up}),
+				Flags: append(a.upFlags(), contextFlags()...), Action: a.up}),
 			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone); with --context, remove what kindstack installed there",
-				Flags: append(downFlags(), contextFlag()), Action: a.down}),
+				Flags: append(downFlags(), contextFlags()[0]), Action: a.down}),
 			cmd(&ucli.Command{Name: "recreate", Usage: "delete the cluster, then up",
 				Flags: a.upFlags(), Action: a.recreate}),
 			cmd(&ucli.Command{Name: "status", Usage: "show the cluster, its nodes and components: ready or why not (exit 1 when not ready)",
-				Flags: []ucli.Flag{contextFlag()}, Action: a.status}),
+				Flags: contextFlags(), Action: a.status}),
 			cmd(&ucli.Command{Name: "list", Usage: "list the clusters kindstack created on this machine, with their state",
 				Action: a.list}),
 			cmd(&ucli.Command{Name: "kubeconfig", Usage: "print the cluster's kubeconfig instead of merging it",
@@ -110,7 +110,7 @@ func New(opts Options) *ucli.App {
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},
 					&ucli.StringFlag{Name: flagArchive, Usage: "also write them as this .tar.gz", TakesFile: true},
-					contextFlag(),
+					contextFlags()[0],
 				}, Action: a.logs}),
 			{Name: "images", Usage: "the images up runs: list them, save them into one bundle for offline use, load a bundle",
 				Subcommands: []*ucli.Command{
@@ -129,7 +129,7 @@ func New(opts Options) *ucli.App {
 					noWaitFlag(),
 				}}),
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
-				Flags: append(a.upFlags(), contextFlag()), Action: a.render}),
+				Flags: append(a.upFlags(), contextFlags()...), Action: a.render}),
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
 				OnUsageError: onUsage, Action: a.completion},
 			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
@@ -168,6 +168,7 @@ const (
 	flagNodeImage     = "node-image"
 	flagPlatform      = "platform"
 	flagContext       = "context"
+	flagIngressClass  = "ingress-class"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and

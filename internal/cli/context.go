@@ -9,10 +9,14 @@ import (
 	"github.com/kindstack/kindstack/internal/config"
 )
 
-// contextFlag is --context, on the commands that act on a cluster kindstack did not create.
-func contextFlag() ucli.Flag {
-	return &ucli.StringFlag{Name: flagContext, Usage: "act on the cluster of this kubeconfig context (from --kubeconfig, else $KUBECONFIG, else ~/.kube/config), " +
-		"which kindstack did not create: nothing is created and the kubeconfig is only read; what the cluster has (a metrics API) is used; down removes only what kindstack installed"}
+// contextFlags are --context and --ingress-class, on the commands that act on a cluster
+// kindstack did not create.
+func contextFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: flagContext, Usage: "act on the cluster of this kubeconfig context (from --kubeconfig, else $KUBECONFIG, else ~/.kube/config), " +
+			"which kindstack did not create: nothing is created and the kubeconfig is only read; what the cluster has (a metrics API) is used; down removes only what kindstack installed"},
+		&ucli.StringFlag{Name: flagIngressClass, Usage: "with --context: an IngressClass of that cluster whose controller serves the ingress, so kindstack installs none (give it to status too)"},
+	}
 }
 
 // kindOnlyFlags are the flags that set up the kind cluster kindstack creates: with --context they
@@ -24,6 +28,12 @@ var kindOnlyFlags = []string{flagImage, flagListenAddress, flagHTTPPort, flagHTT
 // takes. A name from KINDSTACK_CLUSTER_NAME is not an error: it is for the commands without --context.
 func (a *app) contextSettings(c *ucli.Context, s config.Settings) (config.Settings, error) {
 	cc, ok := setIn(c, flagContext)
+	if ic, set := setIn(c, flagIngressClass); set {
+		s.IngressClass = ic.String(flagIngressClass)
+		if !ok {
+			return s, fmt.Errorf("--ingress-class names an IngressClass of the cluster --context names; a kind cluster kindstack creates gets its own ingress controller")
+		}
+	}
 	if !ok {
 		return s, nil
 	}

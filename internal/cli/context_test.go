@@ -68,6 +68,8 @@ current-context: other
 		{[]string{"down", "--context", "nope", "--kubeconfig", kubeconfig}, missing},
 		{[]string{"render", "--context", "nope", "--kubeconfig", kubeconfig}, missing},
 		{[]string{"--kubeconfig", kubeconfig, "logs", "--context", "nope", "--output-dir", filepath.Join(home, "logs")}, missing},
+		{[]string{"up", "--ingress-class", "traefik"},
+			"--ingress-class names an IngressClass of the cluster --context names; a kind cluster kindstack creates gets its own ingress controller"},
 		{[]string{"up", "--context", "team", "--kubeconfig", kubeconfig, "--image", "kindest/node:v1.33.1"},
 			"--image is a setting for the kind cluster kindstack creates, but --context team names a cluster kindstack did not create; drop it"},
 		{[]string{"up", "--context", "team", "--kubeconfig", kubeconfig, "--http-port", "8080", "--bundle", "b.tar", "--name", "x"},

@@ -45,6 +45,9 @@ type Params struct {
 	Images transform.ImageMap
 	// IngressNode selects the node whose ports 80/443 are mapped to the host.
 	IngressNode map[string]string
+	// IngressClass is the class of the ingress controller the cluster already runs
+	// (`--ingress-class`); "" means the one kindstack installs (nginx).
+	IngressClass string
 	// Options are the component's own options: a pointer to its Options.New type; nil means its
 	// defaults.
 	Options any

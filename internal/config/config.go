@@ -108,6 +108,9 @@ type Settings struct {
 	// Context names a kubeconfig context: the commands act on that cluster, which kindstack did
 	// not create, instead of a kind cluster ("" = the kind cluster Name).
 	Context string
+	// IngressClass names an IngressClass of that cluster whose controller provides ingress, so
+	// kindstack installs none ("" = kindstack installs its own).
+	IngressClass string
 }
 
 // Defaults is the one place every setting gets its default value.

@@ -21,9 +21,11 @@ type (
 	discoverer interface {
 		Discover(ctx context.Context) error
 	}
-	// router reaches the ingress through its Service when no host port is mapped for it.
+	// router reaches the ingress through its Service when no host port is mapped for it, or,
+	// when the cluster's own controller provides it, through the address it gives an Ingress.
 	router interface {
 		Route(ctx context.Context, svc component.Service, logf func(format string, args ...any)) (target.Route, error)
+		RouteIngress(ctx context.Context, namespace, name string, logf func(format string, args ...any)) (target.Route, error)
 	}
 	// provenance says where a capability the target has of its own comes from.
 	provenance interface {
@@ -33,7 +35,7 @@ type (
 
 // contextOf is the cluster of the settings' kubeconfig context.
 func (p *Pipeline) contextOf(s config.Settings) *target.Context {
-	return target.NewContext(p.Cluster, target.ContextOptions{Context: s.Context, Kubeconfig: s.Kubeconfig, Getenv: p.Cluster.Getenv})
+	return target.NewContext(p.Cluster, target.ContextOptions{Context: s.Context, Kubeconfig: s.Kubeconfig, IngressClass: s.IngressClass, Getenv: p.Cluster.Getenv})
 }
 
 // discover lets a target that can learn what the cluster provides do so, before a plan is made.
@@ -92,6 +94,16 @@ func exposedOf(pl plan) (component.Service, string, bool) {
 		}
 	}
 	return component.Service{}, "", false
+}
+
+// firstIngress is the first Ingress the plan applies, the one the smoke test's requests follow.
+func firstIngress(pl plan) (namespace, name string, ok bool) {
+	for _, o := range pl.objects() {
+		if o.GetKind() == "Ingress" && o.GroupVersionKind().Group == "networking.k8s.io" {
+			return o.GetNamespace(), o.GetName(), true
+		}
+	}
+	return "", "", false
 }
 
 // capabilities says where each capability of the plan comes from.

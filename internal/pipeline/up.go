@@ -489,11 +489,21 @@ func (p *Pipeline) smokeStep(run *upRun) steps.Step {
 			base := run.target.IngressURL()
 			r, routed := run.target.(router)
 			if routed {
+				var route target.Route
+				var err error
 				svc, provider, ok := exposedOf(run.plan)
-				if !ok {
+				switch {
+				case ok:
+					route, err = r.Route(ctx, svc, st.Infof)
+				case provider != "":
 					return fmt.Errorf("%s has no Service to reach it through on %s, which maps no host ports for kindstack", provider, run.target.Describe())
+				default: // the cluster's own controller serves the ingress
+					ns, name, found := firstIngress(run.plan)
+					if !found {
+						return fmt.Errorf("no Ingress to follow to the ingress controller of %s", run.target.Describe())
+					}
+					route, err = r.RouteIngress(ctx, ns, name, st.Infof)
 				}
-				route, err := r.Route(ctx, svc, st.Infof)
 				if err != nil {
 					return err
 				}

@@ -42,6 +42,9 @@ type ContextOptions struct {
 	AnswerWithin time.Duration
 	// LoadBalancerWithin bounds the wait for a load balancer's address; 0 means 30s.
 	LoadBalancerWithin time.Duration
+	// IngressClass names an IngressClass of the cluster whose controller provides ingress; ""
+	// means kindstack installs its own.
+	IngressClass string
 }
 
 // Context is a cluster kindstack did not create: connected to, never created, deleted or written
@@ -160,10 +163,13 @@ func (c *Context) Discover(ctx context.Context) error {
 	if m := regexp.MustCompile(`^v?1\.(\d+)`).FindStringSubmatch(v.GitVersion); m != nil {
 		c.minor, _ = strconv.Atoi(m[1])
 	}
-	c.kubeconfig = data
 	ctx, cancel := context.WithTimeout(ctx, c.Options.AnswerWithin)
 	defer cancel()
-	return c.findCapabilities(ctx, client)
+	if err := c.findCapabilities(ctx, client); err != nil {
+		return err
+	}
+	c.kubeconfig = data // connected: later calls reuse what was found
+	return nil
 }
 
 // MetricsAPIService is the APIService whose availability means the cluster serves metrics.
@@ -173,6 +179,11 @@ const MetricsAPIService = "v1beta1.metrics.k8s.io"
 // metrics-server the user installed).
 func (c *Context) findCapabilities(ctx context.Context, client *kube.Client) error {
 	c.provides, c.from = nil, map[component.Capability]string{}
+	if c.Options.IngressClass != "" {
+		if err := c.findIngressClass(ctx, client); err != nil {
+			return err
+		}
+	}
 	gvr := schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 	live, err := client.Dynamic().Resource(gvr).Get(ctx, MetricsAPIService, metav1.GetOptions{})
 	switch {
@@ -184,6 +195,34 @@ func (c *Context) findCapabilities(ctx context.Context, client *kube.Client) err
 	if kube.Owned(live) {
 		return nil // kindstack's own metrics-server: the component reports it
 	}
+	return c.ownMetrics(live)
+}
+
+// findIngressClass checks that the IngressClass the user named exists; its controller provides
+// ingress.
+func (c *Context) findIngressClass(ctx context.Context, client *kube.Client) error {
+	classes, err := client.Kubernetes().NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("context %q: list IngressClasses: %w", c.Options.Context, err)
+	}
+	var names []string
+	for _, ic := range classes.Items {
+		if ic.Name == c.Options.IngressClass {
+			c.provides = append(c.provides, component.Ingress)
+			c.from[component.Ingress] = fmt.Sprintf("IngressClass %s (controller %s)", ic.Name, ic.Spec.Controller)
+			return nil
+		}
+		names = append(names, ic.Name)
+	}
+	has := "it has none"
+	if len(names) > 0 {
+		has = "it has " + strings.Join(names, ", ")
+	}
+	return fmt.Errorf("IngressClass %q is not in context %q (%s)", c.Options.IngressClass, c.Options.Context, has)
+}
+
+// ownMetrics records the metrics API of the APIService live when it is Available.
+func (c *Context) ownMetrics(live *unstructured.Unstructured) error {
 	conds, _, _ := unstructured.NestedSlice(live.Object, "status", "conditions")
 	available := false
 	for _, raw := range conds {

@@ -286,3 +286,60 @@ func containerPort(pod *corev1.Pod, tp intstr.IntOrString) int {
 	}
 	return 0
 }
+
+// RouteIngress finds where this machine reaches the cluster's own ingress controller (an
+// IngressClass named with --ingress-class) for the Ingress namespace/name: an address the
+// controller writes into the Ingress's status, waited for up to LoadBalancerWithin, that this
+// machine can connect to on port 80.
+func (c *Context) RouteIngress(ctx context.Context, namespace, name string, logf func(format string, args ...any)) (Route, error) {
+	if err := c.Discover(ctx); err != nil {
+		return Route{}, err
+	}
+	restCfg, err := clientcmd.RESTConfigFromKubeConfig(c.kubeconfig)
+	if err != nil {
+		return Route{}, fmt.Errorf("route to the ingress: %w", err)
+	}
+	restCfg.Timeout = 30 * time.Second
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return Route{}, fmt.Errorf("route to the ingress: %w", err)
+	}
+	logf("waiting up to %s for IngressClass %s's controller to give Ingress %s/%s an address", c.Options.LoadBalancerWithin, c.Options.IngressClass, namespace, name)
+	var seen []string
+	var found Route
+	waitCtx, cancel := context.WithTimeout(ctx, c.Options.LoadBalancerWithin)
+	defer cancel()
+	_ = wait.PollUntilContextCancel(waitCtx, time.Second, true, func(ctx context.Context) (bool, error) {
+		ing, err := kc.NetworkingV1().Ingresses(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		seen = seen[:0]
+		for _, in := range ing.Status.LoadBalancer.Ingress {
+			host := in.IP
+			if host == "" {
+				host = in.Hostname
+			}
+			if host == "" {
+				continue
+			}
+			seen = append(seen, host)
+			if reachable(ctx, host, 80) {
+				found = Route{BaseURL: baseURL(host, 80), Lasting: true, Close: func() {},
+					How: fmt.Sprintf("IngressClass %s at %s (the Ingress's status)", c.Options.IngressClass, host)}
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if found.BaseURL != "" {
+		return c.remember(found), nil
+	}
+	if ctx.Err() != nil {
+		return Route{}, fmt.Errorf("route to the ingress: %w", context.Cause(ctx))
+	}
+	if len(seen) == 0 {
+		return Route{}, fmt.Errorf("IngressClass %s's controller gave Ingress %s/%s no address within %s, so this machine cannot reach it", c.Options.IngressClass, namespace, name, c.Options.LoadBalancerWithin)
+	}
+	return Route{}, fmt.Errorf("Ingress %s/%s's addresses (%s) are not reachable from this machine on port 80", namespace, name, strings.Join(seen, ", "))
+}

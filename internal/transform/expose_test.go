@@ -59,3 +59,27 @@ spec: {type: NodePort}
 	typ, _, _ := unstructured.NestedString(other.Object, "spec", "type")
 	assert.Equal(t, "NodePort", typ, "another Service keeps its type")
 }
+
+func TestIngressClassNameSetsEveryIngressAndOnlyThem(t *testing.T) {
+	t.Parallel()
+	ing := obj(t, `
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: ns}
+spec: {ingressClassName: nginx}
+`)
+	svc := obj(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: ns}
+spec: {type: ClusterIP}
+`)
+	require.NoError(t, Apply([]*unstructured.Unstructured{ing, svc}, IngressClassName("")))
+	class, _, _ := unstructured.NestedString(ing.Object, "spec", "ingressClassName")
+	assert.Equal(t, "nginx", class, "no class given: kindstack's own")
+	require.NoError(t, Apply([]*unstructured.Unstructured{ing, svc}, IngressClassName("traefik")))
+	class, _, _ = unstructured.NestedString(ing.Object, "spec", "ingressClassName")
+	assert.Equal(t, "traefik", class)
+	_, found, _ := unstructured.NestedString(svc.Object, "spec", "ingressClassName")
+	assert.False(t, found)
+}
