@@ -24,8 +24,8 @@ type (
 	// router reaches the ingress through its Service when no host port is mapped for it, or,
 	// when the cluster's own controller provides it, through the address it gives an Ingress.
 	router interface {
-		Route(ctx context.Context, svc component.Service, logf func(format string, args ...any)) (target.Route, error)
-		RouteIngress(ctx context.Context, namespace, name string, logf func(format string, args ...any)) (target.Route, error)
+		Route(ctx context.Context, svc component.Service, probe target.Probe, logf func(format string, args ...any)) (target.Route, error)
+		RouteIngress(ctx context.Context, namespace, name string, probe target.Probe, logf func(format string, args ...any)) (target.Route, error)
 	}
 	// provenance says where a capability the target has of its own comes from.
 	provenance interface {

@@ -491,10 +491,16 @@ func (p *Pipeline) smokeStep(run *upRun) steps.Step {
 			if routed {
 				var route target.Route
 				var err error
+				// A candidate address counts once the smoke requests pass there.
+				probe := func(ctx context.Context, base string) error {
+					ctx, cancel := context.WithTimeout(ctx, probeWithin)
+					defer cancel()
+					return p.Smoke(ctx, smoke.Options{BaseURL: base, Requests: run.plan.smoke(), Interval: time.Second})
+				}
 				svc, provider, ok := exposedOf(run.plan)
 				switch {
 				case ok:
-					route, err = r.Route(ctx, svc, st.Infof)
+					route, err = r.Route(ctx, svc, probe, st.Infof)
 				case provider != "":
 					return fmt.Errorf("%s has no Service to reach it through on %s, which maps no host ports for kindstack", provider, run.target.Describe())
 				default: // the cluster's own controller serves the ingress
@@ -502,7 +508,7 @@ func (p *Pipeline) smokeStep(run *upRun) steps.Step {
 					if !found {
 						return fmt.Errorf("no Ingress to follow to the ingress controller of %s", run.target.Describe())
 					}
-					route, err = r.RouteIngress(ctx, ns, name, st.Infof)
+					route, err = r.RouteIngress(ctx, ns, name, probe, st.Infof)
 				}
 				if err != nil {
 					return err
@@ -532,6 +538,10 @@ func (p *Pipeline) smokeStep(run *upRun) steps.Step {
 		},
 	}
 }
+
+// probeWithin bounds how long an address the cluster offers may take to serve the smoke requests
+// before the next way to reach the ingress is tried.
+const probeWithin = 20 * time.Second
 
 // BaseURL is where a browser on this machine reaches the ingress on a host port.
 func BaseURL(listenAddress string, port int) string { return target.BaseURL(listenAddress, port) }

@@ -53,12 +53,26 @@ const ExposeManager = kube.FieldManager + "-expose"
 // reachWithin bounds one TCP connection attempt to an address the cluster offers.
 const reachWithin = 3 * time.Second
 
+// Probe says whether the ingress really answers at a base URL (the components' smoke requests):
+// a TCP connection alone proves nothing where a transparent proxy accepts every connection.
+type Probe func(ctx context.Context, baseURL string) error
+
 // Route finds where this machine reaches the ingress through svc: a load balancer address when
 // the cluster gives the Service one within LoadBalancerWithin, else its node port on a node
-// address this machine can connect to, else a port-forward to one of its ready pods (which lasts
-// until Close). The Service's type is set once, under ExposeManager: LoadBalancer first, NodePort
+// address, each only when probe passes there, else a port-forward to one of its ready pods (which
+// lasts until Close). The Service's type is set once, under ExposeManager: LoadBalancer first, NodePort
 // when no address came; a later up keeps what was chosen and does not wait again.
-func (c *Context) Route(ctx context.Context, svc component.Service, logf func(format string, args ...any)) (Route, error) {
+func (c *Context) Route(ctx context.Context, svc component.Service, probe Probe, logf func(format string, args ...any)) (Route, error) {
+	answers := func(host string, port int) bool {
+		if !reachable(ctx, host, port) {
+			return false
+		}
+		if err := probe(ctx, baseURL(host, port)); err != nil {
+			logf("%s does not serve the ingress: %v", baseURL(host, port), err)
+			return false
+		}
+		return true
+	}
 	if err := c.Discover(ctx); err != nil {
 		return Route{}, err
 	}
@@ -101,7 +115,7 @@ func (c *Context) Route(ctx context.Context, svc component.Service, logf func(fo
 			if host == "" {
 				host = in.Hostname
 			}
-			if host != "" && reachable(ctx, host, port) {
+			if host != "" && answers(host, port) {
 				return c.remember(Route{BaseURL: baseURL(host, port), How: "load balancer " + host, Lasting: true, Close: func() {}}), nil
 			}
 		}
@@ -120,14 +134,14 @@ func (c *Context) Route(ctx context.Context, svc component.Service, logf func(fo
 		for _, n := range nodes.Items {
 			for _, want := range []corev1.NodeAddressType{corev1.NodeExternalIP, corev1.NodeInternalIP} {
 				for _, a := range n.Status.Addresses {
-					if a.Type == want && reachable(ctx, a.Address, nodePort) {
+					if a.Type == want && answers(a.Address, nodePort) {
 						return c.remember(Route{BaseURL: baseURL(a.Address, nodePort), Lasting: true, Close: func() {},
 							How: fmt.Sprintf("NodePort %d on node %s (%s)", nodePort, n.Name, a.Address)}), nil
 					}
 				}
 			}
 		}
-		logf("Service %s/%s: node port %d is not reachable from this machine on any node address; port-forwarding instead", svc.Namespace, svc.Name, nodePort)
+		logf("Service %s/%s: node port %d does not answer from this machine on any node address; port-forwarding instead", svc.Namespace, svc.Name, nodePort)
 	}
 	r, err := c.portForward(ctx, kc, restCfg, live, svc)
 	if err != nil {
@@ -291,7 +305,7 @@ func containerPort(pod *corev1.Pod, tp intstr.IntOrString) int {
 // IngressClass named with --ingress-class) for the Ingress namespace/name: an address the
 // controller writes into the Ingress's status, waited for up to LoadBalancerWithin, that this
 // machine can connect to on port 80.
-func (c *Context) RouteIngress(ctx context.Context, namespace, name string, logf func(format string, args ...any)) (Route, error) {
+func (c *Context) RouteIngress(ctx context.Context, namespace, name string, probe Probe, logf func(format string, args ...any)) (Route, error) {
 	if err := c.Discover(ctx); err != nil {
 		return Route{}, err
 	}
@@ -324,7 +338,7 @@ func (c *Context) RouteIngress(ctx context.Context, namespace, name string, logf
 				continue
 			}
 			seen = append(seen, host)
-			if reachable(ctx, host, 80) {
+			if reachable(ctx, host, 80) && probe(ctx, baseURL(host, 80)) == nil {
 				found = Route{BaseURL: baseURL(host, 80), Lasting: true, Close: func() {},
 					How: fmt.Sprintf("IngressClass %s at %s (the Ingress's status)", c.Options.IngressClass, host)}
 				return true, nil
@@ -341,5 +355,5 @@ func (c *Context) RouteIngress(ctx context.Context, namespace, name string, logf
 	if len(seen) == 0 {
 		return Route{}, fmt.Errorf("IngressClass %s's controller gave Ingress %s/%s no address within %s, so this machine cannot reach it", c.Options.IngressClass, namespace, name, c.Options.LoadBalancerWithin)
 	}
-	return Route{}, fmt.Errorf("Ingress %s/%s's addresses (%s) are not reachable from this machine on port 80", namespace, name, strings.Join(seen, ", "))
+	return Route{}, fmt.Errorf("Ingress %s/%s's addresses (%s) do not serve it to this machine on port 80", namespace, name, strings.Join(seen, ", "))
 }
