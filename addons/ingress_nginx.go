@@ -44,7 +44,7 @@ func IngressNginx() component.Component {
 				transform.NodeSelector(controller, p.IngressNode),
 			}
 		},
-		Exposed: &component.Service{Namespace: "ingress-nginx", Name: "ingress-nginx-controller", Port: "http"},
+		Exposed:  &component.Service{Namespace: "ingress-nginx", Name: "ingress-nginx-controller", Port: "http"},
 		Gates:    component.Gates(kube.WebhookServing("ingress-nginx-admission")),
 		Provides: []component.Capability{component.Ingress},
 		WebhookCert: &component.WebhookCert{
