@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -112,4 +113,53 @@ func TestTheStepsActOnATargetThatIsNotKind(t *testing.T) {
 	s.Bundle = "bundle.tar"
 	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: s})
 	assert.ErrorContains(t, err, "--bundle imports images into a kind node that kindstack manages; context other takes none")
+}
+
+// routedTarget is a cluster without host ports whose ingress is reached through a port-forward.
+type routedTarget struct {
+	otherTarget
+	asked  []component.Service
+	probed []string
+	closed bool
+}
+
+func (r *routedTarget) Route(ctx context.Context, svc component.Service, probe target.Probe, _ func(string, ...any)) (target.Route, error) {
+	r.asked = append(r.asked, svc)
+	if err := probe(ctx, "http://192.0.2.10:31380"); err == nil {
+		r.probed = append(r.probed, "http://192.0.2.10:31380 passed")
+	}
+	return target.Route{BaseURL: "http://127.0.0.1:40123", How: "port-forward to pod ingress-nginx/c-1 port 80 (it lasts while kindstack runs)",
+		Again: "kubectl --context other -n ingress-nginx port-forward service/ingress-nginx-controller 8080:80", Close: func() { r.closed = true }}, nil
+}
+
+func (r *routedTarget) RouteIngress(context.Context, string, string, target.Probe, func(string, ...any)) (target.Route, error) {
+	return target.Route{}, errors.New("not asked")
+}
+
+// On a target without host ports, the smoke test goes where the target routes it, up says which
+// way, and URLs that a port-forward served are those of the command that opens it again.
+func TestTheSmokeTestTakesTheTargetsRouteAndSaysWhich(t *testing.T) {
+	m := newMachine(t, readyNode())
+	routed := &routedTarget{}
+	m.pipeline.Target = func(config.Settings) target.Target { return routed }
+	var smoked []string
+	m.pipeline.Smoke = func(_ context.Context, opts smoke.Options) error {
+		smoked = append(smoked, opts.BaseURL)
+		if opts.BaseURL == "http://192.0.2.10:31380" {
+			return errors.New("a transparent proxy answered, not the ingress")
+		}
+		return nil
+	}
+	var progress bytes.Buffer
+	sum, err := m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: settings()})
+	require.NoError(t, err, progress.String())
+	assert.Equal(t, []component.Service{{Namespace: "ingress-nginx", Name: "ingress-nginx-controller", Port: "http"}}, routed.asked)
+	assert.Empty(t, routed.probed, "the probe runs the smoke requests and failed there")
+	assert.Equal(t, []string{"http://192.0.2.10:31380", "http://127.0.0.1:40123"}, smoked)
+	assert.True(t, routed.closed, "the port-forward ends with the step")
+	assert.Contains(t, progress.String(), "✓ Smoke test through the ingress · http://127.0.0.1:40123 answers · through port-forward to pod ingress-nginx/c-1 port 80")
+	assert.Contains(t, progress.String(), "the port-forward ends when kindstack returns; `kubectl --context other -n ingress-nginx port-forward service/ingress-nginx-controller 8080:80` opens it again")
+	assert.Equal(t, "port-forward to pod ingress-nginx/c-1 port 80 (it lasts while kindstack runs)", sum.Route)
+	assert.Equal(t, "kubectl --context other -n ingress-nginx port-forward service/ingress-nginx-controller 8080:80", sum.Again)
+	assert.Contains(t, sum.URLs, "http://localhost:8080/api/healthy")
 }
