@@ -91,7 +91,7 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 	}
 
 	var head strings.Builder
-	fmt.Fprintf(&head, "kindstack %s\ncluster %s\ncollected %s\n", p.Cluster.Version, s.Name, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&head, "kindstack %s\n%s\ncollected %s\n", p.Cluster.Version, t.Describe(), time.Now().UTC().Format(time.RFC3339))
 	if rep.Cluster.Spec != nil {
 		fmt.Fprintf(&head, "stored spec: %+v (created by kindstack %s)\n", *rep.Cluster.Spec, rep.Cluster.ToolVersion)
 	}
