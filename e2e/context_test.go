@@ -226,6 +226,17 @@ func TestUpOnAClusterKindstackDidNotCreate(t *testing.T) {
 	// An object of the user's own, in the namespace kindstack keeps its records in.
 	w.tool(t, nil, kubectl, "--context", kctx, "-n", "kube-public", "create", "configmap", "e2e-own", "--from-literal=mine=yes")
 
+	// An object kindstack would apply that the user made by hand is refused, named with its
+	// manager, before anything changes; once it is gone, up goes ahead.
+	w.tool(t, nil, kubectl, "--context", kctx, "create", "clusterrole", "ingress-nginx", "--verb=get", "--resource=pods")
+	refused := w.run(t, 3*time.Minute, w.config, "up", "--context", kctx)
+	assert.Equal(t, 1, refused.code, "%s", refused)
+	assert.Contains(t, refused.stderr, "ClusterRole/ingress-nginx (managed by kubectl-create)", "%s", refused)
+	assert.Contains(t, refused.stderr, "pass --force to take them over")
+	w.tool(t, nil, kubectl, "--context", kctx, "delete", "clusterrole", "ingress-nginx")
+	ns := w.tool(t, nil, kubectl, "--context", kctx, "get", "namespaces", "-o", "name")
+	assert.NotContains(t, ns, "namespace/ingress-nginx", "nothing was applied")
+
 	cfg := w.restConfig(t) // kind's context is kind-<name>, the one restConfig reads
 	cs := w.clientset(t)
 	before := objectSet(t, cfg)
