@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -155,7 +157,13 @@ func (c *Context) Discover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("context %q: %w", c.Options.Context, err)
 	}
-	v, err := client.Kubernetes().Discovery().ServerVersion()
+	ctx, cancel := context.WithTimeout(ctx, c.Options.AnswerWithin)
+	defer cancel()
+	body, err := client.Kubernetes().Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	var v version.Info
+	if err == nil {
+		err = json.Unmarshal(body, &v)
+	}
 	if err != nil {
 		return fmt.Errorf("the API server of context %q (%s) does not answer (waited up to %s): %w", c.Options.Context, c.server, c.Options.AnswerWithin, err)
 	}
@@ -163,8 +171,6 @@ func (c *Context) Discover(ctx context.Context) error {
 	if m := regexp.MustCompile(`^v?1\.(\d+)`).FindStringSubmatch(v.GitVersion); m != nil {
 		c.minor, _ = strconv.Atoi(m[1])
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Options.AnswerWithin)
-	defer cancel()
 	if err := c.findCapabilities(ctx, client); err != nil {
 		return err
 	}
