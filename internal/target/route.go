@@ -50,8 +50,12 @@ type Route struct {
 // type out (transform.NoServiceType), so the choice made here once stays made.
 const ExposeManager = kube.FieldManager + "-expose"
 
-// reachWithin bounds one TCP connection attempt to an address the cluster offers.
-const reachWithin = 3 * time.Second
+// reachWithin bounds one TCP connection attempt to an address the cluster offers;
+// nodeAddressesTried bounds how many node addresses are tried before a port-forward.
+const (
+	reachWithin        = 3 * time.Second
+	nodeAddressesTried = 3
+)
 
 // Probe says whether the ingress really answers at a base URL (the components' smoke requests):
 // a TCP connection alone proves nothing where a transparent proxy accepts every connection.
@@ -131,10 +135,15 @@ func (c *Context) Route(ctx context.Context, svc component.Service, probe Probe,
 		if err != nil {
 			return Route{}, fmt.Errorf("route to the ingress: list nodes: %w", err)
 		}
+		tried := 0 // each address that accepts a connection may cost a probe: a few nodes tell enough
 		for _, n := range nodes.Items {
 			for _, want := range []corev1.NodeAddressType{corev1.NodeExternalIP, corev1.NodeInternalIP} {
 				for _, a := range n.Status.Addresses {
-					if a.Type == want && answers(a.Address, nodePort) {
+					if a.Type != want || tried >= nodeAddressesTried {
+						continue
+					}
+					tried++
+					if answers(a.Address, nodePort) {
 						return c.remember(Route{BaseURL: baseURL(a.Address, nodePort), Lasting: true, Close: func() {},
 							How: fmt.Sprintf("NodePort %d on node %s (%s)", nodePort, n.Name, a.Address)}), nil
 					}
