@@ -163,3 +163,28 @@ func TestTheSmokeTestTakesTheTargetsRouteAndSaysWhich(t *testing.T) {
 	assert.Equal(t, "kubectl --context other -n ingress-nginx port-forward service/ingress-nginx-controller 8080:80", sum.Again)
 	assert.Contains(t, sum.URLs, "http://localhost:8080/api/healthy")
 }
+
+// newerTarget runs a Kubernetes newer than ingress-nginx is tested on.
+type newerTarget struct{ otherTarget }
+
+func (n *newerTarget) Kubernetes() (int, string) { return 36, "the API server of context other, v1.36.0" }
+
+// On a cluster kindstack did not create, a component not tested on its Kubernetes is refused
+// before anything changes (on a kind cluster kindstack makes, it is a warning); --force installs it.
+func TestAnUntestedKubernetesIsRefusedOnAClusterKindstackDidNotCreate(t *testing.T) {
+	m := newMachine(t, readyNode())
+	m.pipeline.Target = func(config.Settings) target.Target { return &newerTarget{} }
+	m.pipeline.Smoke = func(context.Context, smoke.Options) error { return nil }
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ingress-nginx is tested up to Kubernetes 1.35, not on 1.36")
+	assert.Contains(t, err.Error(), "(the API server of context other, v1.36.0); --force installs it anyway")
+	assert.Empty(t, m.engine.events, "nothing was applied")
+
+	s := settings()
+	s.Force = true
+	var progress bytes.Buffer
+	_, err = m.pipeline.Up(context.Background(), steps.NewRunner(&progress, steps.Options{}), pipeline.UpOptions{Settings: s})
+	require.NoError(t, err, progress.String())
+	assert.Contains(t, progress.String(), "ingress-nginx is tested up to Kubernetes 1.35, not on 1.36")
+}
