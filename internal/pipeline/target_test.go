@@ -167,7 +167,9 @@ func TestTheSmokeTestTakesTheTargetsRouteAndSaysWhich(t *testing.T) {
 // newerTarget runs a Kubernetes newer than ingress-nginx is tested on.
 type newerTarget struct{ otherTarget }
 
-func (n *newerTarget) Kubernetes() (int, string) { return 36, "the API server of context other, v1.36.0" }
+func (n *newerTarget) Kubernetes() (int, string) {
+	return 36, "the API server of context other, v1.36.0"
+}
 
 // On a cluster kindstack did not create, a component not tested on its Kubernetes is refused
 // before anything changes (on a kind cluster kindstack makes, it is a warning); --force installs it.
