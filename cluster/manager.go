@@ -59,6 +59,9 @@ type Manager struct {
 	FreeBytes func(path string) (int64, error)
 	// LookupHost resolves a registry's name for doctor; nil means the system's resolver.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// ProbeRegistry asks a registry or mirror (base URL) whether it answers, for doctor's make run
+	// line; nil means an HTTP request to its /v2/ (makerun.go).
+	ProbeRegistry func(ctx context.Context, base string) error
 
 	importMu sync.Mutex // Preload streams one archive at a time
 }
