@@ -59,12 +59,17 @@ type makeRunFacts struct {
 // makeRunFacts gathers the facts; engineErr is doctor's own engine check's outcome.
 func (m *Manager) makeRunFacts(ctx context.Context, rt Runtime, version string, engineErr error, opts DoctorOptions) makeRunFacts {
 	dir := OfflineDir(m.getenv)
+	geteuid := m.Geteuid
+	if geteuid == nil {
+		geteuid = os.Geteuid
+	}
+	root := geteuid() == 0
 	f := makeRunFacts{
 		PrivateSocket:   filepath.Join(dir, "docker", "docker.sock"),
 		OfflineConfig:   filepath.Join(dir, "offline", "kindstack.yaml"),
 		Bundle:          opts.Bundle,
-		Root:            os.Geteuid() == 0,
-		CanStartPrivate: runtime.GOOS == "linux" && os.Geteuid() == 0,
+		Root:            root,
+		CanStartPrivate: runtime.GOOS == "linux" && root,
 	}
 	if engineErr == nil {
 		f.Engine, f.EngineVersion = rt.Name, version

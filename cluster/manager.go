@@ -62,6 +62,9 @@ type Manager struct {
 	// ProbeRegistry asks a registry or mirror (base URL) whether it answers, for doctor's make run
 	// line; nil means an HTTP request to its /v2/ (makerun.go).
 	ProbeRegistry func(ctx context.Context, base string) error
+	// Geteuid is the user's id for the make run line (only root can start kindstack's private
+	// engine and build the offline images); nil means os.Geteuid.
+	Geteuid func() int
 
 	importMu sync.Mutex // Preload streams one archive at a time
 }

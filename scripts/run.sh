@@ -6,6 +6,7 @@
 # Usage: scripts/run.sh up [kindstack up flags...]   make run (ARGS="..." in make)
 #        scripts/run.sh offline-images [flags...]    build every image from source, write the images map
 #        scripts/run.sh path [flags...]              say which path `make run` would take, change nothing
+#        scripts/run.sh config [flags...]            (re)write the images map of the offline images only
 #        scripts/run.sh engine-env                   `export DOCKER_HOST=...` of the engine make run uses
 #        scripts/run.sh engine-stop | engine-remove  stop kindstack's private engine / also delete its data
 #
@@ -308,6 +309,11 @@ case $cmd in
     say "engine: $ENGINE_NOTE"
     offline_images "$@"
     ;;
+  config)
+    [ -x "$KINDSTACK" ] || die "$KINDSTACK is missing: run make build"
+    write_config "$@"
+    cat "$OFFLINE_CONFIG"
+    ;;
   engine-env)
     if e=$(user_engine); then
       echo "# the engine that answers now ($e) is yours: nothing to export"
@@ -317,5 +323,5 @@ case $cmd in
     ;;
   engine-stop) bash "$TESTBED/setup.sh" stop ;;
   engine-remove) bash "$TESTBED/setup.sh" remove ;;
-  *) echo "usage: $0 [up|path|offline-images|engine-env|engine-stop|engine-remove] [kindstack flags...]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|path|config|offline-images|engine-env|engine-stop|engine-remove] [kindstack flags...]" >&2; exit 2 ;;
 esac
