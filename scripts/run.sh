@@ -153,7 +153,8 @@ probe_registries() {
 # the offline build: the test bed's stages, each with its step, what it builds and an estimate
 
 # Cold durations measured on a 2-core machine (the test bed's timings.log and the cold `make check`
-# log of 2026-12-04); a build recorded in this machine's timings.log is preferred.
+# log of 2026-12-04). A longer build recorded in this machine's timings.log wins (a slower machine);
+# a shorter one may have found part of its work cached, so it does not lower the estimate.
 declare -A COLD_SECONDS=([docker]=11 [rootfs]=87 [binaries]=1293 [node-image]=46 [images]=2 [traefik-bin]=550 [traefik-img]=6 [example]=142)
 declare -A WHAT=(
   [docker]="kindstack's private engine"
@@ -166,12 +167,12 @@ declare -A WHAT=(
   [example]="the example app's images: PostgreSQL 15 from Debian, backend and frontend stand-ins from e2e/standins"
 )
 
-# estimate STAGE: seconds; the last real build of STAGE in timings.log, else the measured default.
+# estimate STAGE: seconds; the longest real build of STAGE in timings.log or the measured default.
 estimate() {
-  local rec
-  rec=$(awk -v s="$1" '$2 == s && $3 + 0 >= 20 && /built|debootstrapped|assembled|started/ { v = $3 + 0 } END { if (v) print v }' \
-    "$TESTBED_DIR/timings.log" 2>/dev/null || true)
-  echo "${rec:-${COLD_SECONDS[$1]:-60}}"
+  local rec def=${COLD_SECONDS[$1]:-60}
+  rec=$(awk -v s="$1" '$2 == s && /built|debootstrapped|assembled|started/ && $3 + 0 > v { v = $3 + 0 } END { print v + 0 }' \
+    "$TESTBED_DIR/timings.log" 2>/dev/null || echo 0)
+  echo $((rec > def ? rec : def))
 }
 
 human() { local s=$1; if [ "$s" -ge 90 ]; then echo "$(((s + 30) / 60)) min"; else echo "${s} s"; fi; }

@@ -98,9 +98,9 @@ do_remove() {
   if dockerd_answers; then
     local clusters
     clusters=$(DOCKER_HOST=unix://$DOCKER_SOCK docker ps -a --filter label=io.x-k8s.kind.cluster \
-      --format '{{.Label "io.x-k8s.kind.cluster"}}' | sort -u | tr '\n' ' ')
+      --format '{{.Label "io.x-k8s.kind.cluster"}}' | sort -u | paste -sd, - | sed 's/,/, /g')
     if [ -n "$clusters" ] && [ "${FORCE:-}" != 1 ]; then
-      echo "testbed: the private engine still runs kind clusters ($clusters); delete them first (DOCKER_HOST=unix://$DOCKER_SOCK kindstack down --name NAME), or pass FORCE=1" >&2
+      echo "testbed: the private engine still runs kind clusters ($clusters); delete each first (DOCKER_HOST=unix://$DOCKER_SOCK kindstack down --name NAME), or pass FORCE=1" >&2
       return 1
     fi
   fi
