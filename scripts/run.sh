@@ -275,7 +275,7 @@ cmd=${1:-up}
 case $cmd in
   up | path)
     [ -x "$KINDSTACK" ] || die "$KINDSTACK is missing: run make build"
-    T0=$(date +%s)
+    T0=$(date +%s%N)
     START=$([ "$cmd" = up ] && echo 1 || echo 0) pick_engine
     say "engine: $ENGINE_NOTE"
     if has_flag --bundle "$@"; then
@@ -298,7 +298,8 @@ case $cmd in
       fi
     fi
     [ "$cmd" = path ] && exit 0
-    say "ready to run kindstack up after $(human $(($(date +%s) - T0))) of checks and builds"
+    ms=$((($(date +%s%N) - T0) / 1000000))
+    say "kindstack up starts after $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s of checks and builds"
     if [ "$ENGINE_KIND" = private ]; then
       say "the cluster lives in kindstack's private engine: export DOCKER_HOST=unix://$DOCKER_SOCK for kindstack and docker commands (make -s engine-env prints it); make engine-stop stops it, make engine-remove deletes it"
     fi

@@ -134,7 +134,7 @@ scratch_image() {
 
 do_images() {
   docker_env
-  docker version >/dev/null 2>&1 || { echo "standins: Docker engine not answering at $DOCKER_HOST (run e2e/testbed/setup.sh docker)" >&2; return 1; }
+  docker version >/dev/null 2>&1 || { echo "standins: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
   [ -f "$BIN/.complete" ] || do_binaries
   cp "$BIN/ingress-controller" "$WORK/nginx-ingress-controller"
   cp "$BIN/certgen" "$WORK/kube-webhook-certgen"

@@ -73,7 +73,7 @@ file_sha() {
 need_docker() {
   docker_env
   docker version >/dev/null 2>&1 ||
-    { echo "traefik.sh: Docker engine not answering at $DOCKER_HOST (run e2e/testbed/setup.sh docker)" >&2; return 1; }
+    { echo "traefik.sh: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
 }
 
 # save_archive OUT IMAGE...: `docker save` IMAGE... to OUT unless OUT already holds exactly these
