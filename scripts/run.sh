@@ -287,7 +287,7 @@ case $cmd in
         say "images: pulled (answering: ${UP_HOSTS[*]})"
         UP_ARGS=("$@")
       else
-        say "images: no registry or mirror answers for ${#UNREACHABLE[@]} image(s) within ${PROBE_TIMEOUT}s (${DOWN_HOSTS[*]}); built from source (Traefik as the ingress; cached in $TESTBED_DIR)"
+        say "images: neither the registry nor a mirror answers within ${PROBE_TIMEOUT}s for ${#UNREACHABLE[@]} image(s) (not answering: ${DOWN_HOSTS[*]}); built from source (Traefik as the ingress; cached in $TESTBED_DIR)"
         if [ "$cmd" = path ]; then
           [ -f "$OFFLINE_CONFIG" ] && say "offline images: built before ($OFFLINE_CONFIG); make run checks them in seconds" ||
             say "offline images: not built yet; the first make run builds them (cold about 36 min on 2 cores)"
