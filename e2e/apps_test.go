@@ -117,6 +117,14 @@ func testYourOwnApps(t *testing.T, w *world, row string) {
 	assert.Contains(t, sum.URLs, baseURL(w)+"/hello-kustomize", "its URL is printed")
 	answers(t, w, "/hello-kustomize", "hello from a Kustomization", 10*time.Second)
 	answers(t, w, "/greeter", "first", 10*time.Second)
+	r, rep := w.statusWith(t, both)
+	require.Equal(t, 0, r.code, "%s", r)
+	ready := map[string]bool{}
+	for _, c := range rep.Components {
+		ready[c.Name] = c.Ready
+	}
+	assert.Equal(t, map[string]bool{"hello": true, "greeter": true}, map[string]bool{"hello": ready["hello"], "greeter": ready["greeter"]}, "status reports the apps")
+	assert.Empty(t, rep.Leftovers)
 
 	out, err := kubectl(t, w, "get", "deployment", "hello", "-n", "hello", "-o", "jsonpath={.metadata.labels}")
 	require.NoError(t, err, out)
