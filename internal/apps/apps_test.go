@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	chartv2loader "helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kindstack/kindstack/internal/config"
@@ -153,4 +155,24 @@ func TestCheckNeedsAndNames(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.NoError(t, Check([]config.App{{Name: "a", Needs: []string{"b", "metrics"}}, {Name: "b", Needs: []string{"ingress"}}}, nil))
+}
+
+// A packaged chart (`helm package`'s name-version.tgz) given to --app is a chart named without
+// its version.
+func TestAPackagedChartThroughTheFlag(t *testing.T) {
+	t.Parallel()
+	ch, err := chartv2loader.Load("../../e2e/testdata/apps/greeter")
+	require.NoError(t, err)
+	tgz, err := chartutil.Save(ch, t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, "greeter-0.1.0.tgz", filepath.Base(tgz))
+	a := FromFlag(tgz)
+	assert.Equal(t, "greeter", a.Name)
+	objs, err := objectsOf(a)
+	require.NoError(t, err)
+	var refs []string
+	for _, o := range objs {
+		refs = append(refs, kube.RefOf(o).String())
+	}
+	assert.ElementsMatch(t, []string{"Namespace/greeter", "Service/greeter/greeter", "Deployment/greeter/greeter", "Ingress/greeter/greeter"}, refs)
 }
