@@ -19,22 +19,22 @@ import (
 
 // helloImage is the e2e tests' own app image: built here from testdata/apps/hello-src as a
 // developer builds theirs, in no registry, loaded with `kindstack load`.
-const helloImage = "localhost/kse2e-hello:dev"
+const helloRepo, helloImage = "localhost/kse2e-hello", "localhost/kse2e-hello:dev"
 
-// buildHello builds the hello app and its image (FROM scratch: nothing is pulled) with the test
-// bed's toolchain and container engine.
-func buildHello(t *testing.T, w *world) {
+// buildHello builds the hello app as version and its image, tagged version (FROM scratch: nothing
+// is pulled), with the test bed's toolchain and container engine.
+func buildHello(t *testing.T, w *world, version string) {
 	t.Helper()
 	dir := t.TempDir()
 	src, err := filepath.Abs(filepath.Join("testdata", "apps", "hello-src"))
 	require.NoError(t, err)
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "hello"), ".")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version="+version, "-o", filepath.Join(dir, "hello"), ".")
 	build.Dir = src
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build hello: %s", out)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY hello /hello\nENTRYPOINT [\"/hello\"]\n"), 0o644))
-	engine(t, w, "build", "-t", helloImage, dir)
+	engine(t, w, "build", "-t", helloRepo+":"+version, dir)
 }
 
 // appsConfig is the world's config file with an apps: section after it, in a new file.
@@ -100,7 +100,7 @@ const (
 // example's row and an object the user made all stay. Real kubectl reads what was made.
 func testYourOwnApps(t *testing.T, w *world, row string) {
 	loop := time.Now()
-	buildHello(t, w)
+	buildHello(t, w, "dev")
 	built := time.Since(loop)
 	r := w.run(t, 3*time.Minute, "", "load", helloImage)
 	require.Equal(t, 0, r.code, "%s", r)
@@ -166,6 +166,26 @@ func testYourOwnApps(t *testing.T, w *world, row string) {
 	out, err = kubectl(t, w, "get", "configmap", "mine", "-n", "default", "-o", "jsonpath={.data.kept}")
 	require.NoError(t, err, out)
 	assert.Equal(t, "yes", out, "an object the user made survives")
+
+	// The loop again, after a change of the source: a new build under a new tag, loaded, and the
+	// Kustomization pointed at it by an overlay of the user's (kustomize's images transformer).
+	loop = time.Now()
+	buildHello(t, w, "v2")
+	r = w.run(t, 3*time.Minute, "", "load", helloRepo+":v2")
+	require.Equal(t, 0, r.code, "%s", r)
+	overlay := t.TempDir()
+	testdata, err := filepath.Abs(filepath.Join("testdata", "apps", "hello"))
+	require.NoError(t, err)
+	base, err := filepath.Rel(overlay, testdata) // kustomize takes no absolute base
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(
+		"resources: ["+base+"]\nimages:\n  - {name: "+helloRepo+", newTag: v2}\n"), 0o600))
+	v2 := appsConfig(t, w, "v2.yaml", strings.Replace(helloApp, "TESTDATA/hello", overlay, 1))
+	r, sum = w.up(t, "up", v2, upTimeout)
+	require.Equal(t, 0, r.code, "%s", r)
+	require.True(t, sum.Ready, "%s", r)
+	answers(t, w, "/hello-kustomize", "hello from a Kustomization (v2)", 30*time.Second)
+	t.Logf("dev loop after a change of the source: built, loaded, up, the new pod answering: %.1fs", time.Since(loop).Seconds())
 
 	// Back to the stack without apps: hello is pruned too, and the cluster is as the next scenario wants it.
 	r, sum = w.up(t, "up", w.config, upTimeout)
