@@ -142,6 +142,13 @@ func TestDown(t *testing.T) {
 	testDown(t, shared.Exists(t))
 }
 
+// A cluster kindstack made, deleted outside it and made again by kind under the same name: down
+// refuses it, also with its node stopped, where only this machine's record could speak. Leaves no
+// cluster.
+func TestAClusterMadeAgainByKindIsNotKindstacks(t *testing.T) {
+	testRecordDoesNotSpeakForAClusterMadeAgain(t, shared.Exists(t))
+}
+
 // requireTestbed skips a scenario that needs the air-gapped test bed's registry when the tests run
 // elsewhere (a GitHub runner: KINDSTACK_E2E_CONFIG unset).
 func requireTestbed(t *testing.T, why string) {

@@ -111,6 +111,8 @@ func (fakeNode) Tag(string, string) error       { return nil }
 // fakeEngine records what the pipeline asked of the cluster, in order.
 type fakeEngine struct {
 	mu         sync.Mutex
+	foreign    map[kube.Ref][]string // objects that exist and are another manager's
+	applyOpts  []kube.ApplyOptions
 	events     []string
 	inventory  kube.Inventory
 	pruned     []kube.Ref
@@ -128,8 +130,11 @@ func (e *fakeEngine) log(format string, args ...any) {
 	e.events = append(e.events, fmt.Sprintf(format, args...))
 }
 
-func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured, _ kube.ApplyOptions) (kube.ChangeSet, error) {
+func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.ChangeSet, error) {
 	var cs kube.ChangeSet
+	e.mu.Lock()
+	e.applyOpts = append(e.applyOpts, opts)
+	e.mu.Unlock()
 	for _, o := range objs {
 		e.mu.Lock()
 		if e.applied == nil {
@@ -210,6 +215,18 @@ func (e *fakeEngine) Report(_ context.Context, set kube.Set) kube.SetReport {
 		rep.PodLogs["kube-system_"+set.Name+"-x_main.previous.log"] = []byte("panic: cannot reach the kubelet\n")
 	}
 	return rep
+}
+
+func (e *fakeEngine) Foreign(_ context.Context, objs []*unstructured.Unstructured) ([]kube.Foreign, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []kube.Foreign
+	for _, o := range objs {
+		if managers, ok := e.foreign[kube.RefOf(o)]; ok {
+			out = append(out, kube.Foreign{Ref: kube.RefOf(o), Managers: managers})
+		}
+	}
+	return out, nil
 }
 
 func (e *fakeEngine) Events(_ context.Context, ns string) ([]byte, error) {
