@@ -64,6 +64,13 @@ func TestLoadYourOwnImage(t *testing.T) {
 	testLoad(t, shared.Ready(t, nginxStack))
 }
 
+// Your own apps: an image built here and loaded, a Kustomization and a Helm chart installed as
+// apps and smoke-tested, the chart upgraded by a value, an app pruned and nothing else with it.
+func TestYourOwnApps(t *testing.T) {
+	w := shared.Ready(t, nginxStack)
+	testYourOwnApps(t, w, shared.Row(t, w))
+}
+
 // Leaves the Traefik stack.
 func TestSwitchToTraefikKeepsTheData(t *testing.T) {
 	w := shared.Ready(t, nginxStack)

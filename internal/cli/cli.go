@@ -16,6 +16,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kindstack/kindstack/internal/apps"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/mirrors"
 	"github.com/kindstack/kindstack/internal/nodeimage"
@@ -169,6 +170,7 @@ const (
 	flagPlatform      = "platform"
 	flagContext       = "context"
 	flagIngressClass  = "ingress-class"
+	flagApp           = "app"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -202,6 +204,7 @@ func (a *app) upFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
 		&ucli.BoolFlag{Name: flagKeepContext, Usage: "add the kind-<name> context to the kubeconfig without making it the current one"},
 		&ucli.StringFlag{Name: flagDiagnostics, Usage: "when up fails, collect `kindstack logs` into this directory (with CI=true: a new temporary one)", TakesFile: true},
+		&ucli.StringSliceFlag{Name: flagApp, TakesFile: true, Usage: "PATH: install your own app from PATH, a directory of manifests (like kubectl apply -f), a Kustomization (like kubectl apply -k) or a Helm chart directory or .tgz (like helm install), named after the directory (repeatable; added to the config file's apps:)"},
 		noWaitFlag(),
 		forceFlag("recreate: delete the cluster even if kindstack did not create it"),
 	}, a.componentFlags()...)
@@ -355,6 +358,11 @@ func (a *app) resolve(c *ucli.Context) (invocation, error) {
 	}
 	if err != nil {
 		return inv, err
+	}
+	if cc, ok := setIn(c, flagApp); ok {
+		for _, path := range cc.StringSlice(flagApp) {
+			s.Apps = append(s.Apps, apps.FromFlag(path))
+		}
 	}
 	inv.settings = s
 	return inv, nil

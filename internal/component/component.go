@@ -88,6 +88,10 @@ type Component struct {
 	Manifests func(Params) []string
 	// Remote manifests are decoded before the embedded ones.
 	Remote []Remote
+	// Source, when set, makes objects by code rather than reading them from Files (a user's
+	// Kustomization built, a Helm chart rendered); they come after the remote manifests and before
+	// Manifests. Its errors name their origin themselves and are returned as they are.
+	Source func(Params) ([]*unstructured.Unstructured, error)
 	// Transforms apply kindstack's policy to the decoded objects (images, node selectors, args).
 	Transforms func(Params) []transform.Func
 	// Gates lists the checks made after every object is Current, for these params.
@@ -177,7 +181,9 @@ type Request struct {
 	Path string
 	// Proves says what a passing answer shows, e.g. "ingress -> backend".
 	Proves string
-	// Check says what is wrong with the body of a 200 answer, or "" when it is right.
+	// Status is the HTTP status the answer must have; 0 means 200.
+	Status int
+	// Check says what is wrong with the body of an answer of that status, or "" when it is right.
 	Check func(body []byte) string
 }
 
@@ -264,6 +270,13 @@ func (c Component) Build(p Params) (kube.Set, error) {
 			return kube.Set{}, fmt.Errorf("%s: remote manifest %s runs containers (%v); only embedded manifests may", c.Name, r.Name, imgs)
 		}
 		objs = append(objs, decoded...)
+	}
+	if c.Source != nil {
+		made, err := c.Source(p)
+		if err != nil {
+			return kube.Set{}, err
+		}
+		objs = append(objs, made...)
 	}
 	var names []string
 	if c.Manifests != nil {

@@ -47,6 +47,8 @@ type Stack struct {
 	// InsecureMirrors are mirror URLs whose TLS certificate is not verified.
 	InsecureMirrors []string `yaml:"insecureMirrors,omitempty" json:"insecureMirrors,omitempty"`
 	Preload         *bool    `yaml:"preload,omitempty" json:"preload,omitempty"`
+	// Apps are the user's own apps, installed as components (package apps).
+	Apps []App `yaml:"-" json:"apps,omitempty"`
 	// Choices are the `<capability>: <value>` fields: which component provides a capability
 	// several can provide (see component.Alternative).
 	Choices map[string]string `yaml:"-" json:"-"`
@@ -86,6 +88,8 @@ type Settings struct {
 	// Components are the components' own settings by component name, only where the file or the
 	// flags set them.
 	Components map[string]ComponentSettings
+	// Apps are the user's own apps: the file's, then the --app flags'.
+	Apps []App
 	// Registries are the node's registry mirrors (changed in place by a later up).
 	Registries mirrors.Registries
 	// Bundle is an image bundle (`kindstack images save`) imported before anything is pulled.
@@ -176,6 +180,9 @@ func (s Settings) Apply(st *Stack) Settings {
 	if st.InsecureMirrors != nil {
 		s.Registries.Insecure = append([]string{}, st.InsecureMirrors...)
 	}
+	if st.Apps != nil {
+		s.Apps = append([]App{}, st.Apps...)
+	}
 	if st.Images != nil {
 		s.Images = make(map[string]string, len(st.Images))
 		for k, v := range st.Images {
@@ -196,6 +203,7 @@ func Load(path string, comps []component.Component) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	resolveApps(st, path)
 	return st, nil
 }
 
@@ -244,6 +252,7 @@ func fields() map[string]field {
 		"registryMirrors": decodeRegistryMirrors,
 		"insecureMirrors": decodeInsecureMirrors,
 		"images":          decodeImages,
+		"apps":            decodeApps,
 	}
 }
 

@@ -149,7 +149,7 @@ func (p *Pipeline) specOf(s config.Settings) cluster.Spec {
 
 // smokes reports whether a wanted component has smoke requests.
 func (p *Pipeline) smokes(s config.Settings) bool {
-	for _, c := range p.Catalogue {
+	for _, c := range p.components(s) {
 		if len(c.Smoke) > 0 && p.wanted(c, s) {
 			return true
 		}
@@ -161,7 +161,7 @@ func (p *Pipeline) smokes(s config.Settings) bool {
 func (p *Pipeline) urlsOf(t target.Target, s config.Settings) []string {
 	base := t.IngressURL()
 	var out []string
-	for _, c := range p.Catalogue {
+	for _, c := range p.components(s) {
 		if !p.wanted(c, s) {
 			continue
 		}
