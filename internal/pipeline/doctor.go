@@ -48,6 +48,7 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 		Spec:       p.specOf(s),
 		Kubeconfig: cluster.KubeconfigMergePath(s.Kubeconfig, p.Cluster.Getenv),
 		Registries: registries,
+		Containers: p.besideOf(s),
 	})
 	if settingsErr != nil {
 		checks = append([]cluster.Check{{Name: "settings", Verdict: cluster.Fail, Detail: settingsErr.Error(), Fix: "fix the config file or the flags"}}, checks...)
