@@ -80,8 +80,8 @@ func New(opts Options) *ucli.App {
 		}
 		commands = append(commands, &ucli.Command{Name: comp.Name, Usage: "the containers " + comp.Name + " runs beside the nodes (its storage outlives every cluster)",
 			Subcommands: []*ucli.Command{cmd(&ucli.Command{Name: "rm",
-				Usage: "remove " + comp.Summary + ": its container and its storage (what was pushed to it); no cluster is touched",
-				Flags: []ucli.Flag{&ucli.BoolFlag{Name: flagKeepStorage, Usage: "keep the storage (a volume), so the next up with it finds what was pushed"}},
+				Usage:  "remove " + comp.Summary + ": its container and its storage (what was pushed to it); no cluster is touched",
+				Flags:  []ucli.Flag{&ucli.BoolFlag{Name: flagKeepStorage, Usage: "keep the storage (a volume), so the next up with it finds what was pushed"}},
 				Action: func(c *ucli.Context) error { return a.removeBeside(c, comp.Name) }})}})
 	}
 	return &ucli.App{
