@@ -182,6 +182,16 @@ func TestUpWithTheRegistryRunsItBesideTheNodeAndTellsTheCluster(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, images, "docker.io/library/registry:3@sha256:")
 
+	_, doctor, _ := runCLI(t, m, "doctor", "--registry", "--registry-port", strconv.Itoa(port))
+	assert.Regexp(t, `ok\s+registry port `+strconv.Itoa(port)+`\s+held by kindstack's registry kindstack-registry`, doctor)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	m.pipeline.Cluster.Listen = net.Listen
+	_, doctor, _ = runCLI(t, m, "doctor", "--registry", "--registry-port", busyPort)
+	assert.Regexp(t, `fail\s+registry port `+busyPort+`\s+`, doctor, "another port than the one the registry runs with fails, saying so")
+
 	dir := filepath.Join(t.TempDir(), "logs")
 	_, _, err = runCLI(t, m, "logs", "--output-dir", dir)
 	require.NoError(t, err)
