@@ -75,16 +75,25 @@ do_check() {
   need_docker
   local name=kindstack-testbed-distribution-check port
   docker rm -f "$name" >/dev/null 2>&1 || true
-  docker run -d --name "$name" -p 127.0.0.1::5000 \
+  # The private dockerd has no default bridge (--bridge none): a port is published only from a
+  # network of its own, as kindstack's registry is, on kind's.
+  docker network inspect kind >/dev/null 2>&1 || docker network create kind >/dev/null
+  docker run -d --name "$name" --network kind -p 127.0.0.1::5000 \
     -e REGISTRY_HTTP_ADDR=:5000 -e REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/registry \
     "$DISTRIBUTION_IMAGE" >/dev/null
-  port=$(docker port "$name" 5000/tcp | head -1 | sed 's/.*://')
+  port=$(docker port "$name" 5000/tcp 2>/dev/null | head -1 | sed 's/.*://') || true
+  if [ -z "$port" ]; then
+    docker inspect -f 'state {{.State.Status}}, exit code {{.State.ExitCode}}' "$name" >&2 || true
+    docker logs "$name" >&2 || true
+    docker rm -f -v "$name" >/dev/null
+    return 1
+  fi
   local _ ok=""
   for _ in $(seq 50); do
     if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then ok=1; break; fi
     sleep 0.2
   done
-  [ -n "$ok" ] || { docker logs "$name" >&2; docker rm -f "$name" >/dev/null; return 1; }
+  [ -n "$ok" ] || { docker logs "$name" >&2; docker rm -f -v "$name" >/dev/null; return 1; }
   docker rm -f -v "$name" >/dev/null
   RESULT="$DISTRIBUTION_IMAGE answers /v2/"
 }
