@@ -142,6 +142,7 @@ func Registry() component.Component {
 				VolumePath:    registryData,
 				Registry:      "localhost:" + strconv.Itoa(o.Port),
 				Describe:      "registry",
+				PortFlag:      "--registry-port",
 			}}
 		},
 	}

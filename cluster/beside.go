@@ -33,6 +33,8 @@ type Container struct {
 	Registry string
 	// Describe names it for people ("registry"); `kindstack <Describe> rm` removes it.
 	Describe string
+	// PortFlag is the flag that sets HostPort, for messages ("--registry-port").
+	PortFlag string
 }
 
 // withLocal returns r with the registries the containers serve to the nodes.
@@ -180,7 +182,7 @@ func (m *Manager) checkContainer(ctx context.Context, rt Runtime, c Container, h
 			return problems // it holds its own port
 		}
 	}
-	if err := CheckPort(m.Listen, c.ListenAddress, PortCheck{Port: c.HostPort, Flag: "--" + c.Describe + "-port"}); err != nil {
+	if err := CheckPort(m.Listen, c.ListenAddress, PortCheck{Port: c.HostPort, Flag: c.PortFlag}); err != nil {
 		problems = append(problems, fmt.Errorf("%s: %w", c.Describe, err))
 	}
 	return problems
@@ -383,7 +385,7 @@ func (m *Manager) ContainerLogs(ctx context.Context, rt Runtime, name string) ([
 // by that very container of kindstack's.
 func (m *Manager) besideCheck(ctx context.Context, rt Runtime, engineUp bool, c Container) Check {
 	ch := Check{Name: fmt.Sprintf("%s port %d", c.Describe, c.HostPort), Verdict: OK}
-	flag := "--" + c.Describe + "-port"
+	flag := c.PortFlag
 	if engineUp {
 		st, err := m.ContainerState(ctx, rt, c)
 		switch {

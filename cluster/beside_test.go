@@ -103,7 +103,7 @@ func testRegistry(port int) Container {
 		Env:  map[string]string{"REGISTRY_HTTP_ADDR": ":5000"},
 		Port: 5000, ListenAddress: "127.0.0.1", HostPort: port,
 		Volume: "kindstack-registry", VolumePath: "/var/lib/registry",
-		Registry: "localhost:" + strconv.Itoa(port), Describe: "registry",
+		Registry: "localhost:" + strconv.Itoa(port), Describe: "registry", PortFlag: "--registry-port",
 	}
 }
 

@@ -149,6 +149,8 @@ type Container struct {
 	Registry string
 	// Describe says what it is in progress lines and status, e.g. "registry".
 	Describe string
+	// PortFlag is the flag that sets HostPort, for messages, e.g. "--registry-port".
+	PortFlag string
 }
 
 // Alternative is one choice for a capability several components provide.

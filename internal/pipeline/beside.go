@@ -31,7 +31,7 @@ func (p *Pipeline) containersOf(c component.Component, s config.Settings) []clus
 	for _, b := range c.Containers(params) {
 		out = append(out, cluster.Container{
 			Name: b.Name, Image: b.Image, Env: b.Env, Port: b.Port, ListenAddress: b.ListenAddress, HostPort: b.HostPort,
-			Volume: b.Volume, VolumePath: b.VolumePath, Registry: b.Registry, Describe: b.Describe,
+			Volume: b.Volume, VolumePath: b.VolumePath, Registry: b.Registry, Describe: b.Describe, PortFlag: b.PortFlag,
 		})
 	}
 	return out
