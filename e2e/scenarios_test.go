@@ -142,6 +142,13 @@ func TestDown(t *testing.T) {
 	testDown(t, shared.Exists(t))
 }
 
+// A cluster kindstack made, deleted outside it and made again by kind under the same name: down
+// refuses it, also with its node stopped, where only this machine's record could speak. Leaves no
+// cluster.
+func TestAClusterMadeAgainByKindIsNotKindstacks(t *testing.T) {
+	testRecordDoesNotSpeakForAClusterMadeAgain(t, shared.Exists(t))
+}
+
 // down keeps the registry and what was pushed to it; `kindstack registry rm` removes both.
 func TestDownKeepsTheLocalRegistryAndRegistryRmRemovesIt(t *testing.T) {
 	requireTestbed(t, "the registry image is the test bed's build")

@@ -31,6 +31,9 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 	rep.Cluster = st
 	if err != nil {
 		rep.Problem = err.Error()
+		if s.Context != "" {
+			return rep, err // it names the context
+		}
 		return rep, fmt.Errorf("status of cluster %q: %w", s.Name, err)
 	}
 	if !st.Exists {
@@ -38,7 +41,7 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 	}
 	running := s
 	if st.Kubeconfig != nil {
-		rep.Components, rep.Leftovers, rep.Ingress, running = p.componentStatus(ctx, st.Kubeconfig, s, t)
+		rep.Components, rep.Leftovers, rep.Ingress, rep.Capabilities, running = p.componentStatus(ctx, st.Kubeconfig, s, t)
 	}
 	if _, kind := t.(*target.Kind); kind {
 		beside, err := p.besideStatus(ctx, running)
@@ -67,12 +70,12 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 const componentsAtOnce = 4
 
 // componentStatus evaluates every component the settings want, or the cluster runs where the
-// user did not choose (asRunning); it returns them, the leftovers, the ingress controller and
-// the settings that describe the cluster as it runs.
-func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string, config.Settings) {
+// user did not choose (asRunning); it returns them, the leftovers, the ingress controller, the
+// capabilities and the settings that describe the cluster as it runs.
+func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string, map[string]string, config.Settings) {
 	engine, err := p.Connect(kubeconfig)
 	if err != nil {
-		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, "", s
+		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, "", nil, s
 	}
 	inv, invErr := engine.ReadInventory(ctx)
 	if invErr == nil {
@@ -80,7 +83,7 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	}
 	pl, err := p.newPlan(ctx, s, t)
 	if err != nil {
-		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, "", s
+		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, "", nil, s
 	}
 	// The components are evaluated at once, a few at a time (each reads up to 16 objects at once
 	// too): a catalogue with many apps must not open hundreds of requests together.
@@ -110,5 +113,5 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	for _, r := range inv.Unwanted(pl.refs()) {
 		leftovers = append(leftovers, r.String())
 	}
-	return out, leftovers, providerOf(pl, component.Ingress), s
+	return out, leftovers, providerOf(pl, component.Ingress), capabilities(pl, t), s
 }
