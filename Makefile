@@ -63,6 +63,7 @@ testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-i
 	bash e2e/testbed/standins.sh all
 	bash e2e/testbed/traefik.sh all
 	bash e2e/testbed/registry.sh build
+	bash e2e/testbed/distribution.sh build
 
 standins-test: testbed ## the test bed's own Go code: stand-ins' unit tests (with a real PostgreSQL) and their images
 	bash e2e/testbed/standins.sh check

@@ -89,7 +89,7 @@ COMP_WORDS=(kindstack re); COMP_CWORD=1; _kindstack_complete; echo "${COMPREPLY[
 		cmd.Env = append([]string{"PATH=" + filepath.Dir(bin) + ":/usr/bin:/bin"}, env[:1]...)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		assert.Equal(t, "recreate render", strings.TrimSpace(string(out)))
+		assert.Equal(t, "recreate render registry", strings.TrimSpace(string(out)))
 	})
 
 	t.Run("version exits 0", func(t *testing.T) {

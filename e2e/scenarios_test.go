@@ -71,6 +71,13 @@ func TestYourOwnApps(t *testing.T) {
 	testYourOwnApps(t, w, shared.Row(t, w))
 }
 
+// The developer's loop through kindstack's local registry: build, push to localhost:<port>, run,
+// answer through the ingress; the KEP-1755 ConfigMap; the registry's contents survive recreate; an
+// up without it prunes it from the cluster. Leaves the nginx stack, and the registry holding the app.
+func TestYourAppThroughTheLocalRegistry(t *testing.T) {
+	testLocalRegistry(t, shared.Ready(t, nginxStack))
+}
+
 // Leaves the Traefik stack.
 func TestSwitchToTraefikKeepsTheData(t *testing.T) {
 	w := shared.Ready(t, nginxStack)
@@ -147,6 +154,13 @@ func TestDown(t *testing.T) {
 // cluster.
 func TestAClusterMadeAgainByKindIsNotKindstacks(t *testing.T) {
 	testRecordDoesNotSpeakForAClusterMadeAgain(t, shared.Exists(t))
+}
+
+// down keeps the registry and what was pushed to it; `kindstack registry rm` removes both.
+func TestDownKeepsTheLocalRegistryAndRegistryRmRemovesIt(t *testing.T) {
+	requireTestbed(t, "the registry image is the test bed's build")
+	w, port := shared.RegistryHoldsTheApp(t)
+	testDownKeepsTheRegistry(t, w, port)
 }
 
 // requireTestbed skips a scenario that needs the air-gapped test bed's registry when the tests run

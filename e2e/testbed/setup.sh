@@ -62,13 +62,15 @@ do_docker() {
   # (otherwise `docker run --privileged` fails with "unable to apply caps").
   # Without XDG_RUNTIME_DIR: runc keeps its exec state there when it is set, and a directory
   # that does not exist makes every `docker exec` fail ("OCI runtime exec failed").
+  # Descriptors 3-9 are closed for it: a caller's lock (`flock FILE setup.sh docker` holds FILE on
+  # fd 3) would otherwise live as long as the daemon, and every later `flock FILE` wait forever.
   env -u XDG_RUNTIME_DIR nohup dockerd \
     --host "unix://$DOCKER_SOCK" \
     --data-root "$DOCKER_DIR/data" --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/dockerd.pid" \
     --bridge none --iptables=false --ip-masq=false --userland-proxy=true \
     --default-address-pool "base=$DOCKER_ADDRESS_POOL,size=24" \
     --add-runtime "kindstack-runc=$RUNTIME_WRAPPER" --default-runtime kindstack-runc \
-    </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 &
+    </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   local i
   for i in $(seq 120); do
     dockerd_answers && break

@@ -72,6 +72,19 @@ func New(opts Options) *ucli.App {
 		c.OnUsageError = onUsage
 		return c
 	}
+	commands := []*ucli.Command{}
+	// Each component that runs containers beside the nodes gets a command to remove them, and
+	// nothing else removes them: `kindstack registry rm`.
+	for _, comp := range a.pl.Catalogue {
+		if comp.Beside == nil {
+			continue
+		}
+		commands = append(commands, &ucli.Command{Name: comp.Name, Usage: "the containers " + comp.Name + " runs beside the nodes (its storage outlives every cluster)",
+			Subcommands: []*ucli.Command{cmd(&ucli.Command{Name: "rm",
+				Usage:  "remove " + comp.Summary + ": its container and its storage (what was pushed to it); no cluster is touched",
+				Flags:  []ucli.Flag{&ucli.BoolFlag{Name: flagKeepStorage, Usage: "keep the storage (a volume), so the next up with it finds what was pushed"}},
+				Action: func(c *ucli.Context) error { return a.removeBeside(c, comp.Name) }})}})
+	}
 	return &ucli.App{
 		Name:                 "kindstack",
 		Usage:                "a local Kubernetes environment (kind, ingress, metrics and apps, all really ready) in one command",
@@ -92,7 +105,7 @@ func New(opts Options) *ucli.App {
 			}
 			return ucli.ShowAppHelp(c)
 		},
-		Commands: []*ucli.Command{
+		Commands: append([]*ucli.Command{
 			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
 				Flags: append(a.upFlags(), contextFlags()...), Action: a.up}),
 			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone); with --context, remove what kindstack installed there",
@@ -134,7 +147,7 @@ func New(opts Options) *ucli.App {
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
 				OnUsageError: onUsage, Action: a.completion},
 			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
-		},
+		}, commands...),
 	}
 }
 
@@ -168,6 +181,7 @@ const (
 	flagBundle        = "bundle"
 	flagNodeImage     = "node-image"
 	flagPlatform      = "platform"
+	flagKeepStorage   = "keep-storage"
 	flagContext       = "context"
 	flagIngressClass  = "ingress-class"
 	flagApp           = "app"
@@ -231,6 +245,9 @@ func (a *app) componentFlags() []ucli.Flag {
 		if c.Optional {
 			out = append(out, &ucli.BoolFlag{Name: "no-" + c.Name, Usage: "do not install " + c.Summary + " (after a full up: remove it)"})
 		}
+		if c.OptIn {
+			out = append(out, &ucli.BoolFlag{Name: c.Name, Usage: "also install " + c.Summary + " (--" + c.Name + "=false after an up with it: remove it from the cluster)"})
+		}
 		if c.Options != nil {
 			for _, f := range c.Options.Flags {
 				out = append(out, &ucli.StringFlag{Name: f.Name, Usage: f.Usage})
@@ -260,6 +277,10 @@ func (a *app) componentSettings(c *ucli.Context, s config.Settings) (config.Sett
 	for _, comp := range a.pl.Catalogue {
 		if cc, ok := setIn(c, "no-"+comp.Name); ok && comp.Optional {
 			on := !cc.Bool("no-" + comp.Name)
+			s = s.WithComponent(comp.Name, config.ComponentSettings{Enabled: &on})
+		}
+		if cc, ok := setIn(c, comp.Name); ok && comp.OptIn {
+			on := cc.Bool(comp.Name)
 			s = s.WithComponent(comp.Name, config.ComponentSettings{Enabled: &on})
 		}
 		if comp.Options == nil {

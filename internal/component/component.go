@@ -117,6 +117,12 @@ type Component struct {
 	Options *Options
 	// Optional components are installed unless switched off (`--no-<name>`, `<name>: false`).
 	Optional bool
+	// OptIn components are installed only when switched on (`--<name>`, `<name>: true`, or a
+	// section of their options).
+	OptIn bool
+	// Beside are containers it runs next to a kind cluster's nodes, on their network (a local
+	// registry), for these params; nil means none. They are not the cluster's: they outlive it.
+	Beside func(Params) []Container
 	// Alternative makes it one of several components providing a capability, of which the user
 	// picks one (`--<capability> <value>`, `<capability>: <value>`).
 	Alternative *Alternative
@@ -130,6 +136,31 @@ type Component struct {
 	Tested KubernetesRange
 	// Unpinned are the images its manifests name by tag instead of digest, each with the reason.
 	Unpinned map[string]string
+}
+
+// Container is a container a component runs beside a kind cluster's nodes, on kind's network,
+// where the nodes reach it by its name. Its storage is a named volume: the user's data, kept when
+// the cluster goes (`down`, `recreate`) and removed only by `kindstack <component> rm`.
+type Container struct {
+	// Name is the container's name, also the host name the nodes reach it by.
+	Name string
+	// Image is the image it runs, after the images map (see Params.Images).
+	Image string
+	// Env are its environment variables; it runs the image's own command.
+	Env map[string]string
+	// Port is the TCP port it serves on inside, published on the host at ListenAddress:HostPort.
+	Port          int
+	ListenAddress string
+	HostPort      int
+	// Volume is the named volume mounted at VolumePath.
+	Volume, VolumePath string
+	// Registry, when set, is the registry name (localhost:5001) every node pulls from this
+	// container over plain HTTP (containerd's hosts.toml).
+	Registry string
+	// Describe says what it is in progress lines and status, e.g. "registry".
+	Describe string
+	// PortFlag is the flag that sets HostPort, for messages, e.g. "--registry-port".
+	PortFlag string
 }
 
 // Service names the Service a component is reached through, and its HTTP port (a name or a number).
@@ -316,7 +347,28 @@ func (c Component) Images(p Params) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transform.ContainerImages(set.Objects)
+	images, err := transform.ContainerImages(set.Objects)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range c.Containers(p) {
+		if !slices.Contains(images, b.Image) {
+			images = append(images, b.Image)
+		}
+	}
+	slices.Sort(images)
+	return images, nil
+}
+
+// Containers are the containers it runs beside the nodes with p (Beside), none when it has none.
+func (c Component) Containers(p Params) []Container {
+	if c.Beside == nil {
+		return nil
+	}
+	if p.Options == nil && c.Options != nil {
+		p.Options = c.Options.New()
+	}
+	return c.Beside(p)
 }
 
 // Files is Manifests for a component whose files do not depend on the params.

@@ -52,6 +52,7 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 		Spec:       p.specOf(s),
 		Kubeconfig: cluster.KubeconfigMergePath(s.Kubeconfig, p.Cluster.Getenv),
 		Registries: registries,
+		Containers: p.besideOf(s),
 		Mirrors:    mirrorsOf,
 		Bundle:     s.Bundle != "",
 	})

@@ -25,6 +25,8 @@ func (p *Pipeline) wanted(c component.Component, s config.Settings) bool {
 		return p.choice(s, c.Alternative.Capability) == c.Alternative.Value
 	case c.Optional:
 		return s.Enabled(c.Name)
+	case c.OptIn:
+		return s.OptedIn(c.Name)
 	}
 	return true
 }
@@ -160,6 +162,9 @@ func (p *Pipeline) checkSettings(s config.Settings) error {
 func (p *Pipeline) howToInstall(c component.Component) string {
 	if a := c.Alternative; a != nil {
 		return fmt.Sprintf(" (--%s %s)", a.Capability, a.Value)
+	}
+	if c.OptIn {
+		return fmt.Sprintf(" (--%s)", c.Name)
 	}
 	return ""
 }
@@ -311,6 +316,12 @@ func (p *Pipeline) asRunning(s config.Settings, inv kube.Inventory) config.Setti
 			if _, chosen := s.Choices[string(a.Capability)]; !chosen {
 				s = s.WithChoice(string(a.Capability), a.Value)
 			}
+		}
+	}
+	for _, c := range p.Catalogue {
+		if _, recorded := inv[c.Name]; recorded && c.OptIn && s.Components[c.Name].Enabled == nil && s.Components[c.Name].Options == nil {
+			on := true
+			s = s.WithComponent(c.Name, config.ComponentSettings{Enabled: &on})
 		}
 	}
 	for _, c := range p.Catalogue {

@@ -30,6 +30,8 @@ type KindOptions struct {
 	Preload bool
 	// Registries are the node's registry mirrors.
 	Registries mirrors.Registries
+	// Containers run beside the nodes, on kind's network (a local registry); they outlive the cluster.
+	Containers []cluster.Container
 }
 
 // Kind is a kind cluster kindstack creates and manages, through kind's library in-process: one
@@ -67,7 +69,8 @@ func (k *Kind) Lock(ctx context.Context, opts LockOptions) (func(), error) {
 // Preflight checks the engine, the name, the listen address and host ports, and warns about
 // mirrors this machine cannot reach.
 func (k *Kind) Preflight(ctx context.Context, opts PreflightOptions) (Preflight, error) {
-	rep, err := k.Manager.Preflight(ctx, cluster.PreflightOptions{Spec: k.Options.Spec, ConfigErr: opts.SettingsErr, Replacing: opts.Replacing})
+	rep, err := k.Manager.Preflight(ctx, cluster.PreflightOptions{Spec: k.Options.Spec, ConfigErr: opts.SettingsErr, Replacing: opts.Replacing,
+		Containers: k.Options.Containers, Registries: k.Options.Registries})
 	out := Preflight{Warnings: rep.Warnings}
 	if err != nil {
 		return out, err
@@ -92,6 +95,7 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 		Restart:     k.Options.Restart,
 		KeepContext: k.Options.KeepContext,
 		Registries:  k.Options.Registries,
+		Containers:  k.Options.Containers,
 		Configured:  opts.AcceptsImages,
 		Logf:        opts.Logf,
 		Warnf:       opts.Warnf,
@@ -99,8 +103,12 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 	if err != nil {
 		return Connection{}, err
 	}
+	notes := append([]string{}, res.Beside...)
+	if m := res.Mirrors.String(); m != "" {
+		notes = append(notes, m)
+	}
 	return Connection{Created: res.Created, Context: res.Context, KubeconfigPath: res.KubeconfigPath,
-		Kubeconfig: res.Kubeconfig, Note: res.Mirrors.String()}, nil
+		Kubeconfig: res.Kubeconfig, Note: strings.Join(notes, ", ")}, nil
 }
 
 // Status reads the cluster's nodes and stored spec.
