@@ -267,12 +267,20 @@ func testLocalRegistry(t *testing.T, w *world) {
 	code, after := manifestDigest(t, port, appName, "v2")
 	assert.Equal(t, http.StatusOK, code, "the pushed image's manifest still answers after recreate")
 	assert.Equal(t, digest, after)
-	cs = w.clientset(t)
-	deployApp(t, cs, ref("v2"))
+	// On the new cluster the app comes from a Kustomization of the user's, installed as an app:
+	// the pod pulls localhost:<port>/… from the registry, and up's smoke check goes through the
+	// ingress to it.
+	withApp := registryAppConfig(t, w, port, ref("v2"))
+	r, sum = w.up(t, "up", withApp, upTimeout, append(portFlag, "--example-route", "ingress")...)
+	require.Equal(t, 0, r.code, "%s", r)
+	require.True(t, sum.Ready, "%s", r)
+	assert.Contains(t, r.stderr, "Install "+appName)
+	assert.Contains(t, r.stderr, "✓ Smoke test through the ingress")
 	appAnswers(t, w, "registryapp v2")
+	cs = w.clientset(t)
 
-	// An up without the registry prunes its ConfigMap (and the node's hosts file); the registry
-	// and its images stay.
+	// An up without the registry (and without the app) prunes its ConfigMap, the node's hosts
+	// file and the app; the registry and its images stay.
 	r, sum = w.up(t, "up", w.config, upTimeout, "--example-route", "ingress")
 	require.Equal(t, 0, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "registry removed")
@@ -332,4 +340,53 @@ func (f *fixture) RegistryHoldsTheApp(t *testing.T) (*world, int) {
 	buildApp(t, w, ref, "v2")
 	engine(t, w, "push", ref)
 	return w, port
+}
+
+// registryAppConfig is the world's config with one app: a Kustomization (written to a temporary
+// directory, as a user's repository holds it) running image, routed at appPath by an Ingress, with
+// a smoke check that its answer names the image's version.
+func registryAppConfig(t *testing.T, w *world, port int, image string) string {
+	t.Helper()
+	dir := t.TempDir()
+	manifest := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s}
+spec:
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      containers:
+      - name: app
+        image: %[2]s
+        imagePullPolicy: Always
+        ports: [{containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[1]s}
+spec:
+  selector: {app: %[1]s}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: %[1]s}
+spec:
+  ingressClassName: nginx
+  rules:
+  - http:
+      paths:
+      - {path: %[3]s, pathType: Prefix, backend: {service: {name: %[1]s, port: {number: 80}}}}
+`, appName, image, appPath)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(manifest), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("resources: [app.yaml]\n"), 0o644))
+	return editedConfig(t, w, "registry-app.yaml", func(stack map[string]any) {
+		stack["apps"] = []any{map[string]any{
+			"name": appName, "path": dir, "needs": []any{"ingress"},
+			"smoke": map[string]any{"path": appPath, "contains": "registryapp v2"},
+		}}
+		stack["registry"] = map[string]any{"port": port}
+	})
 }
