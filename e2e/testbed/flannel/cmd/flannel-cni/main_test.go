@@ -53,5 +53,3 @@ func TestNoLeaseYetSaysSo(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
-
-

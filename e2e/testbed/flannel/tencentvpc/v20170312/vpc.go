@@ -44,7 +44,9 @@ type DescribeRouteTablesRequest struct {
 }
 
 // NewDescribeRouteTablesRequest returns an empty request.
-func NewDescribeRouteTablesRequest() *DescribeRouteTablesRequest { return &DescribeRouteTablesRequest{} }
+func NewDescribeRouteTablesRequest() *DescribeRouteTablesRequest {
+	return &DescribeRouteTablesRequest{}
+}
 
 // DescribeRouteTablesResponse is the answer to DescribeRouteTables.
 type DescribeRouteTablesResponse struct {
