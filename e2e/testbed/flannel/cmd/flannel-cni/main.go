@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,7 +39,7 @@ type netConf struct {
 // lease is what flanneld wrote to subnet.env.
 type lease struct {
 	network string // FLANNEL_NETWORK: the whole pod network
-	subnet  string // FLANNEL_SUBNET: this node's share, gateway address/prefix
+	subnet  string // FLANNEL_SUBNET: this node's share, as a network
 	mtu     int
 	ipMasq  bool // flanneld masquerades itself; the bridge must not do it twice
 }
@@ -75,6 +76,13 @@ func readLease(path string) (lease, error) {
 	if l.network == "" || l.subnet == "" {
 		return lease{}, fmt.Errorf("%s names no FLANNEL_NETWORK or FLANNEL_SUBNET", path)
 	}
+	// flanneld writes the node's gateway address with the prefix (10.244.2.1/24); host-local wants
+	// the network itself (10.244.2.0/24) and takes the first address as the gateway.
+	_, sn, err := net.ParseCIDR(l.subnet)
+	if err != nil {
+		return lease{}, fmt.Errorf("%s: FLANNEL_SUBNET %q: %w", path, l.subnet, err)
+	}
+	l.subnet = sn.String()
 	return l, nil
 }
 

@@ -41,7 +41,7 @@ func TestTheBridgeGetsTheNodesLease(t *testing.T) {
 	if got.Type != "bridge" || got.MTU != 1450 || got.IPMasq {
 		t.Errorf("bridge config %s: want type bridge, the lease's MTU 1450, no masquerade (flanneld does it)", raw)
 	}
-	if got.IPAM.Ranges[0][0]["subnet"] != "10.244.2.1/24" || got.IPAM.Routes[0]["dst"] != "10.244.0.0/16" {
+	if got.IPAM.Ranges[0][0]["subnet"] != "10.244.2.0/24" || got.IPAM.Routes[0]["dst"] != "10.244.0.0/16" {
 		t.Errorf("bridge config %s: want addresses from the node's subnet and a route to the pod network", raw)
 	}
 }
