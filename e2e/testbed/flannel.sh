@@ -60,6 +60,8 @@ do_binary() {
       "github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION")
   done
   rm -rf "$FLANNEL_BIN_DIR" && mv "$tmp" "$FLANNEL_BIN_DIR"
+  # Builds of an older wrapper module are never used again.
+  find "$BIN_DIR" -maxdepth 1 -name "flannel-$FLANNEL_VERSION-*" ! -path "$FLANNEL_BIN_DIR" -exec rm -rf {} +
   RESULT="built $FLANNEL_BIN_DIR ($(du -sh "$FLANNEL_BIN_DIR" | cut -f1))"
 }
 
