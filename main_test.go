@@ -139,7 +139,7 @@ exit 0
 		want        *regexp.Regexp
 	}{
 		{"negative", "-1", regexp.MustCompile(`kindstack: preflight: --workers is -1; the number of worker nodes cannot be negative \(0 runs everything on the control-plane node\)\n$`)},
-		{"more than the memory holds", "100000", regexp.MustCompile(`kindstack: preflight: --workers 100000 needs about [0-9.]+ [GT]iB of memory \(1.2 GiB for the control plane and 384 MiB for each worker\), but this machine has [0-9.]+ [KMGT]?i?B available; use --workers [0-9]+ or fewer, or free memory\n$`)},
+		{"more than the memory holds", "100000", regexp.MustCompile(`kindstack: preflight: --workers 100000 needs about [0-9.]+ [GT]iB of memory \(1.0 GiB for the control plane and 512 MiB for each worker\), but this machine has [0-9.]+ [KMGT]?i?B available; use --workers [0-9]+ or fewer, or free memory\n$`)},
 	}
 	for _, tt := range workers {
 		t.Run("up --workers exits 1 and changes nothing: "+tt.name, func(t *testing.T) {

@@ -80,9 +80,9 @@ func TestCheckWorkersSaysWhatEachNodeNeeds(t *testing.T) {
 		{"memory unknown", 50, -1, ""},
 		{"fits exactly", 2, ControlPlaneMemory + 2*WorkerMemory, ""},
 		{"one worker too many", 3, ControlPlaneMemory + 2*WorkerMemory,
-			"--workers 3 needs about 2.4 GiB of memory (1.2 GiB for the control plane and 384 MiB for each worker), but this machine has 2.0 GiB available; use --workers 2 or fewer, or free memory"},
-		{"not even the control plane", 1, 1 << 30,
-			"--workers 1 needs about 1.6 GiB of memory (1.2 GiB for the control plane and 384 MiB for each worker), but this machine has 1.0 GiB available; use --workers 0 or fewer, or free memory"},
+			"--workers 3 needs about 2.5 GiB of memory (1.0 GiB for the control plane and 512 MiB for each worker), but this machine has 2.0 GiB available; use --workers 2 or fewer, or free memory"},
+		{"not even the control plane", 1, 512 << 20,
+			"--workers 1 needs about 1.5 GiB of memory (1.0 GiB for the control plane and 512 MiB for each worker), but this machine has 512 MiB available; use --workers 0 or fewer, or free memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

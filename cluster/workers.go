@@ -9,13 +9,15 @@ import (
 	"strings"
 )
 
-// The memory a node of kindstack's cluster uses with the whole stack running, measured on the test
-// bed (`docker stats` of a 1+2 cluster after `up`, rounded up): the control plane carries the API
-// server, etcd, the controllers and the ingress controller; a worker its kubelet, containerd,
-// kube-proxy and its share of the example's pods.
+// The memory a node of kindstack's cluster needs with the whole stack running, decided from a
+// measurement on the test bed (`docker stats` of a 1+2 cluster right after `up`: control plane
+// 528 MiB with the API server, etcd, the controllers, the ingress controller and metrics-server;
+// workers 171 and 249 MiB with kubelet, containerd, kube-proxy, flannel and the example's pods)
+// with about twice that as headroom: the test bed runs small stand-ins of the example's images,
+// and the real frontend alone requests 256 MiB.
 const (
-	ControlPlaneMemory int64 = 1280 << 20
-	WorkerMemory       int64 = 384 << 20
+	ControlPlaneMemory int64 = 1 << 30
+	WorkerMemory       int64 = 512 << 20
 )
 
 // CheckWorkers says what is wrong with a worker count for a machine with available bytes of memory
