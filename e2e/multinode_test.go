@@ -142,6 +142,17 @@ func testMultiNode(t *testing.T) {
 		assert.Contains(t, text.stdout+text.stderr, n, "status text names node %s", n)
 	}
 
+	// `kindstack load` puts a developer's image into every node.
+	const mine = "localhost/ksmulti-app:dev"
+	engine(t, w, "tag", "kindstack.test/example-frontend:dev", mine)
+	r = w.run(t, 3*time.Minute, config, "load", mine)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "1 loaded into 3 node(s)", "%s", r)
+	for _, n := range append([]string{controlPlane}, workers...) {
+		images := engine(t, w, "exec", n, "ctr", "--namespace", "k8s.io", "images", "ls", "--quiet")
+		assert.Contains(t, strings.Fields(images), mine, "node %s holds the loaded image", n)
+	}
+
 	// Another worker count is a spec change: refused before anything changes, saying what to run.
 	r = w.run(t, 3*time.Minute, config, "up", "--workers", "1")
 	assert.Equal(t, 1, r.code, "%s", r)
