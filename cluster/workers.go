@@ -10,9 +10,9 @@ import (
 )
 
 // The memory a node of kindstack's cluster needs with the whole stack running, decided from a
-// measurement on the test bed (`docker stats` of a 1+2 cluster right after `up`: control plane
-// 528 MiB with the API server, etcd, the controllers, the ingress controller and metrics-server;
-// workers 171 and 249 MiB with kubelet, containerd, kube-proxy, flannel and the example's pods)
+// measurement on the test bed (`docker stats` of a 1+2 cluster right after `up`, two runs: control
+// plane 528–563 MiB with the API server, etcd, the controllers and the ingress controller; workers
+// 171–290 MiB with kubelet, containerd, kube-proxy, flannel, metrics-server and the example's pods)
 // with about twice that as headroom: the test bed runs small stand-ins of the example's images,
 // and the real frontend alone requests 256 MiB.
 const (
