@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/kindstack/kindstack/internal/cli.Version=$(VERSIO
 BIN := bin/kindstack
 GO_TEST_FLAGS ?=
 
-.PHONY: help build run test integration e2e bench-e2e testbed standins-test check lint fmt tidy verify clean
+.PHONY: help build run offline-images engine-env engine-stop engine-remove test fuzz integration e2e bench-e2e testbed standins-test check lint fmt tidy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -16,12 +16,38 @@ help: ## list targets
 build: ## build bin/kindstack (static, trimmed, version stamped)
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-run: build ## build, then bring the whole environment up
-	$(BIN) up
+# ARGS are kindstack up's flags, e.g. make run ARGS="--http-port 8080 --https-port 8443".
+run: build ## build, then bring the whole environment up (its engine and images wherever they can be had: internal/makerun/run.sh)
+	bash internal/makerun/run.sh up $(ARGS)
+
+offline-images: build ## build every image the stack runs from source (Go module proxy + Debian mirror), cached, and the images map
+	bash internal/makerun/run.sh offline-images $(ARGS)
+
+engine-env: ## print the DOCKER_HOST export of kindstack's private engine, for eval
+	@bash internal/makerun/run.sh engine-env
+
+engine-stop: ## stop kindstack's private engine (its clusters stop too; make run starts it again)
+	bash internal/makerun/run.sh engine-stop
+
+engine-remove: ## stop kindstack's private engine and delete its data (refused while it runs clusters; FORCE=1)
+	bash internal/makerun/run.sh engine-remove
 
 # -race needs cgo; only the test binaries are built with it, the binary stays static.
-test: ## unit tier with the race detector: no cluster, no network, seconds
+test: ## unit tier with the race detector: no cluster, no network, seconds; then every fuzz target for FUZZTIME
 	CGO_ENABLED=1 go test -race $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Go fuzzes one target per run: each `func Fuzz...` in the tree for FUZZTIME. A crash is written to
+# the package's testdata/fuzz/<target>/ and fails the run: commit it, and it stays a test.
+FUZZTIME ?= 20s
+fuzz: ## every fuzz target for FUZZTIME (default 20s), one after the other
+	@set -e; git grep -n '^func Fuzz' -- '*_test.go' | sed -E 's|^(.*)/[^/]*:[0-9]+:func (Fuzz[A-Za-z0-9_]*)\(.*|\1 \2|' | \
+	while read -r dir target; do \
+	  echo "fuzz ./$$dir $$target for $(FUZZTIME)"; \
+	  log=$$(mktemp); \
+	  if ! go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "./$$dir" >"$$log" 2>&1; then cat "$$log"; rm -f "$$log"; exit 1; fi; \
+	  grep -E '^fuzz: elapsed: [0-9]+s, execs' "$$log" | tail -1; rm -f "$$log"; \
+	done
 
 integration: ## integration tier: a real etcd + kube-apiserver + controller-manager + scheduler on loopback
 	bash e2e/testbed/controlplane.sh prepare

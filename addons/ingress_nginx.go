@@ -26,14 +26,25 @@ func IngressNginx() component.Component {
 			Advice: "it is retired (its last release, v1.15.1, is tested up to Kubernetes 1.35); `--ingress traefik` installs Traefik, which serves the same Ingresses and the Gateway API"},
 		Manifests: component.Files(ingressNginxManifest),
 		Transforms: func(p component.Params) []transform.Func {
+			controller := transform.Target{Kind: "Deployment", Namespace: "ingress-nginx", Name: "ingress-nginx-controller"}
+			if p.IngressNode == nil {
+				// No node has host ports mapped for kindstack (a cluster it did not create): the
+				// controller runs anywhere and is reached through its Service, whose type the
+				// target chooses (LoadBalancer, else NodePort).
+				return []transform.Func{
+					transform.Images(p.Images),
+					transform.NoHostPorts(controller),
+					transform.NoServiceType(transform.Target{Kind: "Service", Namespace: "ingress-nginx", Name: "ingress-nginx-controller"}),
+				}
+			}
 			return []transform.Func{
 				transform.Images(p.Images),
 				// Only the ingress node has host ports 80/443 mapped; upstream dropped this selector
 				// in v1.13, which breaks clusters with workers.
-				transform.NodeSelector(transform.Target{Kind: "Deployment", Namespace: "ingress-nginx", Name: "ingress-nginx-controller"},
-					p.IngressNode),
+				transform.NodeSelector(controller, p.IngressNode),
 			}
 		},
+		Exposed:  &component.Service{Namespace: "ingress-nginx", Name: "ingress-nginx-controller", Port: "http"},
 		Gates:    component.Gates(kube.WebhookServing("ingress-nginx-admission")),
 		Provides: []component.Capability{component.Ingress},
 		WebhookCert: &component.WebhookCert{

@@ -96,6 +96,17 @@ func Traefik() component.Component {
 			for _, port := range ports {
 				args = append(args, fmt.Sprintf("--entrypoints.p%d.address=:%d", port, port))
 			}
+			if p.IngressNode == nil {
+				// No node has host ports mapped for kindstack (a cluster it did not create): the
+				// controller runs anywhere and is reached through its Service, whose type the
+				// target chooses (LoadBalancer, else NodePort).
+				return []transform.Func{
+					transform.Images(p.Images),
+					transform.AppendArgs(deploy, "traefik", args...),
+					transform.NoHostPorts(deploy),
+					transform.NoServiceType(transform.Target{Kind: "Service", Namespace: "traefik", Name: "traefik"}),
+				}
+			}
 			return []transform.Func{
 				transform.Images(p.Images),
 				transform.NodeSelector(deploy, p.IngressNode),
@@ -103,6 +114,7 @@ func Traefik() component.Component {
 				transform.HostPorts(deploy, "traefik", ports...),
 			}
 		},
+		Exposed: &component.Service{Namespace: "traefik", Name: "traefik", Port: "web"},
 		Gates: component.Gates(
 			kube.GatewayClassAccepted(GatewayClassName),
 			kube.GatewayProgrammed(GatewayNamespace, GatewayName),

@@ -38,6 +38,10 @@ type DoctorOptions struct {
 	Spec       Spec
 	Kubeconfig string   // the file kindstack merges into
 	Registries []string // hosts the stack pulls from (after the images map)
+	// Mirrors are the mirror URLs of each of those hosts, tried first; Bundle says the images
+	// come from a bundle (both for the make run line).
+	Mirrors map[string][]string
+	Bundle  bool
 }
 
 // Host limits below which kind is known to misbehave (kind's known issues: "too many open files"
@@ -89,6 +93,7 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 	for _, host := range opts.Registries {
 		add(m.registryCheck(ctx, host))
 	}
+	add(makeRunCheck(m.makeRunFacts(ctx, rt, version, err, opts)))
 	if err == nil {
 		if list, err := m.List(ctx); err == nil {
 			for _, c := range list {

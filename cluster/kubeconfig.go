@@ -279,6 +279,13 @@ func parseKubeconfig(data []byte) (*yaml.Node, error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("not a kubeconfig (want a mapping with clusters, users, contexts)")
 	}
+	// A key given twice in one mapping is read as its last value by kubectl and as its first by a
+	// node walk: kindstack would then edit an entry other than the one kubectl sees (found by
+	// FuzzMergeKubeconfigKeepsOtherEntries). Decoding into plain values names the repeated key.
+	var plain any
+	if err := doc.Decode(&plain); err != nil {
+		return nil, fmt.Errorf("not a kubeconfig kindstack edits: %w", err)
+	}
 	for _, sec := range kubeconfigSections {
 		if v := value(doc.Content[0], sec); v != nil && v.Kind != yaml.SequenceNode && v.Tag != "!!null" {
 			return nil, fmt.Errorf("line %d: %s is not a list", v.Line, sec)

@@ -158,6 +158,19 @@ func TestMergeRefusesACorruptKubeconfig(t *testing.T) {
 	assert.Equal(t, "clusters: {a: 1}\n", readFile(t, path), "a file we cannot read must not be rewritten")
 }
 
+// Found by fuzzing: an entry whose name is given twice is kind-kindstack to kubectl (the last
+// one wins) but not to a walk that stops at the first; editing it would leave two entries of that
+// name, a file kubectl refuses. kindstack refuses to edit it and says which key repeats where.
+func TestMergeRefusesAKeyGivenTwice(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	user := "clusters:\n- cluster: {server: https://10.0.0.1}\n  name: other\n  name: kind-kindstack\n"
+	require.NoError(t, os.WriteFile(path, []byte(user), 0o600))
+	_, err := MergeKubeconfig(t.Context(), path, "kindstack", kindKubeconfig("kindstack", "https://127.0.0.1:3"))
+	require.ErrorContains(t, err, `mapping key "name" already defined at line 3`)
+	assert.Equal(t, user, readFile(t, path), "a file read two ways must not be rewritten")
+}
+
 func TestKubeconfigPathsFollowKind(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -140,6 +140,9 @@ func testManager(t *testing.T, env map[string]string, rt fakeRuntime, p *fakePro
 		CgroupV2:    func() bool { return true },
 		NewProvider: func(Runtime, log.Logger) Provider { return p },
 		NewClient:   func([]byte) (kubernetes.Interface, error) { return client, nil },
+		// The unit tier has no network: no registry answers unless a test says so.
+		ProbeRegistry: func(context.Context, string) error { return errors.New("no network in the unit tier") },
+		Geteuid:       func() int { return 0 },
 	}
 }
 

@@ -216,6 +216,12 @@ func (r result) String() string {
 // args are the command line of one command in this world: its cluster name, config and ports.
 func (w *world) args(config string, cmdArgs ...string) []string {
 	args := append([]string{}, cmdArgs...)
+	if slices.Contains(cmdArgs, "--context") { // a cluster kindstack did not create: no name, no host ports
+		if config != "" {
+			args = append(args, "--config", config)
+		}
+		return args
+	}
 	args = append(args, "--name", w.name)
 	if config != "" {
 		args = append(args, "--config", config)
@@ -275,6 +281,8 @@ type upSummary struct {
 	Context    string       `json:"context"`
 	Kubeconfig string       `json:"kubeconfig"`
 	URLs       []string     `json:"urls"`
+	Route      string       `json:"route"`
+	Again      string       `json:"again"`
 	Seconds    float64      `json:"seconds"`
 	Timings    []stepTiming `json:"timings"`
 	Error      string       `json:"error"`

@@ -293,3 +293,61 @@ func TestForeignClusterIsLeftAlone(t *testing.T) {
 	assert.Equal(t, 0, r.code, "%s", r)
 	assert.Empty(t, w.nodeContainers(t, w.name), "--force deleted it")
 }
+
+// A kindstack cluster deleted outside kindstack and made again by kind under the same name: the
+// record this machine kept of creating the first one does not authorize deleting the second, even
+// when its API does not answer (a stopped node, where the record is all kindstack has to go on).
+func testRecordDoesNotSpeakForAClusterMadeAgain(t *testing.T, w *world) {
+	provider := kindcluster.NewProvider(kindcluster.ProviderWithDocker())
+	if w.runtime != "docker" {
+		opt, err := kindcluster.DetectNodeProvider()
+		require.NoError(t, err)
+		provider = kindcluster.NewProvider(opt)
+	}
+	before := w.nodeIDs(t)
+	// kind's own kubeconfig, not the world's: the user's file keeps kindstack's context, as it
+	// would after `kind delete cluster` run with another KUBECONFIG.
+	kubeconfig := t.TempDir() + "/kubeconfig"
+	require.NoError(t, provider.Delete(w.name, kubeconfig), "the cluster deleted outside kindstack")
+	require.NoError(t, provider.Create(w.name,
+		kindcluster.CreateWithNodeImage(nodeImage(t, w)),
+		kindcluster.CreateWithKubeconfigPath(kubeconfig),
+		kindcluster.CreateWithWaitForReady(5*time.Minute),
+		kindcluster.CreateWithDisplayUsage(false), kindcluster.CreateWithDisplaySalutation(false)))
+	t.Cleanup(func() {
+		if len(w.nodeContainers(t, w.name)) > 0 {
+			_ = provider.Delete(w.name, kubeconfig)
+		}
+	})
+	again := w.nodeIDs(t)
+	require.NotEqual(t, before, again, "kind made new node containers under the name")
+
+	r := w.run(t, 2*time.Minute, w.config, "down")
+	assert.Equal(t, 1, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "cluster \""+w.name+"\" was not created by kindstack", "the running cluster has no stored spec")
+	assert.Equal(t, again, w.nodeIDs(t), "down deleted nothing")
+
+	node := w.name + "-control-plane"
+	out, err := exec.Command(w.runtime, "stop", node).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	r = w.run(t, 2*time.Minute, w.config, "down")
+	assert.Equal(t, 1, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "this machine's record of creating a cluster of that name does not speak for it (its node containers are not the ones recorded",
+		"a stopped node: the record names the old node containers, not these")
+	assert.Contains(t, r.stderr, "pass --force to delete it anyway")
+	assert.Equal(t, again, w.nodeIDs(t), "down deleted nothing")
+
+	r = w.run(t, 2*time.Minute, w.config, "down", "--force")
+	assert.Equal(t, 0, r.code, "%s", r)
+	assert.Empty(t, w.nodeContainers(t, w.name), "--force deleted it")
+}
+
+// nodeIDs are the full IDs of the world's node containers, sorted.
+func (w *world) nodeIDs(tb testing.TB) []string {
+	tb.Helper()
+	out, err := exec.Command(w.runtime, "ps", "-a", "--no-trunc", "--filter", "label=io.x-k8s.kind.cluster="+w.name, "--format", "{{.ID}}").Output()
+	require.NoError(tb, err)
+	ids := strings.Fields(string(out))
+	slices.Sort(ids)
+	return ids
+}

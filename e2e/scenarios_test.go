@@ -135,6 +135,13 @@ func TestDown(t *testing.T) {
 	testDown(t, shared.Exists(t))
 }
 
+// A cluster kindstack made, deleted outside it and made again by kind under the same name: down
+// refuses it, also with its node stopped, where only this machine's record could speak. Leaves no
+// cluster.
+func TestAClusterMadeAgainByKindIsNotKindstacks(t *testing.T) {
+	testRecordDoesNotSpeakForAClusterMadeAgain(t, shared.Exists(t))
+}
+
 // A 1+2 cluster of its own (after the shared cluster is gone: the machine holds one at a time):
 // the ingress on the control plane, the example over both workers. Deletes it at the end.
 func TestMultiNodeClusterSpreadsTheExample(t *testing.T) {

@@ -94,7 +94,7 @@ func Example() component.Component {
 			return []string{exampleNamespace, exampleDatabase, exampleBackend, exampleFrontend, route, exampleHPA}
 		},
 		Transforms: func(p component.Params) []transform.Func {
-			return []transform.Func{transform.Images(p.Images)}
+			return []transform.Func{transform.Images(p.Images), transform.IngressClassName(p.IngressClass)}
 		},
 		Gates: func(p component.Params) []kube.Gate {
 			gates := []kube.Gate{

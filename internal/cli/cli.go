@@ -93,13 +93,13 @@ func New(opts Options) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
-				Flags: a.upFlags(), Action: a.up}),
-			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone)",
-				Flags: downFlags(), Action: a.down}),
+				Flags: append(a.upFlags(), contextFlags()...), Action: a.up}),
+			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone); with --context, remove what kindstack installed there",
+				Flags: append(downFlags(), contextFlags()[0]), Action: a.down}),
 			cmd(&ucli.Command{Name: "recreate", Usage: "delete the cluster, then up",
 				Flags: a.upFlags(), Action: a.recreate}),
 			cmd(&ucli.Command{Name: "status", Usage: "show the cluster, its nodes and components: ready or why not (exit 1 when not ready)",
-				Action: a.status}),
+				Flags: contextFlags(), Action: a.status}),
 			cmd(&ucli.Command{Name: "list", Usage: "list the clusters kindstack created on this machine, with their state",
 				Action: a.list}),
 			cmd(&ucli.Command{Name: "kubeconfig", Usage: "print the cluster's kubeconfig instead of merging it",
@@ -110,6 +110,7 @@ func New(opts Options) *ucli.App {
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: flagOutputDir, Usage: "directory to write into (default: a new one under the temporary directory)", TakesFile: true},
 					&ucli.StringFlag{Name: flagArchive, Usage: "also write them as this .tar.gz", TakesFile: true},
+					contextFlags()[0],
 				}, Action: a.logs}),
 			{Name: "images", Usage: "the images up runs: list them, save them into one bundle for offline use, load a bundle",
 				Subcommands: []*ucli.Command{
@@ -128,7 +129,7 @@ func New(opts Options) *ucli.App {
 					noWaitFlag(),
 				}}),
 			cmd(&ucli.Command{Name: "render", Usage: "print every manifest up would apply with these settings (after transforms), for review or GitOps",
-				Flags: a.upFlags(), Action: a.render}),
+				Flags: append(a.upFlags(), contextFlags()...), Action: a.render}),
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
 				OnUsageError: onUsage, Action: a.completion},
 			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
@@ -167,6 +168,8 @@ const (
 	flagNodeImage     = "node-image"
 	flagPlatform      = "platform"
 	flagWorkers       = "workers"
+	flagContext       = "context"
+	flagIngressClass  = "ingress-class"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -175,7 +178,7 @@ func commonFlags() []ucli.Flag {
 	d := config.Defaults()
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: flagName, Usage: "cluster name (default \"" + d.Name + "\")", EnvVars: []string{"KINDSTACK_CLUSTER_NAME"}},
-		&ucli.StringFlag{Name: flagKubeconfig, Usage: "kubeconfig file to write the context to (default $KUBECONFIG, else ~/.kube/config)"},
+		&ucli.StringFlag{Name: flagKubeconfig, Usage: "kubeconfig file: where up writes the kind cluster's context, or with --context where it is read (default $KUBECONFIG, else ~/.kube/config)"},
 		&ucli.StringFlag{Name: flagConfig, Usage: "Stack config file (apiVersion " + config.APIVersion + ", kind " + config.Kind + ")", TakesFile: true, EnvVars: []string{"KINDSTACK_CONFIG"}},
 		&ucli.DurationFlag{Name: flagTimeout, Usage: "time budget for the whole command (status: " + d.StatusTimeout.String() + ")", DefaultText: d.Timeout.String(), EnvVars: []string{"KINDSTACK_TIMEOUT"}},
 		&ucli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "no progress output"},
@@ -348,6 +351,9 @@ func (a *app) resolve(c *ucli.Context) (invocation, error) {
 	}
 	if err == nil {
 		s, err = a.componentSettings(c, s)
+	}
+	if err == nil {
+		s, err = a.contextSettings(c, s)
 	}
 	if err != nil {
 		return inv, err

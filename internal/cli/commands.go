@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -43,6 +45,12 @@ func (a *app) runUp(c *ucli.Context, recreate bool) error {
 				sum.Name, steps.FormatDuration(time.Since(start)), sum.Name)
 		}
 		fmt.Fprintf(w, "kubectl context: %s (in %s)\n", sum.Context, sum.Kubeconfig)
+		if sum.Route != "" {
+			fmt.Fprintf(w, "ingress reached through %s\n", sum.Route)
+		}
+		if sum.Again != "" {
+			fmt.Fprintf(w, "the port-forward ended with kindstack; to open the URLs below, first run: %s\n", sum.Again)
+		}
 		for _, u := range sum.URLs {
 			fmt.Fprintf(w, "  %s\n", u)
 		}
@@ -90,7 +98,11 @@ func (a *app) printStatus(rep pipeline.StatusReport) {
 		fmt.Fprintf(w, "cluster %s: not found (runtime %s)\n", st.Name, st.Runtime)
 		return
 	}
-	fmt.Fprintf(w, "cluster %s: %s (runtime %s, context %s)\n", st.Name, mark(st.Ready), st.Runtime, st.Context)
+	if st.Runtime == "" { // a cluster kindstack did not create
+		fmt.Fprintf(w, "cluster %s: %s (context %s)\n", st.Name, mark(st.Ready), st.Context)
+	} else {
+		fmt.Fprintf(w, "cluster %s: %s (runtime %s, context %s)\n", st.Name, mark(st.Ready), st.Runtime, st.Context)
+	}
 	if st.Busy != "" {
 		fmt.Fprintf(w, "  %s\n", st.Busy)
 	}
@@ -103,6 +115,9 @@ func (a *app) printStatus(rep pipeline.StatusReport) {
 	}
 	if rep.Ingress != "" {
 		fmt.Fprintf(w, "  ingress controller: %s\n", rep.Ingress)
+	}
+	for _, capability := range slices.Sorted(maps.Keys(rep.Capabilities)) {
+		fmt.Fprintf(w, "  %s: %s\n", capability, rep.Capabilities[capability])
 	}
 	for _, comp := range rep.Components {
 		line := fmt.Sprintf("  %s: %s", comp.Name, mark(comp.Ready))

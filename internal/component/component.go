@@ -45,6 +45,9 @@ type Params struct {
 	Images transform.ImageMap
 	// IngressNode selects the node whose ports 80/443 are mapped to the host.
 	IngressNode map[string]string
+	// IngressClass is the class of the ingress controller the cluster already runs
+	// (`--ingress-class`); "" means the one kindstack installs (nginx).
+	IngressClass string
 	// Options are the component's own options: a pointer to its Options.New type; nil means its
 	// defaults.
 	Options any
@@ -99,6 +102,9 @@ type Component struct {
 	Needs []Need
 	// WebhookCert, when set, is an admission webhook whose certificate kindstack makes.
 	WebhookCert *WebhookCert
+	// Exposed is the Service through which its ingress is reached on a cluster without host
+	// ports (one kindstack did not create); nil when it serves no ingress there.
+	Exposed *Service
 	// LoadFirst puts its images first into a new cluster's node: its readiness takes a while
 	// after its pods start (two metrics scrapes), so they should start as early as they can.
 	LoadFirst bool
@@ -120,6 +126,11 @@ type Component struct {
 	Tested KubernetesRange
 	// Unpinned are the images its manifests name by tag instead of digest, each with the reason.
 	Unpinned map[string]string
+}
+
+// Service names the Service a component is reached through, and its HTTP port (a name or a number).
+type Service struct {
+	Namespace, Name, Port string
 }
 
 // Alternative is one choice for a capability several components provide.

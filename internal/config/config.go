@@ -107,6 +107,12 @@ type Settings struct {
 	KeepContext bool
 	// Diagnostics is where a failed up collects `kindstack logs` ("" = it does not).
 	Diagnostics string
+	// Context names a kubeconfig context: the commands act on that cluster, which kindstack did
+	// not create, instead of a kind cluster ("" = the kind cluster Name).
+	Context string
+	// IngressClass names an IngressClass of that cluster whose controller provides ingress, so
+	// kindstack installs none ("" = kindstack installs its own).
+	IngressClass string
 }
 
 // Defaults is the one place every setting gets its default value.

@@ -24,6 +24,10 @@ type ApplyOptions struct {
 	// not ready yet (connection refused, TLS not trusted yet, no endpoints), until ctx ends.
 	// A webhook that answers and denies the object is never retried.
 	RetryWebhookErrors bool
+	// TakeOver applies over an existing object kindstack does not own (Owned), taking its fields
+	// from their managers (--force). Without it such an object is refused with a *ForeignError,
+	// and left as it is.
+	TakeOver bool
 }
 
 // Stage is one apply stage. Objects of a stage are applied only after every earlier stage succeeded.
@@ -76,7 +80,8 @@ func Stages(objs []*unstructured.Unstructured) [][]*unstructured.Unstructured {
 // webhookRetryInterval bounds the pause between attempts to apply an object a webhook rejected.
 const webhookRetryInterval = time.Second
 
-// Apply applies objs server-side (field manager "kindstack", conflicts forced) in stages: Namespaces,
+// Apply applies objs server-side (field manager "kindstack", conflicts forced on the objects
+// kindstack owns; one it does not own is refused unless opts.TakeOver) in stages: Namespaces,
 // CRDs and cluster-scoped RBAC, then *Class kinds, then the rest. After CRDs are applied it waits for
 // them to be established and refreshes its view of the server's kinds. Namespaced objects must carry
 // their namespace; nothing is defaulted. Within a stage every object is attempted and all errors are
@@ -150,8 +155,11 @@ func (c *Client) applyObject(ctx context.Context, in *unstructured.Unstructured,
 	var change Change
 	var webhookErr error
 	err = wait.PollUntilContextCancel(ctx, webhookRetryInterval, true, func(ctx context.Context) (bool, error) {
-		action, err := c.applyOnce(ctx, m, obj, opts.DryRun)
+		action, err := c.applyOnce(ctx, m, obj, opts)
+		var foreign *ForeignError
 		switch {
+		case errors.As(err, &foreign):
+			return false, err
 		case err == nil:
 			change = Change{Ref: ref, Action: action}
 			return true, nil
@@ -195,8 +203,9 @@ const conditionalAttempts = 5
 // exactly, it reads the live object and applies with that resourceVersion as a precondition: a
 // controller writing status in between makes the apply fail with a conflict (then it reads again)
 // instead of being mistaken for a change kindstack made.
-func (c *Client) applyOnce(ctx context.Context, m *meta.RESTMapping, obj *unstructured.Unstructured, dryRun bool) (Action, error) {
+func (c *Client) applyOnce(ctx context.Context, m *meta.RESTMapping, obj *unstructured.Unstructured, opts ApplyOptions) (Action, error) {
 	ri := c.resource(m, obj.GetNamespace())
+	dryRun := opts.DryRun
 	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	if dryRun {
 		applyOpts.DryRun = []string{metav1.DryRunAll}
@@ -208,6 +217,9 @@ func (c *Client) applyOnce(ctx context.Context, m *meta.RESTMapping, obj *unstru
 			existing = nil
 		case err != nil:
 			return "", fmt.Errorf("read current state: %w", err)
+		}
+		if existing != nil && !opts.TakeOver && !Owned(existing) {
+			return "", &ForeignError{Objects: []Foreign{foreignOf(RefOf(existing), existing)}}
 		}
 		send := obj
 		conditional := existing != nil && attempt <= conditionalAttempts

@@ -52,6 +52,10 @@ func TestEngine(t *testing.T) {
 			t.Parallel()
 			testStagedApply(t, c)
 		})
+		t.Run("an object another manager made is refused, named and left alone unless taken over", func(t *testing.T) {
+			t.Parallel()
+			testOwnership(t, c)
+		})
 		t.Run("a Deployment whose pods are made Ready passes the wait", func(t *testing.T) {
 			t.Parallel()
 			testReadyDeployment(t, c)

@@ -10,6 +10,8 @@ import (
 
 // Down is `kindstack down`: one step that deletes the cluster and its kubeconfig entries. A
 // cluster that is already gone is success ("like rm -f"); the result says whether one existed.
+// On a target kindstack did not create (not a kind cluster it manages), the step removes what
+// kindstack installed there instead, and the cluster stays.
 func (p *Pipeline) Down(parent context.Context, r *steps.Runner, s config.Settings) (DownResult, error) {
 	ctx, cancel := context.WithTimeout(parent, s.Timeout)
 	defer cancel()
@@ -20,7 +22,12 @@ func (p *Pipeline) Down(parent context.Context, r *steps.Runner, s config.Settin
 		return res, err
 	}
 	defer unlock()
-	timings, err := r.Run(ctx, []steps.Step{p.deleteStep(t, &res)})
+	step := p.deleteStep(t, &res)
+	if _, isKind := t.(*target.Kind); !isKind {
+		// A cluster kindstack did not create stays; what kindstack installed there goes.
+		step = p.uninstallStep(t, &res)
+	}
+	timings, err := r.Run(ctx, []steps.Step{step})
 	res.Timings = timingsJSON(timings)
 	return res, err
 }

@@ -113,7 +113,9 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 	}
 	now, later := split(c, set.Objects)
 	endApply := st.Phase("apply")
-	changes, err := run.engine.Apply(ctx, now, c.Apply)
+	applyOpts := c.Apply
+	applyOpts.TakeOver = run.settings.Force // the objects were checked, and named, before anything changed
+	changes, err := run.engine.Apply(ctx, now, applyOpts)
 	endApply(err)
 	if err != nil {
 		return err
@@ -135,7 +137,7 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 			}
 			var more kube.ChangeSet
 			endApply := st.Phase("apply after " + string(capability))
-			more, errs[i] = run.engine.Apply(ctx, later[capability], c.Apply)
+			more, errs[i] = run.engine.Apply(ctx, later[capability], applyOpts)
 			endApply(errs[i])
 			mu.Lock()
 			changes = append(changes, more...)

@@ -48,6 +48,11 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 	ctx, cancel := context.WithTimeout(parent, logsBudget)
 	defer cancel()
 	s := opts.Settings
+	t := p.targetOf(s)
+	// A context that is not in the kubeconfig, or does not answer, has nothing to collect.
+	if err := discover(ctx, t); err != nil {
+		return "", err
+	}
 	dir := opts.Dir
 	if dir == "" {
 		var err error
@@ -70,7 +75,6 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 		}
 	}
 
-	t := p.targetOf(s)
 	statusCtx, cancelStatus := context.WithTimeout(ctx, s.StatusTimeout)
 	rep, statusErr := p.status(statusCtx, s, t)
 	cancelStatus()
@@ -87,7 +91,7 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 	}
 
 	var head strings.Builder
-	fmt.Fprintf(&head, "kindstack %s\ncluster %s\ncollected %s\n", p.Cluster.Version, s.Name, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&head, "kindstack %s\n%s\ncollected %s\n", p.Cluster.Version, t.Describe(), time.Now().UTC().Format(time.RFC3339))
 	if rep.Cluster.Spec != nil {
 		fmt.Fprintf(&head, "stored spec: %+v (created by kindstack %s)\n", *rep.Cluster.Spec, rep.Cluster.ToolVersion)
 	}

@@ -32,6 +32,8 @@ type Engine interface {
 	RecordInventory(ctx context.Context, component string, refs []kube.Ref) error
 	ForgetInventory(ctx context.Context, component string) error
 	Prune(ctx context.Context, refs []kube.Ref) (kube.PruneResult, error)
+	// Foreign lists the objects of objs that exist and are not kindstack's (kube.Owned).
+	Foreign(ctx context.Context, objs []*unstructured.Unstructured) ([]kube.Foreign, error)
 	Report(ctx context.Context, set kube.Set) kube.SetReport
 	Events(ctx context.Context, namespace string) ([]byte, error)
 	// Secret returns a Secret's data, nil when there is none.

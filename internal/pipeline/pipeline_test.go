@@ -111,6 +111,8 @@ func (fakeNode) Tag(string, string) error       { return nil }
 // fakeEngine records what the pipeline asked of the cluster, in order.
 type fakeEngine struct {
 	mu         sync.Mutex
+	foreign    map[kube.Ref][]string // objects that exist and are another manager's
+	applyOpts  []kube.ApplyOptions
 	events     []string
 	inventory  kube.Inventory
 	pruned     []kube.Ref
@@ -128,8 +130,11 @@ func (e *fakeEngine) log(format string, args ...any) {
 	e.events = append(e.events, fmt.Sprintf(format, args...))
 }
 
-func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured, _ kube.ApplyOptions) (kube.ChangeSet, error) {
+func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.ChangeSet, error) {
 	var cs kube.ChangeSet
+	e.mu.Lock()
+	e.applyOpts = append(e.applyOpts, opts)
+	e.mu.Unlock()
 	for _, o := range objs {
 		e.mu.Lock()
 		if e.applied == nil {
@@ -212,6 +217,18 @@ func (e *fakeEngine) Report(_ context.Context, set kube.Set) kube.SetReport {
 	return rep
 }
 
+func (e *fakeEngine) Foreign(_ context.Context, objs []*unstructured.Unstructured) ([]kube.Foreign, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []kube.Foreign
+	for _, o := range objs {
+		if managers, ok := e.foreign[kube.RefOf(o)]; ok {
+			out = append(out, kube.Foreign{Ref: kube.RefOf(o), Managers: managers})
+		}
+	}
+	return out, nil
+}
+
 func (e *fakeEngine) Events(_ context.Context, ns string) ([]byte, error) {
 	return []byte("12:00:00  Normal  Scheduled  Pod/x  in " + ns + "\n"), nil
 }
@@ -279,6 +296,14 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
+	// Registries as doctor's make run line probes them: only registry.k8s.io and one mirror answer.
+	mgr.ProbeRegistry = func(_ context.Context, base string) error {
+		if base == "https://registry.k8s.io" || base == "https://mirror.test" {
+			return nil
+		}
+		return errors.New("connection refused")
+	}
+	mgr.Geteuid = func() int { return 0 }
 	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
 	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
 	mgr.Nodes = func(context.Context, cluster.Runtime, string) ([]cluster.ImageNode, error) {
@@ -923,6 +948,25 @@ func TestDoctorChecksTheRegistriesTheStackPullsFrom(t *testing.T) {
 	require.NoError(t, err, "warnings alone do not fail doctor")
 	assert.Contains(t, text, "warn  registry registry-1.docker.io")
 	assert.Contains(t, text, "→ images from it can only come from a mirror")
+
+	// The make run line: Docker Hub does not answer, so make run would build the images, unless
+	// its mirror (from the flags, through the settings) answers.
+	cache := t.TempDir()
+	getenv := m.pipeline.Cluster.Getenv
+	m.pipeline.Cluster.Getenv = func(k string) string {
+		if k == "KINDSTACK_TESTBED_DIR" {
+			return cache
+		}
+		return getenv(k)
+	}
+	_, text, err = runCLI(t, m, "doctor", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	assert.Contains(t, text, "warn  make run")
+	assert.Contains(t, text, "engine: yours (docker 28.2.2); images: built from source, as no registry or mirror answers for registry-1.docker.io; not built yet")
+	_, text, err = runCLI(t, m, "doctor", "--http-port", "18080", "--https-port", "18443", "--registry-mirror", "docker.io=https://mirror.test")
+	require.NoError(t, err)
+	assert.Contains(t, text, "ok    make run")
+	assert.Contains(t, text, "images: pulled (registry-1.docker.io, registry.k8s.io answer)")
 }
 
 func TestImagesListNamesEveryImageUpRunsAndItsMirrors(t *testing.T) {

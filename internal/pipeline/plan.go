@@ -56,10 +56,11 @@ func (p *Pipeline) Alternatives() map[component.Capability][]component.Alternati
 // paramsOf turns settings into what shapes c's objects on target t; fetch gets remote manifests.
 func paramsOf(s config.Settings, t target.Target, c component.Component, fetch func(component.Remote) ([]byte, error)) component.Params {
 	return component.Params{
-		Images:      transform.ImageMap(s.Images),
-		IngressNode: t.IngressNode(),
-		Options:     s.Components[c.Name].Options,
-		Fetch:       fetch,
+		Images:       transform.ImageMap(s.Images),
+		IngressNode:  t.IngressNode(),
+		IngressClass: s.IngressClass,
+		Options:      s.Components[c.Name].Options,
+		Fetch:        fetch,
 	}
 }
 

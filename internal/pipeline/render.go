@@ -20,7 +20,11 @@ import (
 // A webhook whose certificate kindstack makes gets a new one here, so the output works when
 // applied by hand; `up` keeps the cluster's own.
 func (p *Pipeline) Render(ctx context.Context, s config.Settings) ([]byte, error) {
-	pl, err := p.newPlan(ctx, s, p.targetOf(s))
+	t := p.targetOf(s)
+	if err := discover(ctx, t); err != nil {
+		return nil, err
+	}
+	pl, err := p.newPlan(ctx, s, t)
 	if err != nil {
 		return nil, err
 	}

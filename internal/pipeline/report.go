@@ -9,22 +9,28 @@ import (
 
 // UpSummary is `up -o json`: one object on stdout, also when `up` fails.
 type UpSummary struct {
-	Name       string       `json:"name"`
-	Ready      bool         `json:"ready"`   // everything was waited for and is ready
-	Waited     bool         `json:"waited"`  // false with --wait=false: components applied, not waited for
-	Created    bool         `json:"created"` // false: an existing cluster was reused
-	Context    string       `json:"context,omitempty"`
-	Kubeconfig string       `json:"kubeconfig,omitempty"` // file holding the context
-	URLs       []string     `json:"urls"`
-	Seconds    float64      `json:"seconds"`
-	Timings    []TimingJSON `json:"timings"`
-	Error      string       `json:"error,omitempty"`
+	Name       string   `json:"name"`
+	Ready      bool     `json:"ready"`   // everything was waited for and is ready
+	Waited     bool     `json:"waited"`  // false with --wait=false: components applied, not waited for
+	Created    bool     `json:"created"` // false: an existing cluster was reused
+	Context    string   `json:"context,omitempty"`
+	Kubeconfig string   `json:"kubeconfig,omitempty"` // file holding the context
+	URLs       []string `json:"urls"`
+	// Route says how the smoke test reached the ingress on a cluster without host ports, e.g.
+	// "NodePort 31380 on node x (172.18.0.2)"; Again is the command that opens a port-forward again.
+	Route   string       `json:"route,omitempty"`
+	Again   string       `json:"again,omitempty"`
+	Seconds float64      `json:"seconds"`
+	Timings []TimingJSON `json:"timings"`
+	Error   string       `json:"error,omitempty"`
 }
 
 // DownResult is `down -o json`.
 type DownResult struct {
-	Name    string       `json:"name"`
-	Deleted bool         `json:"deleted"` // a cluster existed and was deleted; false when there was none
+	Name    string `json:"name"`
+	Deleted bool   `json:"deleted"` // a cluster existed and was deleted; false when there was none
+	// Removed counts the objects `down --context` deleted (what kindstack's inventory recorded).
+	Removed int          `json:"removed,omitempty"`
 	Timings []TimingJSON `json:"timings"`
 }
 
@@ -35,6 +41,9 @@ type StatusReport struct {
 	Components []ComponentStatus `json:"components"`
 	// Ingress is the component serving Ingresses (and Gateways): ingress-nginx or traefik.
 	Ingress string `json:"ingress,omitempty"`
+	// Capabilities says where each capability comes from: a component kindstack installs, or the
+	// cluster's own ("the cluster's own: APIService v1beta1.metrics.k8s.io ...").
+	Capabilities map[string]string `json:"capabilities,omitempty"`
 	// Leftovers are objects an earlier run installed that these settings no longer want;
 	// the next `up` prunes them.
 	Leftovers []string `json:"leftovers,omitempty"`

@@ -31,13 +31,16 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 	rep.Cluster = st
 	if err != nil {
 		rep.Problem = err.Error()
+		if s.Context != "" {
+			return rep, err // it names the context
+		}
 		return rep, fmt.Errorf("status of cluster %q: %w", s.Name, err)
 	}
 	if !st.Exists {
 		return rep, errors.New(st.Problem) // it names the cluster and says what to run
 	}
 	if st.Kubeconfig != nil {
-		rep.Components, rep.Leftovers, rep.Ingress = p.componentStatus(ctx, st.Kubeconfig, s, t)
+		rep.Components, rep.Leftovers, rep.Ingress, rep.Capabilities = p.componentStatus(ctx, st.Kubeconfig, s, t)
 	}
 	rep.Ready = st.Ready
 	for _, c := range rep.Components {
@@ -57,10 +60,10 @@ const componentsAtOnce = 4
 
 // componentStatus evaluates every component the settings want, or the cluster runs where the
 // user did not choose (asRunning); it returns them, the leftovers and the ingress controller.
-func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string) {
+func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string, map[string]string) {
 	engine, err := p.Connect(kubeconfig)
 	if err != nil {
-		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, ""
+		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, "", nil
 	}
 	inv, invErr := engine.ReadInventory(ctx)
 	if invErr == nil {
@@ -68,7 +71,7 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	}
 	pl, err := p.newPlan(ctx, s, t)
 	if err != nil {
-		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, ""
+		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, "", nil
 	}
 	// The components are evaluated at once, a few at a time (each reads up to 16 objects at once
 	// too): a catalogue with many apps must not open hundreds of requests together.
@@ -98,5 +101,5 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	for _, r := range inv.Unwanted(pl.refs()) {
 		leftovers = append(leftovers, r.String())
 	}
-	return out, leftovers, providerOf(pl, component.Ingress)
+	return out, leftovers, providerOf(pl, component.Ingress), capabilities(pl, t)
 }

@@ -37,6 +37,7 @@ type upRun struct {
 	conn     target.Connection // cluster step
 	engine   Engine            // cluster step: connected to the cluster
 	urls     []string          // smoke test: what the user can open
+	route    target.Route      // smoke test: how it reached the ingress of a target without host ports
 	bundle   bundle.Meta       // preflight: what --bundle holds
 	kept     string            // recreate: the old node's images, exported (keepStep)
 	keptDir  string            // and the directory holding them, removed when up ends
@@ -99,6 +100,9 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		p.installStep(run),
 	)
 	name := opts.Settings.Name
+	if opts.Settings.Context != "" {
+		name = opts.Settings.Context
+	}
 	if opts.Settings.Wait && p.smokes(opts.Settings) {
 		list = append(list, p.smokeStep(run))
 	}
@@ -115,8 +119,8 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		err = fmt.Errorf("%w (the --timeout budget of %s ran out)", err, opts.Settings.Timeout)
 	}
 	if err != nil && run.engine != nil {
-		err = fmt.Errorf("%w\ncluster %q is kept: `kindstack status --name %s` says what is not ready, `kindstack up` retries, `kindstack down` removes it;\n"+
-			"`kindstack logs --name %s` collects diagnostics for a bug report", err, name, name, name)
+		err = fmt.Errorf("%w\ncluster %q is kept: `kindstack status %s` says what is not ready, `kindstack up` retries, `kindstack down` removes it;\n"+
+			"`kindstack logs %s` collects diagnostics for a bug report", err, name, selector(opts.Settings), selector(opts.Settings))
 		// A person who pressed Ctrl-C wants kindstack to stop, not to collect.
 		if opts.Settings.Diagnostics != "" && parent.Err() == nil {
 			err = p.collectDiagnostics(parent, opts.Settings, err)
@@ -129,6 +133,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 		Name: name, Ready: err == nil && opts.Settings.Wait, Waited: opts.Settings.Wait, Created: run.conn.Created,
 		Context: run.conn.Context, Kubeconfig: run.conn.KubeconfigPath,
 		URLs: append([]string{}, run.urls...), Seconds: time.Since(start).Round(time.Millisecond).Seconds(),
+		Route: run.route.How, Again: run.route.Again,
 		Timings: timingsJSON(timings),
 	}
 	if err != nil {
@@ -170,8 +175,11 @@ func (p *Pipeline) urlsOf(t target.Target, s config.Settings) []string {
 // targetOf is what the settings make the commands act on: Pipeline.Target's choice, else the kind
 // cluster they describe.
 func (p *Pipeline) targetOf(s config.Settings) target.Target {
-	if p.Target != nil {
+	switch {
+	case p.Target != nil:
 		return p.Target(s)
+	case s.Context != "":
+		return p.contextOf(s)
 	}
 	return p.kindOf(s)
 }
@@ -189,6 +197,11 @@ func (p *Pipeline) preflightStep(run *upRun, configErr error, replacing bool) st
 		Name: "Preflight",
 		Run: func(ctx context.Context, st *steps.Status) error {
 			settingsErr := configErr
+			// A cluster kindstack did not create is asked first what it has (and whether it
+			// answers at all): the plan uses what it provides instead of installing it again.
+			if err := discover(ctx, run.target); err != nil {
+				return fmt.Errorf("preflight: %w", err)
+			}
 			if settingsErr == nil {
 				pl, err := p.newPlan(ctx, run.settings, run.target)
 				if err != nil {
@@ -198,6 +211,12 @@ func (p *Pipeline) preflightStep(run *upRun, configErr error, replacing bool) st
 			}
 			if settingsErr == nil {
 				for _, w := range untested(run.plan, run.target) {
+					// On a cluster kindstack did not create, a controller not tested on its
+					// Kubernetes is refused: it is someone else's cluster.
+					if run.kind == nil && !run.settings.Force {
+						settingsErr = errors.Join(settingsErr, fmt.Errorf("%s; --force installs it anyway", w))
+						continue
+					}
 					st.Warnf("%s", w)
 				}
 			}
@@ -233,8 +252,12 @@ func (p *Pipeline) preflightStep(run *upRun, configErr error, replacing bool) st
 }
 
 func (p *Pipeline) clusterStep(run *upRun) steps.Step {
+	name := "Cluster " + run.settings.Name
+	if run.settings.Context != "" {
+		name = "Connect to " + run.target.Describe()
+	}
 	return steps.Step{
-		Name: "Cluster " + run.settings.Name,
+		Name: name,
 		Run: func(ctx context.Context, st *steps.Status) error {
 			if run.settings.Bundle != "" && run.kind != nil {
 				loaded, err := p.loadNodeImage(ctx, run.kind.Runtime(), run.settings.Bundle, run.bundle, run.kind.Options.Spec.NodeImage)
@@ -258,7 +281,13 @@ func (p *Pipeline) clusterStep(run *upRun) steps.Step {
 			if run.engine, err = p.Connect(res.Kubeconfig); err != nil {
 				return fmt.Errorf("connect to %s: %w", run.target.Describe(), err)
 			}
+			if err := checkOwners(ctx, st, run.engine, run.plan, run.settings.Force); err != nil {
+				return err
+			}
 			result := "exists, unchanged"
+			if run.settings.Context != "" {
+				result = "reached"
+			}
 			if res.Created {
 				result = "created"
 			}
@@ -454,21 +483,65 @@ func (p *Pipeline) installStep(run *upRun) steps.Step {
 }
 
 func (p *Pipeline) smokeStep(run *upRun) steps.Step {
-	base := run.target.IngressURL()
 	return steps.Step{
 		Name: "Smoke test through the ingress",
 		Run: func(ctx context.Context, st *steps.Status) error {
+			base := run.target.IngressURL()
+			r, routed := run.target.(router)
+			if routed {
+				var route target.Route
+				var err error
+				// A candidate address counts once the smoke requests pass there.
+				probe := func(ctx context.Context, base string) error {
+					ctx, cancel := context.WithTimeout(ctx, probeWithin)
+					defer cancel()
+					return p.Smoke(ctx, smoke.Options{BaseURL: base, Requests: run.plan.smoke(), Interval: time.Second})
+				}
+				svc, provider, ok := exposedOf(run.plan)
+				switch {
+				case ok:
+					route, err = r.Route(ctx, svc, probe, st.Infof)
+				case provider != "":
+					return fmt.Errorf("%s has no Service to reach it through on %s, which maps no host ports for kindstack", provider, run.target.Describe())
+				default: // the cluster's own controller serves the ingress
+					ns, name, found := firstIngress(run.plan)
+					if !found {
+						return fmt.Errorf("no Ingress to follow to the ingress controller of %s", run.target.Describe())
+					}
+					route, err = r.RouteIngress(ctx, ns, name, probe, st.Infof)
+				}
+				if err != nil {
+					return err
+				}
+				defer route.Close()
+				run.route = route
+				base = route.BaseURL
+			}
 			if err := p.Smoke(ctx, smoke.Options{BaseURL: base, Requests: run.plan.smoke(), Infof: st.Infof}); err != nil {
 				return err
 			}
+			open := base
+			if routed && !run.route.Lasting {
+				// A port-forward ends with kindstack: the URLs are those of the command that opens it again.
+				open = "http://localhost:8080"
+				st.Warnf("the port-forward ends when kindstack returns; `%s` opens it again for the URLs below", run.route.Again)
+			}
 			for _, path := range run.plan.urls() {
-				run.urls = append(run.urls, base+path)
+				run.urls = append(run.urls, open+path)
+			}
+			if routed {
+				st.Result(base + " answers · through " + run.route.How)
+				return nil
 			}
 			st.Result(base + " answers")
 			return nil
 		},
 	}
 }
+
+// probeWithin bounds how long an address the cluster offers may take to serve the smoke requests
+// before the next way to reach the ingress is tried.
+const probeWithin = 20 * time.Second
 
 // BaseURL is where a browser on this machine reaches the ingress on a host port.
 func BaseURL(listenAddress string, port int) string { return target.BaseURL(listenAddress, port) }
