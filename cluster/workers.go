@@ -10,7 +10,7 @@ import (
 )
 
 // The memory a node of kindstack's cluster needs with the whole stack running, decided from a
-// measurement on the test bed (`docker stats` of a 1+2 cluster right after `up`, two runs: control
+// measurement on the test bed (`docker stats` of a 1+2 cluster right after `up`, three runs: control
 // plane 528–563 MiB with the API server, etcd, the controllers and the ingress controller; workers
 // 171–290 MiB with kubelet, containerd, kube-proxy, flannel, metrics-server and the example's pods)
 // with about twice that as headroom: the test bed runs small stand-ins of the example's images,
