@@ -55,19 +55,21 @@ integration: ## integration tier: a real etcd + kube-apiserver + controller-mana
 
 # The e2e tier runs on the air-gapped test bed: the private Docker engine (DOCKER_HOST from
 # `setup.sh env`) and the config that points every image at one built locally.
-E2E_ENV = eval "$$(bash e2e/testbed/setup.sh env)" && export KINDSTACK_E2E_CONFIG=$(CURDIR)/e2e/testdata/airgap.yaml
+E2E_ENV = eval "$$(bash e2e/testbed/setup.sh env)" && export KINDSTACK_E2E_CONFIG=$(CURDIR)/e2e/testdata/airgap.yaml KINDSTACK_E2E_MULTINODE_CONFIG=$(CURDIR)/e2e/testdata/airgap-multinode.yaml
 E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-diagnostics
 
 testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-in images (cached)
 	bash e2e/testbed/setup.sh all
 	bash e2e/testbed/standins.sh all
 	bash e2e/testbed/traefik.sh all
+	bash e2e/testbed/flannel.sh all
 	bash e2e/testbed/registry.sh build
 	bash e2e/testbed/distribution.sh build
 
 standins-test: testbed ## the test bed's own Go code: stand-ins' unit tests (with a real PostgreSQL) and their images
 	bash e2e/testbed/standins.sh check
 	cd e2e/testbed/tools && go vet ./...
+	cd e2e/testbed/flannel && go vet ./cmd/...
 
 e2e: testbed standins-test ## e2e tier: kindstack against a real kind cluster on the test bed
 	$(E2E_ENV) && KINDSTACK_E2E_ARTIFACTS=$(E2E_ARTIFACTS) go test $(GO_TEST_FLAGS) -tags e2e -count=1 -timeout 60m -v ./e2e/...

@@ -161,6 +161,9 @@ func (m *Manager) Preflight(ctx context.Context, opts PreflightOptions) (Preflig
 	if err := withLocal(opts.Registries, opts.Containers).Check(); err != nil {
 		problems = append(problems, err)
 	}
+	if err := m.workersProblem(spec.Workers, !report.Exists || opts.Replacing); err != nil {
+		problems = append(problems, err)
+	}
 
 	// Only worth saying when creation could go ahead: a runtime answers and no cluster exists yet.
 	if report.EngineVersion != "" && !report.Exists && !m.CgroupV2() && imageNeedsCgroupV2(spec.NodeImage) {

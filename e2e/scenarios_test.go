@@ -163,6 +163,12 @@ func TestDownKeepsTheLocalRegistryAndRegistryRmRemovesIt(t *testing.T) {
 	testDownKeepsTheRegistry(t, w, port)
 }
 
+// A 1+2 cluster of its own (after the shared cluster is gone: the machine holds one at a time):
+// the ingress on the control plane, the example over both workers. Deletes it at the end.
+func TestMultiNodeClusterSpreadsTheExample(t *testing.T) {
+	testMultiNode(t)
+}
+
 // requireTestbed skips a scenario that needs the air-gapped test bed's registry when the tests run
 // elsewhere (a GitHub runner: KINDSTACK_E2E_CONFIG unset).
 func requireTestbed(t *testing.T, why string) {

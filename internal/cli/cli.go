@@ -182,6 +182,7 @@ const (
 	flagNodeImage     = "node-image"
 	flagPlatform      = "platform"
 	flagKeepStorage   = "keep-storage"
+	flagWorkers       = "workers"
 	flagContext       = "context"
 	flagIngressClass  = "ingress-class"
 	flagApp           = "app"
@@ -209,6 +210,7 @@ func (a *app) upFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: flagListenAddress, Usage: "host address the HTTP/HTTPS ports listen on (default " + d.ListenAddress + ")"},
 		&ucli.IntFlag{Name: flagHTTPPort, Usage: "host port for HTTP into the ingress", DefaultText: fmt.Sprint(d.HTTPPort)},
 		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
+		&ucli.IntFlag{Name: flagWorkers, Usage: "worker nodes beside the control-plane node, which keeps the host ports and the ingress controller; a different number means `kindstack recreate`", DefaultText: fmt.Sprint(d.Workers)},
 		&ucli.BoolFlag{Name: flagWait, Value: true, Usage: "wait until everything is ready and smoke-test it; --wait=false returns once the cluster is up and every component is applied (`kindstack status` says when they are ready)"},
 		&ucli.StringSliceFlag{Name: flagMirror, Usage: "REGISTRY=URL: pull REGISTRY's images through the mirror at URL first (repeatable, tried in order, REGISTRY itself last; replaces the config file's mirrors for REGISTRY), e.g. docker.io=https://docker.m.daocloud.io"},
 		&ucli.StringSliceFlag{Name: flagInsecure, Usage: "URL: do not verify the TLS certificate of this registry mirror (self-signed; repeatable)"},
@@ -397,7 +399,7 @@ func settingFlags(c *ucli.Context, s config.Settings) (config.Settings, error) {
 			*dst = cc.String(name)
 		}
 	}
-	for name, dst := range map[string]*int{flagHTTPPort: &s.HTTPPort, flagHTTPSPort: &s.HTTPSPort} {
+	for name, dst := range map[string]*int{flagHTTPPort: &s.HTTPPort, flagHTTPSPort: &s.HTTPSPort, flagWorkers: &s.Workers} {
 		if cc, ok := setIn(c, name); ok {
 			*dst = cc.Int(name)
 		}

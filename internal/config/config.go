@@ -37,6 +37,7 @@ type Stack struct {
 	ListenAddress *string           `yaml:"listenAddress,omitempty" json:"listenAddress,omitempty"`
 	HTTPPort      *int              `yaml:"httpPort,omitempty" json:"httpPort,omitempty"`
 	HTTPSPort     *int              `yaml:"httpsPort,omitempty" json:"httpsPort,omitempty"`
+	Workers       *int              `yaml:"workers,omitempty" json:"workers,omitempty"`
 	Kubeconfig    *string           `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
 	Timeout       *Duration         `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	Retain        *bool             `yaml:"retain,omitempty" json:"retain,omitempty"`
@@ -75,6 +76,7 @@ type Settings struct {
 	ListenAddress string
 	HTTPPort      int
 	HTTPSPort     int
+	Workers       int    // worker nodes beside the control-plane node
 	Kubeconfig    string // "" means kind's rule: $KUBECONFIG, else ~/.kube/config
 	Timeout       time.Duration
 	Retain        bool
@@ -158,6 +160,9 @@ func (s Settings) Apply(st *Stack) Settings {
 	}
 	if st.HTTPSPort != nil {
 		s.HTTPSPort = *st.HTTPSPort
+	}
+	if st.Workers != nil {
+		s.Workers = *st.Workers
 	}
 	if st.Timeout != nil {
 		s.Timeout = time.Duration(*st.Timeout)
@@ -245,6 +250,7 @@ func fields() map[string]field {
 		"kubeconfig":      str(func(st *Stack, v *string) { st.Kubeconfig = v }),
 		"httpPort":        integer(func(st *Stack, v int) { st.HTTPPort = &v }),
 		"httpsPort":       integer(func(st *Stack, v int) { st.HTTPSPort = &v }),
+		"workers":         integer(func(st *Stack, v int) { st.Workers = &v }),
 		"retain":          boolean(func(st *Stack, v bool) { st.Retain = &v }),
 		"preload":         boolean(func(st *Stack, v bool) { st.Preload = &v }),
 		"wait":            boolean(func(st *Stack, v bool) { st.Wait = &v }),

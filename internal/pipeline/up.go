@@ -143,7 +143,7 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 }
 
 func (p *Pipeline) specOf(s config.Settings) cluster.Spec {
-	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort,
+	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, Workers: s.Workers,
 		ControllerManagerArgs: p.clusterNeeds(s).ControllerManagerArgs}
 }
 
