@@ -28,18 +28,21 @@ import (
 
 // installedSets are the sets kindstack installs with s, built exactly as `up` builds them (the
 // Gateway API CRDs come from the Go module cache or proxy, as for `up`).
-func installedSets(t *testing.T, s config.Settings) []kube.Set {
+func installedSets(t *testing.T, s config.Settings, want int) []kube.Set {
 	t.Helper()
 	p := &pipeline.Pipeline{Catalogue: catalogue.All(), Fetch: pipeline.ModuleFetcher(os.Getenv)}
 	sets, err := p.Sets(t.Context(), s)
 	require.NoError(t, err)
-	require.Len(t, sets, 3)
+	require.Len(t, sets, want)
 	return sets
 }
 
-// traefikSettings install Traefik and route the example with its HTTPRoute.
+// traefikSettings install Traefik and route the example with its HTTPRoute, and switch on the
+// local registry (off by default), so that every component's objects are in one of the two.
 func traefikSettings() config.Settings {
+	on := true
 	return config.Defaults().WithChoice("ingress", "traefik").
+		WithComponent(addons.Registry().Name, config.ComponentSettings{Enabled: &on}).
 		WithComponent(addons.Traefik().Name, config.ComponentSettings{Options: &addons.TraefikOptions{GatewayPorts: []int{8080}}}).
 		WithComponent(workloads.Example().Name, config.ComponentSettings{Options: &workloads.ExampleOptions{Route: workloads.RouteHTTPRoute}})
 }
@@ -52,7 +55,7 @@ func TestAllManifestsPassServerSideDryRun(t *testing.T) {
 	c, err := kube.NewClient(cp.Kubeconfig)
 	require.NoError(t, err)
 	ctx := t.Context()
-	sets := append(installedSets(t, config.Defaults()), installedSets(t, traefikSettings())...)
+	sets := append(installedSets(t, config.Defaults(), 3), installedSets(t, traefikSettings(), 4)...)
 
 	// Every embedded object is in some set, so this covers all of embed/.
 	installed := map[kube.Ref]bool{}
@@ -113,7 +116,7 @@ func TestGatesSayWhyNotReady(t *testing.T) {
 		Labels: map[string]string{cluster.IngressReadyLabel: "true"},
 	}))
 
-	sets := installedSets(t, config.Defaults())
+	sets := installedSets(t, config.Defaults(), 3)
 	ingress, metrics, example := sets[0], sets[1], sets[2]
 	tests := []struct {
 		set  kube.Set
