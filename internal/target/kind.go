@@ -30,6 +30,9 @@ type KindOptions struct {
 	Preload bool
 	// Registries are the node's registry mirrors.
 	Registries mirrors.Registries
+	// Baked are the stack's images: a new cluster is created from the node image baked with
+	// exactly these when the engine holds one (cluster.Bake). nil looks for none.
+	Baked []string
 }
 
 // Kind is a kind cluster kindstack creates and manages, through kind's library in-process: one
@@ -93,14 +96,19 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 		KeepContext: k.Options.KeepContext,
 		Registries:  k.Options.Registries,
 		Configured:  opts.AcceptsImages,
+		Baked:       k.Options.Baked,
 		Logf:        opts.Logf,
 		Warnf:       opts.Warnf,
 	})
 	if err != nil {
 		return Connection{}, err
 	}
+	note := res.Mirrors.String()
+	if res.Baked != "" {
+		note = strings.TrimPrefix(note+" · from baked node image "+res.Baked, " · ")
+	}
 	return Connection{Created: res.Created, Context: res.Context, KubeconfigPath: res.KubeconfigPath,
-		Kubeconfig: res.Kubeconfig, Note: res.Mirrors.String()}, nil
+		Kubeconfig: res.Kubeconfig, Note: note}, nil
 }
 
 // Status reads the cluster's nodes and stored spec.
