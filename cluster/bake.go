@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -63,14 +64,14 @@ type BakedImage struct {
 	key   string
 }
 
-// BakeKey is what a baked image is found by: the base image's ID (the engine's, so a base
-// pulled again under the same tag with other content is another key) and the exact, sorted
-// list of images.
-func BakeKey(baseID string, images []string) string {
+// BakeKey is what a baked image is found by: the base image's ID and the exact list of images,
+// each with the ID the engine holds it under (image → ID). IDs, not names alone: a base pulled
+// again, or an image built again under the same tag, is another key.
+func BakeKey(baseID string, images map[string]string) string {
 	h := sha256.New()
 	_, _ = io.WriteString(h, baseID+"\n")
-	for _, image := range bakeList(images) {
-		_, _ = io.WriteString(h, image+"\n")
+	for _, image := range bakeList(slices.Collect(maps.Keys(images))) {
+		_, _ = io.WriteString(h, image+" "+images[image]+"\n")
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
@@ -105,7 +106,11 @@ func (m *Manager) BakedFor(ctx context.Context, rt Runtime, base, resolved strin
 	if err != nil {
 		return BakedImage{}, false
 	}
-	key := BakeKey(baseID, images)
+	ids, missing := m.engineIDs(ctx, rt, images)
+	if len(missing) > 0 {
+		return BakedImage{}, false
+	}
+	key := BakeKey(baseID, ids)
 	b, err := m.inspectBaked(ctx, rt, BakedRef(base, key))
 	if err != nil || b.key != key || b.BaseID != baseID || !slices.Equal(b.Images, bakeList(images)) {
 		return BakedImage{}, false
@@ -133,12 +138,7 @@ func (m *Manager) Bake(ctx context.Context, opts BakeOptions) (BakedImage, error
 	if b, ok := m.BakedFor(ctx, rt, opts.NodeImage, base, images); ok {
 		return b, nil
 	}
-	var missing []string
-	for _, image := range images {
-		if !m.inEngine(ctx, rt, image) {
-			missing = append(missing, image)
-		}
-	}
+	ids, missing := m.engineIDs(ctx, rt, images)
 	if len(missing) > 0 {
 		return BakedImage{}, fmt.Errorf("%s lacks %s: a baked node image holds every image of the stack or is not built; put them into %s (`%s pull IMAGE`, or `kindstack images load BUNDLE`) and bake again",
 			rt.Name, strings.Join(missing, ", "), rt.Name, rt.Binary)
@@ -147,7 +147,7 @@ func (m *Manager) Bake(ctx context.Context, opts BakeOptions) (BakedImage, error
 	if err != nil {
 		return BakedImage{}, fmt.Errorf("node image %s: %w", base, err)
 	}
-	key := BakeKey(baseID, images)
+	key := BakeKey(baseID, ids)
 	ref := BakedRef(opts.NodeImage, key)
 	if err := m.bake(ctx, rt, base, baseID, opts.NodeImage, key, ref, images, logf); err != nil {
 		return BakedImage{}, fmt.Errorf("bake %s: %w", ref, err)
@@ -160,15 +160,29 @@ func (m *Manager) Bake(ctx context.Context, opts BakeOptions) (BakedImage, error
 	return b, nil
 }
 
-// inEngine says whether the host's engine holds image as the preload would take it: by its
-// name, or for a digest-pinned reference pulled under exactly that digest.
-func (m *Manager) inEngine(ctx context.Context, rt Runtime, image string) bool {
-	if ref, err := imageref.Parse(image); err == nil && ref.Pinned() {
-		_, ok := m.pulledAs(ctx, rt, image)
-		return ok
+// engineIDs are the IDs the host's engine holds the images under, as the preload takes them:
+// by name, or for a digest-pinned reference, the tag it was pulled under with exactly that
+// digest. missing lists those it does not hold.
+func (m *Manager) engineIDs(ctx context.Context, rt Runtime, images []string) (ids map[string]string, missing []string) {
+	ids = map[string]string{}
+	for _, image := range bakeList(images) {
+		name := image
+		if ref, err := imageref.Parse(image); err == nil && ref.Pinned() {
+			tag, ok := m.pulledAs(ctx, rt, image)
+			if !ok {
+				missing = append(missing, image)
+				continue
+			}
+			name = tag
+		}
+		id, err := m.hostImageID(ctx, rt, name)
+		if err != nil {
+			missing = append(missing, image)
+			continue
+		}
+		ids[image] = id
 	}
-	_, err := m.hostImageID(ctx, rt, image)
-	return err == nil
+	return ids, missing
 }
 
 // bakeWait bounds each wait for the bake container's containerd, to start and to stop.
