@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/kindstack/kindstack/internal/cli.Version=$(VERSIO
 BIN := bin/kindstack
 GO_TEST_FLAGS ?=
 
-.PHONY: help build run test fuzz integration e2e bench-e2e testbed standins-test check lint fmt tidy verify clean
+.PHONY: help build run offline-images engine-env engine-stop engine-remove test fuzz integration e2e bench-e2e testbed standins-test check lint fmt tidy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -16,8 +16,21 @@ help: ## list targets
 build: ## build bin/kindstack (static, trimmed, version stamped)
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-run: build ## build, then bring the whole environment up
-	$(BIN) up
+# ARGS are kindstack up's flags, e.g. make run ARGS="--http-port 8080 --https-port 8443".
+run: build ## build, then bring the whole environment up (its engine and images wherever they can be had: internal/makerun/run.sh)
+	bash internal/makerun/run.sh up $(ARGS)
+
+offline-images: build ## build every image the stack runs from source (Go module proxy + Debian mirror), cached, and the images map
+	bash internal/makerun/run.sh offline-images $(ARGS)
+
+engine-env: ## print the DOCKER_HOST export of kindstack's private engine, for eval
+	@bash internal/makerun/run.sh engine-env
+
+engine-stop: ## stop kindstack's private engine (its clusters stop too; make run starts it again)
+	bash internal/makerun/run.sh engine-stop
+
+engine-remove: ## stop kindstack's private engine and delete its data (refused while it runs clusters; FORCE=1)
+	bash internal/makerun/run.sh engine-remove
 
 # -race needs cgo; only the test binaries are built with it, the binary stays static.
 test: ## unit tier with the race detector: no cluster, no network, seconds; then every fuzz target for FUZZTIME
@@ -42,18 +55,21 @@ integration: ## integration tier: a real etcd + kube-apiserver + controller-mana
 
 # The e2e tier runs on the air-gapped test bed: the private Docker engine (DOCKER_HOST from
 # `setup.sh env`) and the config that points every image at one built locally.
-E2E_ENV = eval "$$(bash e2e/testbed/setup.sh env)" && export KINDSTACK_E2E_CONFIG=$(CURDIR)/e2e/testdata/airgap.yaml
+E2E_ENV = eval "$$(bash e2e/testbed/setup.sh env)" && export KINDSTACK_E2E_CONFIG=$(CURDIR)/e2e/testdata/airgap.yaml KINDSTACK_E2E_MULTINODE_CONFIG=$(CURDIR)/e2e/testdata/airgap-multinode.yaml
 E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-diagnostics
 
 testbed: ## air-gapped kind test bed: private Docker engine, node image, stand-in images (cached)
 	bash e2e/testbed/setup.sh all
 	bash e2e/testbed/standins.sh all
 	bash e2e/testbed/traefik.sh all
+	bash e2e/testbed/flannel.sh all
 	bash e2e/testbed/registry.sh build
+	bash e2e/testbed/distribution.sh build
 
 standins-test: testbed ## the test bed's own Go code: stand-ins' unit tests (with a real PostgreSQL) and their images
 	bash e2e/testbed/standins.sh check
 	cd e2e/testbed/tools && go vet ./...
+	cd e2e/testbed/flannel && go vet ./cmd/...
 
 e2e: testbed standins-test ## e2e tier: kindstack against a real kind cluster on the test bed
 	$(E2E_ENV) && KINDSTACK_E2E_ARTIFACTS=$(E2E_ARTIFACTS) go test $(GO_TEST_FLAGS) -tags e2e -count=1 -timeout 60m -v ./e2e/...

@@ -23,7 +23,7 @@ func floors() [][]string {
 		{"internal/transform", "internal/mirrors"},
 		{"internal/component", "internal/bundle"},
 		{"addons", "workloads", "internal/smoke", "internal/config", "cluster"},
-		{"internal/catalogue", "internal/target"},
+		{"internal/catalogue", "internal/target", "internal/apps"},
 		{"internal/pipeline"},
 		{"internal/cli"},
 		{"."},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ COMP_WORDS=(kindstack re); COMP_CWORD=1; _kindstack_complete; echo "${COMPREPLY[
 		cmd.Env = append([]string{"PATH=" + filepath.Dir(bin) + ":/usr/bin:/bin"}, env[:1]...)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		assert.Equal(t, "recreate render", strings.TrimSpace(string(out)))
+		assert.Equal(t, "recreate render registry", strings.TrimSpace(string(out)))
 	})
 
 	t.Run("version exits 0", func(t *testing.T) {
@@ -115,6 +116,37 @@ COMP_WORDS=(kindstack re); COMP_CWORD=1; _kindstack_complete; echo "${COMPREPLY[
 			assert.True(t, strings.HasSuffix(r.stderr, tt.want), r.stderr)
 			assert.Equal(t, 1, strings.Count(r.stderr, "kindstack:"), "one error sentence: %s", r.stderr)
 			assert.Contains(t, r.stderr, "✗ Preflight")
+			assert.Empty(t, r.stdout)
+			assert.NoFileExists(t, kubeconfig)
+			entries, err := os.ReadDir(home)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "up must not write anything when preflight fails")
+		})
+	}
+
+	// A docker whose engine answers and has no clusters: preflight gets as far as the worker count.
+	fakeDocker := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(fakeDocker, "docker"), []byte(`#!/bin/sh
+case "$1" in
+  -v) echo "Docker version 28.0.0, build fake" ;;
+  version) echo "28.0.0" ;;
+esac
+exit 0
+`), 0o755))
+	withDocker := []string{"HOME=" + home, "PATH=" + fakeDocker, "KUBECONFIG=" + kubeconfig, "NO_COLOR=1"}
+	workers := []struct {
+		name, count string
+		want        *regexp.Regexp
+	}{
+		{"negative", "-1", regexp.MustCompile(`kindstack: preflight: --workers is -1; the number of worker nodes cannot be negative \(0 runs everything on the control-plane node\)\n$`)},
+		{"more than the memory holds", "100000", regexp.MustCompile(`kindstack: preflight: --workers 100000 needs about [0-9.]+ [GT]iB of memory \(1.0 GiB for the control plane and 512 MiB for each worker\), but this machine has [0-9.]+ [KMGT]?i?B available; use --workers [0-9]+ or fewer, or free memory\n$`)},
+	}
+	for _, tt := range workers {
+		t.Run("up --workers exits 1 and changes nothing: "+tt.name, func(t *testing.T) {
+			r := run(t, bin, withDocker, "up", "--workers", tt.count, "--http-port", freePort(t), "--https-port", freePort(t))
+			assert.Equal(t, 1, r.code, r.stderr)
+			assert.Regexp(t, tt.want, r.stderr)
+			assert.Equal(t, 1, strings.Count(r.stderr, "kindstack:"), "one error sentence: %s", r.stderr)
 			assert.Empty(t, r.stdout)
 			assert.NoFileExists(t, kubeconfig)
 			entries, err := os.ReadDir(home)

@@ -235,10 +235,16 @@ func TestNodeMetricsServed(t *testing.T) {
 		wantReason string
 	}{
 		{
-			name:      "one node listed",
+			name:      "every node listed",
 			status:    http.StatusOK,
-			body:      `{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[{"metadata":{"name":"kindstack-control-plane"},"usage":{"cpu":"100m","memory":"1Gi"}}]}`,
+			body:      `{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[{"metadata":{"name":"kindstack-control-plane"},"usage":{"cpu":"100m","memory":"1Gi"}},{"metadata":{"name":"kindstack-worker"},"usage":{"cpu":"10m","memory":"100Mi"}},{"metadata":{"name":"kindstack-worker2"},"usage":{"cpu":"10m","memory":"100Mi"}}]}`,
 			wantReady: true,
+		},
+		{
+			name:       "a worker not scraped yet",
+			status:     http.StatusOK,
+			body:       `{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[{"metadata":{"name":"kindstack-control-plane"},"usage":{"cpu":"100m","memory":"1Gi"}},{"metadata":{"name":"kindstack-worker"},"usage":{"cpu":"10m","memory":"100Mi"}}]}`,
+			wantReason: "the metrics API lists 2 of 3 nodes; not yet kindstack-worker2: metrics-server has not scraped their kubelets",
 		},
 		{
 			name:       "no node scraped yet",
@@ -263,6 +269,11 @@ func TestNodeMetricsServed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/v1/nodes" {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(`{"kind":"NodeList","apiVersion":"v1","items":[{"metadata":{"name":"kindstack-control-plane"}},{"metadata":{"name":"kindstack-worker"}},{"metadata":{"name":"kindstack-worker2"}}]}`))
+					return
+				}
 				if r.URL.Path != nodeMetricsPath {
 					http.NotFound(w, r)
 					return

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/kindstack/kindstack/internal/kube"
@@ -13,9 +15,10 @@ import (
 
 const nodeMetricsPath = "/apis/metrics.k8s.io/v1beta1/nodes"
 
-// NodeMetricsServed is ready when the metrics API lists at least one node, i.e. metrics-server has
-// scraped a kubelet: what `kubectl top nodes` and the autoscalers need. The APIService can be
-// Available well before that.
+// NodeMetricsServed is ready when the metrics API lists every node of the cluster, i.e.
+// metrics-server has scraped each kubelet: what `kubectl top nodes` and the autoscalers need (a
+// pod on a node not scraped has no metrics for its HPA). The APIService can be Available well
+// before that.
 func NodeMetricsServed() kube.Gate {
 	return kube.Gate{
 		Name: "node metrics served",
@@ -24,18 +27,30 @@ func NodeMetricsServed() kube.Gate {
 			if rc == nil {
 				return kube.Result{}, errors.New("node metrics: the client has no REST client for raw requests")
 			}
-			return nodeMetrics(ctx, rc), nil
+			nodes, err := c.Kubernetes().CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return kube.Result{Reason: fmt.Sprintf("list nodes: %v", err)}, nil
+			}
+			names := make([]string, 0, len(nodes.Items))
+			for _, n := range nodes.Items {
+				names = append(names, n.Name)
+			}
+			return nodeMetrics(ctx, rc, names), nil
 		},
 	}
 }
 
-func nodeMetrics(ctx context.Context, rc rest.Interface) kube.Result {
+func nodeMetrics(ctx context.Context, rc rest.Interface, nodes []string) kube.Result {
 	body, err := rc.Get().AbsPath(nodeMetricsPath).DoRaw(ctx)
 	if err != nil {
 		return kube.Result{Reason: fmt.Sprintf("GET %s: %v", nodeMetricsPath, err)}
 	}
 	var list struct {
-		Items []json.RawMessage `json:"items"`
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
 		return kube.Result{Reason: fmt.Sprintf("GET %s: unreadable answer: %v", nodeMetricsPath, err)}
@@ -43,6 +58,20 @@ func nodeMetrics(ctx context.Context, rc rest.Interface) kube.Result {
 	if len(list.Items) == 0 {
 		return kube.Result{Reason: "the metrics API lists no node yet: metrics-server has not scraped any kubelet " +
 			"(see kubectl -n kube-system logs deploy/metrics-server)"}
+	}
+	served := map[string]bool{}
+	for _, item := range list.Items {
+		served[item.Metadata.Name] = true
+	}
+	var missing []string
+	for _, n := range nodes {
+		if !served[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return kube.Result{Reason: fmt.Sprintf("the metrics API lists %d of %d nodes; not yet %s: metrics-server has not scraped their kubelets "+
+			"(see kubectl -n kube-system logs deploy/metrics-server)", len(nodes)-len(missing), len(nodes), strings.Join(missing, ", "))}
 	}
 	return kube.Result{Ready: true}
 }

@@ -38,6 +38,12 @@ type DoctorOptions struct {
 	Spec       Spec
 	Kubeconfig string   // the file kindstack merges into
 	Registries []string // hosts the stack pulls from (after the images map)
+	// Containers run beside the nodes (a local registry): their host ports are checked too.
+	Containers []Container
+	// Mirrors are the mirror URLs of each of those hosts, tried first; Bundle says the images
+	// come from a bundle (both for the make run line).
+	Mirrors map[string][]string
+	Bundle  bool
 }
 
 // Host limits below which kind is known to misbehave (kind's known issues: "too many open files"
@@ -73,6 +79,9 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 	for _, pc := range []PortCheck{{opts.Spec.HTTPPort, "--http-port"}, {opts.Spec.HTTPSPort, "--https-port"}} {
 		add(m.portCheck(ctx, rt, err == nil, opts.Spec, existing, pc))
 	}
+	for _, c := range opts.Containers {
+		add(m.besideCheck(ctx, rt, err == nil, c))
+	}
 	add(m.inotifyCheck())
 	if err == nil {
 		add(m.diskCheck(ctx, rt))
@@ -89,6 +98,7 @@ func (m *Manager) Doctor(ctx context.Context, opts DoctorOptions) []Check {
 	for _, host := range opts.Registries {
 		add(m.registryCheck(ctx, host))
 	}
+	add(makeRunCheck(m.makeRunFacts(ctx, rt, version, err, opts)))
 	if err == nil {
 		if list, err := m.List(ctx); err == nil {
 			for _, c := range list {

@@ -20,11 +20,15 @@ const configuredPoll = 250 * time.Millisecond
 const configuredScript = "test -e /etc/kubernetes/pki/ca.crt && crictl info >/dev/null 2>&1"
 
 // whenConfigured waits until every node of the cluster kind is creating runs containerd with its
-// final configuration (configuredScript), and reports true; false when ctx ends first (create
-// ends it when kind's create returns).
+// final configuration, and reports true; false when ctx ends first (create ends it when kind's
+// create returns). kind configures every node, workers included, before `kubeadm init`, so the
+// control-plane node passing configuredScript speaks for all of them (a worker has the CA only
+// once it has joined, at the end of create).
 func (m *Manager) whenConfigured(ctx context.Context, rt Runtime, cluster string) bool {
+	controlPlane := cluster + "-control-plane" // kind's name for the first control-plane node
 	err := wait.PollUntilContextCancel(ctx, configuredPoll, false, func(ctx context.Context) (bool, error) {
-		return m.inEveryNode(ctx, rt, cluster, false, configuredScript) == nil, nil
+		_, err := m.Run(ctx, rt.Binary, "exec", controlPlane, "sh", "-c", configuredScript)
+		return err == nil, nil
 	})
 	return err == nil
 }

@@ -23,6 +23,9 @@ type EnsureOptions struct {
 	// Registries are the node's registry mirrors, written on every Ensure; the node image is
 	// pulled through them when the host's engine lacks it.
 	Registries mirrors.Registries
+	// Containers run beside the nodes (a local registry): created, started or found running
+	// once the cluster (and kind's network) exists; the nodes pull their registries from them.
+	Containers []Container
 	// Configured, when set, is called once, on its own goroutine, when a cluster Ensure creates
 	// has its nodes' containerd running with its final configuration, seconds before kubeadm has
 	// the control plane up: images imported from then on are kept. It is not called for a reused
@@ -43,6 +46,8 @@ type EnsureResult struct {
 	Kubeconfig     []byte // the cluster's kubeconfig (host address), for the steps that follow
 	Mirrors        MirrorChange
 	Baked          string // the baked node image a new cluster was created from, if any
+	// Beside says what was done to the containers beside the nodes, e.g. "registry kindstack-registry created".
+	Beside []string
 }
 
 // Ensure creates the cluster, or reuses it when it exists and its stored spec matches. A cluster
@@ -89,7 +94,16 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 		}
 		res.Kubeconfig, res.Created = kc, true
 	}
-	if res.Mirrors, err = m.ApplyMirrors(ctx, opts.Runtime, name, opts.Registries); err != nil {
+	for _, c := range opts.Containers {
+		did, err := m.EnsureContainer(ctx, opts.Runtime, c, opts.Registries, logf)
+		if err != nil {
+			return res, err
+		}
+		if did != "" {
+			res.Beside = append(res.Beside, c.Describe+" "+c.Name+" "+did)
+		}
+	}
+	if res.Mirrors, err = m.ApplyMirrors(ctx, opts.Runtime, name, withLocal(opts.Registries, opts.Containers)); err != nil {
 		return res, err
 	}
 	merge := MergeKubeconfig

@@ -22,6 +22,8 @@ type Spec struct {
 	ListenAddress string `json:"listenAddress"`
 	HTTPPort      int    `json:"httpPort"`
 	HTTPSPort     int    `json:"httpsPort"`
+	// Workers is the number of worker nodes beside the control plane (0: one node does it all).
+	Workers int `json:"workers,omitempty"`
 	// ControllerManagerArgs are kube-controller-manager flags the components ask for (a shorter
 	// HPA sync period, say). They apply when the cluster is created and are not compared later:
 	// they tune the cluster, and a difference is no reason to recreate it.
@@ -52,9 +54,11 @@ func kubeadmPatches(spec Spec) []string {
 }
 
 // KindConfig returns the kind v1alpha4 Cluster for spec: one control-plane node labelled
-// ingress-ready=true with the host's HTTP/HTTPS ports mapped to the node's 80/443.
+// ingress-ready=true with the host's HTTP/HTTPS ports mapped to the node's 80/443, then
+// spec.Workers worker nodes without labels or ports (only one node can hold the host's ports, and
+// the ingress controller is pinned to it).
 func KindConfig(spec Spec) *v1alpha4.Cluster {
-	return &v1alpha4.Cluster{
+	cfg := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Name:     spec.Name,
 		// Registry mirrors are hosts.toml files under CertsDir, written by every up (ApplyMirrors).
@@ -70,6 +74,10 @@ func KindConfig(spec Spec) *v1alpha4.Cluster {
 			},
 		}},
 	}
+	for range spec.Workers {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: spec.NodeImage})
+	}
+	return cfg
 }
 
 // KindConfigYAML renders KindConfig(spec) as kind reads it (for -v output and debugging).

@@ -21,6 +21,7 @@ func TestKindConfigGolden(t *testing.T) {
 			ControllerManagerArgs: map[string]string{"horizontal-pod-autoscaler-sync-period": "3s"}}},
 		{"kind-config-custom-ports.golden", Spec{Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0", HTTPPort: 8080, HTTPSPort: 8443,
 			ControllerManagerArgs: map[string]string{"horizontal-pod-autoscaler-sync-period": "3s"}}},
+		{"kind-config-two-workers.golden", Spec{Name: "kindstack", NodeImage: "kindest/node:v1.34.11", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443, Workers: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -49,4 +50,50 @@ func TestKindConfigIsWhatKindNeeds(t *testing.T) {
 	assert.Equal(t, int32(8080), n.ExtraPortMappings[0].HostPort)
 	assert.Equal(t, int32(443), n.ExtraPortMappings[1].ContainerPort)
 	assert.Equal(t, int32(8443), n.ExtraPortMappings[1].HostPort)
+}
+
+func TestWorkersGetNeitherThePortsNorTheIngressLabel(t *testing.T) {
+	t.Parallel()
+	c := KindConfig(Spec{Name: "x", NodeImage: "img", ListenAddress: "127.0.0.1", HTTPPort: 80, HTTPSPort: 443, Workers: 2})
+	require.Len(t, c.Nodes, 3)
+	assert.Equal(t, "control-plane", string(c.Nodes[0].Role))
+	assert.Equal(t, map[string]string{"ingress-ready": "true"}, c.Nodes[0].Labels)
+	assert.Len(t, c.Nodes[0].ExtraPortMappings, 2)
+	for _, w := range c.Nodes[1:] {
+		assert.Equal(t, "worker", string(w.Role))
+		assert.Equal(t, "img", w.Image, "every node runs the same node image")
+		assert.Empty(t, w.Labels, "only the control-plane node is ingress-ready")
+		assert.Empty(t, w.ExtraPortMappings, "only one node can hold the host's ports")
+	}
+}
+
+func TestCheckWorkersSaysWhatEachNodeNeeds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		workers   int
+		available int64
+		want      string // "" = accepted
+	}{
+		{"one node", 0, 1 << 20, ""},
+		{"negative", -2, 64 << 30, "--workers is -2; the number of worker nodes cannot be negative (0 runs everything on the control-plane node)"},
+		{"memory unknown", 50, -1, ""},
+		{"fits exactly", 2, ControlPlaneMemory + 2*WorkerMemory, ""},
+		{"one worker too many", 3, ControlPlaneMemory + 2*WorkerMemory,
+			"--workers 3 needs about 2.5 GiB of memory (1.0 GiB for the control plane and 512 MiB for each worker), but this machine has 2.0 GiB available; use --workers 2 or fewer, or free memory"},
+		{"not even the control plane", 1, 512 << 20,
+			"--workers 1 needs about 1.5 GiB of memory (1.0 GiB for the control plane and 512 MiB for each worker), but this machine has 512 MiB available; use --workers 0 or fewer, or free memory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := CheckWorkers(tt.workers, tt.available)
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
 }

@@ -59,6 +59,12 @@ type Manager struct {
 	FreeBytes func(path string) (int64, error)
 	// LookupHost resolves a registry's name for doctor; nil means the system's resolver.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// ProbeRegistry asks a registry or mirror (base URL) whether it answers, for doctor's make run
+	// line; nil means an HTTP request to its /v2/ (makerun.go).
+	ProbeRegistry func(ctx context.Context, base string) error
+	// Geteuid is the user's id for the make run line (only root can start kindstack's private
+	// engine and build the offline images); nil means os.Geteuid.
+	Geteuid func() int
 
 	importMu sync.Mutex // Preload streams one archive at a time
 }

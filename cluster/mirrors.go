@@ -48,6 +48,9 @@ func parseHostsDump(out string) map[string]string {
 // MirrorChange says what ApplyMirrors did to the nodes.
 type MirrorChange struct {
 	Written, Removed []string // registries
+	// LocalWritten and LocalRemoved are the local registries (a registry kindstack runs beside
+	// the nodes) whose hosts.toml was written or removed.
+	LocalWritten, LocalRemoved []string
 }
 
 // String is "mirrors for docker.io, registry.k8s.io written", "" when nothing changed.
@@ -58,6 +61,12 @@ func (c MirrorChange) String() string {
 	}
 	if len(c.Removed) > 0 {
 		parts = append(parts, "mirrors for "+strings.Join(c.Removed, ", ")+" removed")
+	}
+	if len(c.LocalWritten) > 0 {
+		parts = append(parts, "nodes pull "+strings.Join(c.LocalWritten, ", ")+" from the local registry")
+	}
+	if len(c.LocalRemoved) > 0 {
+		parts = append(parts, "nodes no longer pull "+strings.Join(c.LocalRemoved, ", ")+" from a local registry")
 	}
 	return strings.Join(parts, ", ")
 }
@@ -131,13 +140,23 @@ func (m *Manager) syncHostsFiles(ctx context.Context, rt Runtime, node string, h
 
 func mirrorChange(have, want map[string]string) MirrorChange {
 	var c MirrorChange
+	local := func(content string) bool { return strings.HasPrefix(content, mirrors.LocalHeader) }
 	for _, path := range sortedKeys(want) {
-		if have[path] != want[path] {
+		switch {
+		case have[path] == want[path]:
+		case local(want[path]):
+			c.LocalWritten = append(c.LocalWritten, mirrors.RegistryOf(path))
+		default:
 			c.Written = append(c.Written, mirrors.RegistryOf(path))
 		}
 	}
 	for _, path := range sortedKeys(have) {
-		if _, keep := want[path]; !keep {
+		if _, keep := want[path]; keep {
+			continue
+		}
+		if local(have[path]) {
+			c.LocalRemoved = append(c.LocalRemoved, mirrors.RegistryOf(path))
+		} else {
 			c.Removed = append(c.Removed, mirrors.RegistryOf(path))
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/kindstack/kindstack/internal/mirrors"
 )
 
 // MaxNameLength is kind's limit: a node's hostname is the name plus "-control-plane" and hostnames
@@ -65,6 +67,10 @@ type PreflightOptions struct {
 	// Replacing: the existing cluster of this name is deleted first (recreate), so the ports it
 	// holds will be free, and every other wanted port must be free now, before the delete.
 	Replacing bool
+	// Containers run beside the nodes (a local registry): their names, ports and specs are
+	// checked too; Registries are the node's mirrors, which must not name their registries.
+	Containers []Container
+	Registries mirrors.Registries
 }
 
 // PreflightReport is what Preflight learnt, for the steps that follow.
@@ -144,6 +150,19 @@ func (m *Manager) Preflight(ctx context.Context, opts PreflightOptions) (Preflig
 				problems = append(problems, err)
 			}
 		}
+	}
+
+	if report.EngineVersion != "" && addrOK {
+		held := []PortCheck{{spec.HTTPPort, "--http-port"}, {spec.HTTPSPort, "--https-port"}}
+		for _, c := range opts.Containers {
+			problems = append(problems, m.checkContainer(ctx, report.Runtime, c, held, spec.ListenAddress)...)
+		}
+	}
+	if err := withLocal(opts.Registries, opts.Containers).Check(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := m.workersProblem(spec.Workers, !report.Exists || opts.Replacing); err != nil {
+		problems = append(problems, err)
 	}
 
 	// Only worth saying when creation could go ahead: a runtime answers and no cluster exists yet.

@@ -140,6 +140,9 @@ func testManager(t *testing.T, env map[string]string, rt fakeRuntime, p *fakePro
 		CgroupV2:    func() bool { return true },
 		NewProvider: func(Runtime, log.Logger) Provider { return p },
 		NewClient:   func([]byte) (kubernetes.Interface, error) { return client, nil },
+		// The unit tier has no network: no registry answers unless a test says so.
+		ProbeRegistry: func(context.Context, string) error { return errors.New("no network in the unit tier") },
+		Geteuid:       func() int { return 0 },
 	}
 }
 
@@ -328,6 +331,9 @@ func TestDiffSpecSaysWhatDiffers(t *testing.T) {
 	want := have
 	want.HTTPPort, want.NodeImage = 8080, "b"
 	assert.Equal(t, []string{"nodeImage: cluster has a, wanted b", "httpPort: cluster has 80, wanted 8080"}, DiffSpec(have, want))
+	more := have
+	more.Workers = 2
+	assert.Equal(t, []string{"workers: cluster has 0, wanted 2"}, DiffSpec(have, more), "the node layout is part of the spec")
 }
 
 func TestEnsureRefusesAChangedSpec(t *testing.T) {
@@ -344,6 +350,11 @@ func TestEnsureRefusesAChangedSpec(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, `cluster "kindstack" exists with a different spec (httpPort: cluster has 80, wanted 8080); run `+"`kindstack recreate`"+` to replace it, or drop the changed settings`, err.Error())
 	assert.NoFileExists(t, kubeconfig, "a refused up changes nothing")
+
+	more := stored
+	more.Workers = 2
+	_, err = m.Ensure(context.Background(), EnsureOptions{Spec: more, Kubeconfig: kubeconfig})
+	assert.EqualError(t, err, `cluster "kindstack" exists with a different spec (workers: cluster has 0, wanted 2); run `+"`kindstack recreate`"+` to replace it, or drop the changed settings`)
 
 	res, err := m.Ensure(context.Background(), EnsureOptions{Spec: stored, Kubeconfig: kubeconfig})
 	require.NoError(t, err)

@@ -74,5 +74,6 @@ func DiffSpec(have, want Spec) []string {
 	add("listenAddress", have.ListenAddress, want.ListenAddress)
 	add("httpPort", have.HTTPPort, want.HTTPPort)
 	add("httpsPort", have.HTTPSPort, want.HTTPSPort)
+	add("workers", have.Workers, want.Workers)
 	return diff
 }

@@ -64,6 +64,20 @@ func TestLoadYourOwnImage(t *testing.T) {
 	testLoad(t, shared.Ready(t, nginxStack))
 }
 
+// Your own apps: an image built here and loaded, a Kustomization and a Helm chart installed as
+// apps and smoke-tested, the chart upgraded by a value, an app pruned and nothing else with it.
+func TestYourOwnApps(t *testing.T) {
+	w := shared.Ready(t, nginxStack)
+	testYourOwnApps(t, w, shared.Row(t, w))
+}
+
+// The developer's loop through kindstack's local registry: build, push to localhost:<port>, run,
+// answer through the ingress; the KEP-1755 ConfigMap; the registry's contents survive recreate; an
+// up without it prunes it from the cluster. Leaves the nginx stack, and the registry holding the app.
+func TestYourAppThroughTheLocalRegistry(t *testing.T) {
+	testLocalRegistry(t, shared.Ready(t, nginxStack))
+}
+
 // Leaves the Traefik stack.
 func TestSwitchToTraefikKeepsTheData(t *testing.T) {
 	w := shared.Ready(t, nginxStack)
@@ -140,6 +154,19 @@ func TestDown(t *testing.T) {
 // cluster.
 func TestAClusterMadeAgainByKindIsNotKindstacks(t *testing.T) {
 	testRecordDoesNotSpeakForAClusterMadeAgain(t, shared.Exists(t))
+}
+
+// down keeps the registry and what was pushed to it; `kindstack registry rm` removes both.
+func TestDownKeepsTheLocalRegistryAndRegistryRmRemovesIt(t *testing.T) {
+	requireTestbed(t, "the registry image is the test bed's build")
+	w, port := shared.RegistryHoldsTheApp(t)
+	testDownKeepsTheRegistry(t, w, port)
+}
+
+// A 1+2 cluster of its own (after the shared cluster is gone: the machine holds one at a time):
+// the ingress on the control plane, the example over both workers. Deletes it at the end.
+func TestMultiNodeClusterSpreadsTheExample(t *testing.T) {
+	testMultiNode(t)
 }
 
 // requireTestbed skips a scenario that needs the air-gapped test bed's registry when the tests run

@@ -195,3 +195,22 @@ func TestExampleImages(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"localhost/backend:dev", "lyzhang1999/frontend:latest", "postgres:17-alpine"}, images)
 }
+
+func TestTheAutoscaledDeploymentsSpreadOverNodesButNeverWaitForOne(t *testing.T) {
+	t.Parallel()
+	set := example(t)
+	for _, name := range []string{"backend", "frontend"} {
+		d := find(t, set, "Deployment", name)
+		spread, _, err := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "topologySpreadConstraints")
+		require.NoError(t, err)
+		require.Len(t, spread, 1, name)
+		c := spread[0].(map[string]any)
+		assert.Equal(t, "kubernetes.io/hostname", c["topologyKey"], name)
+		assert.Equal(t, "ScheduleAnyway", c["whenUnsatisfiable"], "%s: a single node must still run every replica", name)
+		selector, _, err := unstructured.NestedStringMap(c, "labelSelector", "matchLabels")
+		require.NoError(t, err)
+		want, _, err := unstructured.NestedStringMap(d.Object, "spec", "selector", "matchLabels")
+		require.NoError(t, err)
+		assert.Equal(t, want, selector, "%s: spread counts its own pods", name)
+	}
+}

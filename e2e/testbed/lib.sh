@@ -61,8 +61,10 @@ DOCKER_ADDRESS_POOL=${KINDSTACK_DOCKER_ADDRESS_POOL:-172.31.0.0/16}
 BASE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins,socat,ebtables,iputils-ping,hostname
 BASE_ROOTFS_TARBALL=$TESTBED_DIR/rootfs/debian-$DEBIAN_SUITE-$(printf %s "$BASE_PACKAGES" | sha256sum | cut -c1-12).tar.zst
 
-# docker_env points the docker CLI (and kind, which shells out to it) at the private engine.
-docker_env() { export DOCKER_HOST=unix://$DOCKER_SOCK; }
+# docker_env points the docker CLI (and kind, which shells out to it) at the private engine, or
+# at KINDSTACK_BUILD_DOCKER_HOST when internal/makerun/run.sh builds the offline images into the user's own
+# Docker engine (the test tier never sets it).
+docker_env() { export DOCKER_HOST=${KINDSTACK_BUILD_DOCKER_HOST:-unix://$DOCKER_SOCK}; }
 
 # base_rootfs_tarball prints the path of the debootstrapped Debian rootfs (tar.zst; run
 # `setup.sh rootfs` first). Unpack with: zstd -dc "$(base_rootfs_tarball)" | tar -x -C DIR

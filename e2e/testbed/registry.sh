@@ -20,7 +20,8 @@ export GOTOOLCHAIN=local
 CRANE_VERSION=v0.22.1
 CRANE_BIN=$BIN_DIR/crane-$CRANE_VERSION/crane
 REGISTRY_IMAGE=kindstack.test/registry:crane-$CRANE_VERSION
-REGISTRY_NAME=${KINDSTACK_REGISTRY_NAME:-kindstack-registry}
+# Not kindstack-registry: that is the name of kindstack's own local registry (`up --registry`).
+REGISTRY_NAME=${KINDSTACK_REGISTRY_NAME:-kindstack-testbed-mirror}
 REGISTRY_PORT=${KINDSTACK_REGISTRY_PORT:-5999}
 REGISTRY_HOST_URL=http://127.0.0.1:$REGISTRY_PORT
 
@@ -78,6 +79,11 @@ do_start() {
     return 1
   fi
   docker network inspect kind >/dev/null 2>&1 || docker network create kind >/dev/null
+  # This mirror was called kindstack-registry before kindstack's own registry took the name: one
+  # left by an older run (it runs this script's image) would hold the port.
+  if [ "$(docker inspect -f '{{.Config.Image}}' kindstack-registry 2>/dev/null)" = "$REGISTRY_IMAGE" ]; then
+    docker rm -f kindstack-registry >/dev/null
+  fi
   if [ "$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null)" != true ]; then
     docker rm -f "$REGISTRY_NAME" >/dev/null 2>&1 || true
     docker run -d --name "$REGISTRY_NAME" --network kind -p "127.0.0.1:$REGISTRY_PORT:5000" "$REGISTRY_IMAGE" >/dev/null

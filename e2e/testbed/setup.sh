@@ -6,6 +6,7 @@
 # Usage: e2e/testbed/setup.sh [subcommand ...]     (default: all)
 #   docker         start the PRIVATE dockerd (socket $TESTBED_DIR/docker/docker.sock) unless it answers
 #   stop           stop the private dockerd (kind clusters in it stop too)
+#   remove         stop it and delete its data directory (refused while kind clusters live in it, unless FORCE=1)
 #   rootfs         debootstrap the Debian base rootfs tarball (prints its path)
 #   rootfs-path    print the base rootfs tarball path (no work)
 #   binaries       build kubelet/kubeadm/kubectl/kube-proxy + control plane, etcd, coredns, pause, crictl shim, metrics-server
@@ -61,13 +62,15 @@ do_docker() {
   # (otherwise `docker run --privileged` fails with "unable to apply caps").
   # Without XDG_RUNTIME_DIR: runc keeps its exec state there when it is set, and a directory
   # that does not exist makes every `docker exec` fail ("OCI runtime exec failed").
+  # Descriptors 3-9 are closed for it: a caller's lock (`flock FILE setup.sh docker` holds FILE on
+  # fd 3) would otherwise live as long as the daemon, and every later `flock FILE` wait forever.
   env -u XDG_RUNTIME_DIR nohup dockerd \
     --host "unix://$DOCKER_SOCK" \
     --data-root "$DOCKER_DIR/data" --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/dockerd.pid" \
     --bridge none --iptables=false --ip-masq=false --userland-proxy=true \
     --default-address-pool "base=$DOCKER_ADDRESS_POOL,size=24" \
     --add-runtime "kindstack-runc=$RUNTIME_WRAPPER" --default-runtime kindstack-runc \
-    </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 &
+    </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   local i
   for i in $(seq 120); do
     dockerd_answers && break
@@ -88,6 +91,31 @@ do_stop() {
   local i
   for i in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   RESULT="stopped pid $pid"
+}
+
+# do_remove stops the private dockerd and deletes its data directory (images, containers, volumes
+# of that engine only; the cache of builds and image archives stays, so the next start reloads the
+# images in seconds). It refuses while kind clusters live in it, unless FORCE=1.
+do_remove() {
+  if dockerd_answers; then
+    local clusters
+    clusters=$(DOCKER_HOST=unix://$DOCKER_SOCK docker ps -a --filter label=io.x-k8s.kind.cluster \
+      --format '{{.Label "io.x-k8s.kind.cluster"}}' | sort -u | paste -sd, - | sed 's/,/, /g')
+    if [ -n "$clusters" ] && [ "${FORCE:-}" != 1 ]; then
+      echo "testbed: the private engine still runs kind clusters ($clusters); delete each first (DOCKER_HOST=unix://$DOCKER_SOCK kindstack down --name NAME), or pass FORCE=1" >&2
+      return 1
+    fi
+  fi
+  do_stop
+  if dockerd_answers; then
+    echo "testbed: cannot stop the private dockerd on $DOCKER_SOCK (no live pid in $DOCKER_DIR/dockerd.pid)" >&2
+    return 1
+  fi
+  # A mount left under the data root (a container the engine did not clean up) would make rm
+  # reach into it: unmount first, deepest first.
+  awk -v d="$DOCKER_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
+  rm -rf "$DOCKER_DIR"
+  RESULT="stopped and removed $DOCKER_DIR"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +496,7 @@ for cmd in "$@"; do
   case $cmd in
     docker) stage docker do_docker ;;
     stop) stage stop do_stop ;;
+    remove) stage remove do_remove ;;
     rootfs) stage rootfs do_rootfs; base_rootfs_tarball ;;
     rootfs-path) base_rootfs_tarball ;;
     binaries) stage binaries do_binaries ;;
@@ -482,7 +511,7 @@ for cmd in "$@"; do
       stage node-image do_node_image
       stage images do_images
       ;;
-    *) echo "usage: $0 [docker|stop|rootfs|rootfs-path|binaries|node-image|images|check|all|env] ..." >&2; exit 2 ;;
+    *) echo "usage: $0 [docker|stop|remove|rootfs|rootfs-path|binaries|node-image|images|check|all|env] ..." >&2; exit 2 ;;
   esac
 done
 if [ ${#SUMMARY[@]} -gt 0 ]; then

@@ -15,6 +15,7 @@ func All() []component.Component {
 		addons.IngressNginx(),
 		addons.Traefik(),
 		addons.MetricsServer(),
+		addons.Registry(),
 		workloads.Example(),
 	}
 }

@@ -16,6 +16,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kindstack/kindstack/internal/apps"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/mirrors"
 	"github.com/kindstack/kindstack/internal/nodeimage"
@@ -71,6 +72,19 @@ func New(opts Options) *ucli.App {
 		c.OnUsageError = onUsage
 		return c
 	}
+	commands := []*ucli.Command{}
+	// Each component that runs containers beside the nodes gets a command to remove them, and
+	// nothing else removes them: `kindstack registry rm`.
+	for _, comp := range a.pl.Catalogue {
+		if comp.Beside == nil {
+			continue
+		}
+		commands = append(commands, &ucli.Command{Name: comp.Name, Usage: "the containers " + comp.Name + " runs beside the nodes (its storage outlives every cluster)",
+			Subcommands: []*ucli.Command{cmd(&ucli.Command{Name: "rm",
+				Usage:  "remove " + comp.Summary + ": its container and its storage (what was pushed to it); no cluster is touched",
+				Flags:  []ucli.Flag{&ucli.BoolFlag{Name: flagKeepStorage, Usage: "keep the storage (a volume), so the next up with it finds what was pushed"}},
+				Action: func(c *ucli.Context) error { return a.removeBeside(c, comp.Name) }})}})
+	}
 	return &ucli.App{
 		Name:                 "kindstack",
 		Usage:                "a local Kubernetes environment (kind, ingress, metrics and apps, all really ready) in one command",
@@ -91,7 +105,7 @@ func New(opts Options) *ucli.App {
 			}
 			return ucli.ShowAppHelp(c)
 		},
-		Commands: []*ucli.Command{
+		Commands: append([]*ucli.Command{
 			cmd(&ucli.Command{Name: "up", Usage: "create or reuse the cluster and install everything, then wait until it works",
 				Flags: append(a.upFlags(), contextFlags()...), Action: a.up}),
 			cmd(&ucli.Command{Name: "down", Usage: "delete the cluster and its kubeconfig context (succeeds when already gone); with --context, remove what kindstack installed there",
@@ -133,7 +147,7 @@ func New(opts Options) *ucli.App {
 			{Name: "completion", Usage: "print a shell completion script: completion bash|zsh|fish", ArgsUsage: "bash|zsh|fish",
 				OnUsageError: onUsage, Action: a.completion},
 			cmd(&ucli.Command{Name: "version", Usage: "print the version", Action: a.version}),
-		},
+		}, commands...),
 	}
 }
 
@@ -167,8 +181,11 @@ const (
 	flagBundle        = "bundle"
 	flagNodeImage     = "node-image"
 	flagPlatform      = "platform"
+	flagKeepStorage   = "keep-storage"
+	flagWorkers       = "workers"
 	flagContext       = "context"
 	flagIngressClass  = "ingress-class"
+	flagApp           = "app"
 )
 
 // commonFlags are accepted both before and after the command (`kindstack --name x up` and
@@ -193,6 +210,7 @@ func (a *app) upFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: flagListenAddress, Usage: "host address the HTTP/HTTPS ports listen on (default " + d.ListenAddress + ")"},
 		&ucli.IntFlag{Name: flagHTTPPort, Usage: "host port for HTTP into the ingress", DefaultText: fmt.Sprint(d.HTTPPort)},
 		&ucli.IntFlag{Name: flagHTTPSPort, Usage: "host port for HTTPS into the ingress", DefaultText: fmt.Sprint(d.HTTPSPort)},
+		&ucli.IntFlag{Name: flagWorkers, Usage: "worker nodes beside the control-plane node, which keeps the host ports and the ingress controller; a different number means `kindstack recreate`", DefaultText: fmt.Sprint(d.Workers)},
 		&ucli.BoolFlag{Name: flagWait, Value: true, Usage: "wait until everything is ready and smoke-test it; --wait=false returns once the cluster is up and every component is applied (`kindstack status` says when they are ready)"},
 		&ucli.StringSliceFlag{Name: flagMirror, Usage: "REGISTRY=URL: pull REGISTRY's images through the mirror at URL first (repeatable, tried in order, REGISTRY itself last; replaces the config file's mirrors for REGISTRY), e.g. docker.io=https://docker.m.daocloud.io"},
 		&ucli.StringSliceFlag{Name: flagInsecure, Usage: "URL: do not verify the TLS certificate of this registry mirror (self-signed; repeatable)"},
@@ -202,6 +220,7 @@ func (a *app) upFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: flagRestart, Usage: "start the node containers of an existing cluster that are stopped or paused"},
 		&ucli.BoolFlag{Name: flagKeepContext, Usage: "add the kind-<name> context to the kubeconfig without making it the current one"},
 		&ucli.StringFlag{Name: flagDiagnostics, Usage: "when up fails, collect `kindstack logs` into this directory (with CI=true: a new temporary one)", TakesFile: true},
+		&ucli.StringSliceFlag{Name: flagApp, TakesFile: true, Usage: "PATH: install your own app from PATH, a directory of manifests (like kubectl apply -f), a Kustomization (like kubectl apply -k) or a Helm chart directory or .tgz (like helm install), named after the directory (repeatable; added to the config file's apps:)"},
 		noWaitFlag(),
 		forceFlag("recreate: delete the cluster even if kindstack did not create it"),
 	}, a.componentFlags()...)
@@ -227,6 +246,9 @@ func (a *app) componentFlags() []ucli.Flag {
 	for _, c := range a.pl.Catalogue {
 		if c.Optional {
 			out = append(out, &ucli.BoolFlag{Name: "no-" + c.Name, Usage: "do not install " + c.Summary + " (after a full up: remove it)"})
+		}
+		if c.OptIn {
+			out = append(out, &ucli.BoolFlag{Name: c.Name, Usage: "also install " + c.Summary + " (--" + c.Name + "=false after an up with it: remove it from the cluster)"})
 		}
 		if c.Options != nil {
 			for _, f := range c.Options.Flags {
@@ -257,6 +279,10 @@ func (a *app) componentSettings(c *ucli.Context, s config.Settings) (config.Sett
 	for _, comp := range a.pl.Catalogue {
 		if cc, ok := setIn(c, "no-"+comp.Name); ok && comp.Optional {
 			on := !cc.Bool("no-" + comp.Name)
+			s = s.WithComponent(comp.Name, config.ComponentSettings{Enabled: &on})
+		}
+		if cc, ok := setIn(c, comp.Name); ok && comp.OptIn {
+			on := cc.Bool(comp.Name)
 			s = s.WithComponent(comp.Name, config.ComponentSettings{Enabled: &on})
 		}
 		if comp.Options == nil {
@@ -356,6 +382,11 @@ func (a *app) resolve(c *ucli.Context) (invocation, error) {
 	if err != nil {
 		return inv, err
 	}
+	if cc, ok := setIn(c, flagApp); ok {
+		for _, path := range cc.StringSlice(flagApp) {
+			s.Apps = append(s.Apps, apps.FromFlag(path))
+		}
+	}
 	inv.settings = s
 	return inv, nil
 }
@@ -368,7 +399,7 @@ func settingFlags(c *ucli.Context, s config.Settings) (config.Settings, error) {
 			*dst = cc.String(name)
 		}
 	}
-	for name, dst := range map[string]*int{flagHTTPPort: &s.HTTPPort, flagHTTPSPort: &s.HTTPSPort} {
+	for name, dst := range map[string]*int{flagHTTPPort: &s.HTTPPort, flagHTTPSPort: &s.HTTPSPort, flagWorkers: &s.Workers} {
 		if cc, ok := setIn(c, name); ok {
 			*dst = cc.Int(name)
 		}

@@ -126,10 +126,41 @@ func (a *app) printStatus(rep pipeline.StatusReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	for _, b := range rep.Beside {
+		state := b.State
+		if !b.Exists {
+			state = "absent"
+		}
+		line := fmt.Sprintf("  %s %s: %s", b.Describe, b.Name, state)
+		if b.Address != "" {
+			line += " at " + b.Address
+		}
+		if !b.Wanted {
+			line += " (these settings do not use it; `kindstack " + b.Component + " rm` removes it)"
+		}
+		if b.Reason != "" {
+			line += " — " + b.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
 	if len(rep.Leftovers) > 0 {
 		fmt.Fprintf(w, "  left over from an earlier run (the next `kindstack up` prunes them): %d objects\n", len(rep.Leftovers))
 		for _, l := range rep.Leftovers {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
 	}
+}
+
+// removeBeside is `kindstack <component> rm`: the containers the component runs beside the nodes.
+func (a *app) removeBeside(c *ucli.Context, component string) error {
+	inv, err := a.resolveLoaded(c)
+	if err != nil {
+		return err
+	}
+	res, err := a.pl.RemoveBeside(c.Context, a.runner(inv), pipeline.RemoveBesideOptions{
+		Settings: inv.settings, Component: component, KeepStorage: flagBool(c, flagKeepStorage)})
+	if inv.format != "" {
+		return errors.Join(err, a.printData(inv.format, res))
+	}
+	return err
 }

@@ -22,7 +22,7 @@ func contextFlags() []ucli.Flag {
 // kindOnlyFlags are the flags that set up the kind cluster kindstack creates: with --context they
 // would silently do nothing.
 var kindOnlyFlags = []string{flagImage, flagListenAddress, flagHTTPPort, flagHTTPSPort, flagBundle, flagRetain,
-	flagRestart, flagKeepContext, flagMirror, flagInsecure, flagPreload}
+	flagRestart, flagKeepContext, flagMirror, flagInsecure, flagPreload, flagWorkers}
 
 // contextSettings applies --context, refusing the flags that only a kind cluster kindstack creates
 // takes. A name from KINDSTACK_CLUSTER_NAME is not an error: it is for the commands without --context.

@@ -72,6 +72,8 @@ current-context: other
 			"--ingress-class names an IngressClass of the cluster --context names; a kind cluster kindstack creates gets its own ingress controller"},
 		{[]string{"up", "--context", "team", "--kubeconfig", kubeconfig, "--image", "kindest/node:v1.33.1"},
 			"--image is a setting for the kind cluster kindstack creates, but --context team names a cluster kindstack did not create; drop it"},
+		{[]string{"up", "--context", "team", "--kubeconfig", kubeconfig, "--workers", "2"},
+			"--workers is a setting for the kind cluster kindstack creates, but --context team names a cluster kindstack did not create; drop it"},
 		{[]string{"up", "--context", "team", "--kubeconfig", kubeconfig, "--http-port", "8080", "--bundle", "b.tar", "--name", "x"},
 			"--http-port, --bundle, --name are settings for the kind cluster kindstack creates, but --context team names a cluster kindstack did not create; drop them"},
 	} {

@@ -88,6 +88,10 @@ type Component struct {
 	Manifests func(Params) []string
 	// Remote manifests are decoded before the embedded ones.
 	Remote []Remote
+	// Source, when set, makes objects by code rather than reading them from Files (a user's
+	// Kustomization built, a Helm chart rendered); they come after the remote manifests and before
+	// Manifests. Its errors name their origin themselves and are returned as they are.
+	Source func(Params) ([]*unstructured.Unstructured, error)
 	// Transforms apply kindstack's policy to the decoded objects (images, node selectors, args).
 	Transforms func(Params) []transform.Func
 	// Gates lists the checks made after every object is Current, for these params.
@@ -113,6 +117,12 @@ type Component struct {
 	Options *Options
 	// Optional components are installed unless switched off (`--no-<name>`, `<name>: false`).
 	Optional bool
+	// OptIn components are installed only when switched on (`--<name>`, `<name>: true`, or a
+	// section of their options).
+	OptIn bool
+	// Beside are containers it runs next to a kind cluster's nodes, on their network (a local
+	// registry), for these params; nil means none. They are not the cluster's: they outlive it.
+	Beside func(Params) []Container
 	// Alternative makes it one of several components providing a capability, of which the user
 	// picks one (`--<capability> <value>`, `<capability>: <value>`).
 	Alternative *Alternative
@@ -126,6 +136,31 @@ type Component struct {
 	Tested KubernetesRange
 	// Unpinned are the images its manifests name by tag instead of digest, each with the reason.
 	Unpinned map[string]string
+}
+
+// Container is a container a component runs beside a kind cluster's nodes, on kind's network,
+// where the nodes reach it by its name. Its storage is a named volume: the user's data, kept when
+// the cluster goes (`down`, `recreate`) and removed only by `kindstack <component> rm`.
+type Container struct {
+	// Name is the container's name, also the host name the nodes reach it by.
+	Name string
+	// Image is the image it runs, after the images map (see Params.Images).
+	Image string
+	// Env are its environment variables; it runs the image's own command.
+	Env map[string]string
+	// Port is the TCP port it serves on inside, published on the host at ListenAddress:HostPort.
+	Port          int
+	ListenAddress string
+	HostPort      int
+	// Volume is the named volume mounted at VolumePath.
+	Volume, VolumePath string
+	// Registry, when set, is the registry name (localhost:5001) every node pulls from this
+	// container over plain HTTP (containerd's hosts.toml).
+	Registry string
+	// Describe says what it is in progress lines and status, e.g. "registry".
+	Describe string
+	// PortFlag is the flag that sets HostPort, for messages, e.g. "--registry-port".
+	PortFlag string
 }
 
 // Service names the Service a component is reached through, and its HTTP port (a name or a number).
@@ -177,7 +212,9 @@ type Request struct {
 	Path string
 	// Proves says what a passing answer shows, e.g. "ingress -> backend".
 	Proves string
-	// Check says what is wrong with the body of a 200 answer, or "" when it is right.
+	// Status is the HTTP status the answer must have; 0 means 200.
+	Status int
+	// Check says what is wrong with the body of an answer of that status, or "" when it is right.
 	Check func(body []byte) string
 }
 
@@ -265,6 +302,13 @@ func (c Component) Build(p Params) (kube.Set, error) {
 		}
 		objs = append(objs, decoded...)
 	}
+	if c.Source != nil {
+		made, err := c.Source(p)
+		if err != nil {
+			return kube.Set{}, err
+		}
+		objs = append(objs, made...)
+	}
 	var names []string
 	if c.Manifests != nil {
 		names = c.Manifests(p)
@@ -303,7 +347,28 @@ func (c Component) Images(p Params) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transform.ContainerImages(set.Objects)
+	images, err := transform.ContainerImages(set.Objects)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range c.Containers(p) {
+		if !slices.Contains(images, b.Image) {
+			images = append(images, b.Image)
+		}
+	}
+	slices.Sort(images)
+	return images, nil
+}
+
+// Containers are the containers it runs beside the nodes with p (Beside), none when it has none.
+func (c Component) Containers(p Params) []Container {
+	if c.Beside == nil {
+		return nil
+	}
+	if p.Options == nil && c.Options != nil {
+		p.Options = c.Options.New()
+	}
+	return c.Beside(p)
 }
 
 // Files is Manifests for a component whose files do not depend on the params.

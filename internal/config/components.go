@@ -56,6 +56,16 @@ func (s Settings) Enabled(name string) bool {
 	return e == nil || *e
 }
 
+// OptedIn reports whether an opt-in component is switched on: explicitly, or by setting any of
+// its options (`registry: {port: 5002}`, `--registry-port 5002`) without switching it off.
+func (s Settings) OptedIn(name string) bool {
+	cs := s.Components[name]
+	if cs.Enabled != nil {
+		return *cs.Enabled
+	}
+	return cs.Options != nil
+}
+
 // SetOption returns s with field of c's options set from a command-line value, decoded and checked
 // exactly as the same field in the config file.
 func (s Settings) SetOption(c component.Component, field, value string) (Settings, error) {
@@ -111,7 +121,7 @@ func componentFields(comps []component.Component) map[string]field {
 		})
 	}
 	for _, c := range comps {
-		if c.Options == nil && !c.Optional {
+		if c.Options == nil && !c.Optional && !c.OptIn {
 			continue
 		}
 		out[c.Name] = func(st *Stack, n *yaml.Node) error { return decodeComponent(st, c, n) }
@@ -156,7 +166,7 @@ func (f field) then(next field) field {
 // {options}` (its section).
 func decodeComponent(st *Stack, c component.Component, n *yaml.Node) error {
 	switch {
-	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool" && c.Optional:
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool" && (c.Optional || c.OptIn):
 		var on bool
 		if err := n.Decode(&on); err != nil {
 			return fmt.Errorf("want true or false, got %s", describe(n))
@@ -167,9 +177,9 @@ func decodeComponent(st *Stack, c component.Component, n *yaml.Node) error {
 		return decodeOptions(st, c, n, "")
 	}
 	switch {
-	case c.Optional && c.Options != nil:
+	case (c.Optional || c.OptIn) && c.Options != nil:
 		return fmt.Errorf("want true, false or a mapping of %s's options, got %s", c.Name, describe(n))
-	case c.Optional:
+	case c.Optional || c.OptIn:
 		return fmt.Errorf("want true or false, got %s", describe(n))
 	}
 	return fmt.Errorf("want a mapping of %s's options, got %s", c.Name, describe(n))

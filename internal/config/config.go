@@ -37,6 +37,7 @@ type Stack struct {
 	ListenAddress *string           `yaml:"listenAddress,omitempty" json:"listenAddress,omitempty"`
 	HTTPPort      *int              `yaml:"httpPort,omitempty" json:"httpPort,omitempty"`
 	HTTPSPort     *int              `yaml:"httpsPort,omitempty" json:"httpsPort,omitempty"`
+	Workers       *int              `yaml:"workers,omitempty" json:"workers,omitempty"`
 	Kubeconfig    *string           `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
 	Timeout       *Duration         `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	Retain        *bool             `yaml:"retain,omitempty" json:"retain,omitempty"`
@@ -47,6 +48,8 @@ type Stack struct {
 	// InsecureMirrors are mirror URLs whose TLS certificate is not verified.
 	InsecureMirrors []string `yaml:"insecureMirrors,omitempty" json:"insecureMirrors,omitempty"`
 	Preload         *bool    `yaml:"preload,omitempty" json:"preload,omitempty"`
+	// Apps are the user's own apps, installed as components (package apps).
+	Apps []App `yaml:"-" json:"apps,omitempty"`
 	// Choices are the `<capability>: <value>` fields: which component provides a capability
 	// several can provide (see component.Alternative).
 	Choices map[string]string `yaml:"-" json:"-"`
@@ -73,6 +76,7 @@ type Settings struct {
 	ListenAddress string
 	HTTPPort      int
 	HTTPSPort     int
+	Workers       int    // worker nodes beside the control-plane node
 	Kubeconfig    string // "" means kind's rule: $KUBECONFIG, else ~/.kube/config
 	Timeout       time.Duration
 	Retain        bool
@@ -86,6 +90,8 @@ type Settings struct {
 	// Components are the components' own settings by component name, only where the file or the
 	// flags set them.
 	Components map[string]ComponentSettings
+	// Apps are the user's own apps: the file's, then the --app flags'.
+	Apps []App
 	// Registries are the node's registry mirrors (changed in place by a later up).
 	Registries mirrors.Registries
 	// Bundle is an image bundle (`kindstack images save`) imported before anything is pulled.
@@ -155,6 +161,9 @@ func (s Settings) Apply(st *Stack) Settings {
 	if st.HTTPSPort != nil {
 		s.HTTPSPort = *st.HTTPSPort
 	}
+	if st.Workers != nil {
+		s.Workers = *st.Workers
+	}
 	if st.Timeout != nil {
 		s.Timeout = time.Duration(*st.Timeout)
 	}
@@ -176,6 +185,9 @@ func (s Settings) Apply(st *Stack) Settings {
 	if st.InsecureMirrors != nil {
 		s.Registries.Insecure = append([]string{}, st.InsecureMirrors...)
 	}
+	if st.Apps != nil {
+		s.Apps = append([]App{}, st.Apps...)
+	}
 	if st.Images != nil {
 		s.Images = make(map[string]string, len(st.Images))
 		for k, v := range st.Images {
@@ -196,6 +208,7 @@ func Load(path string, comps []component.Component) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	resolveApps(st, path)
 	return st, nil
 }
 
@@ -237,6 +250,7 @@ func fields() map[string]field {
 		"kubeconfig":      str(func(st *Stack, v *string) { st.Kubeconfig = v }),
 		"httpPort":        integer(func(st *Stack, v int) { st.HTTPPort = &v }),
 		"httpsPort":       integer(func(st *Stack, v int) { st.HTTPSPort = &v }),
+		"workers":         integer(func(st *Stack, v int) { st.Workers = &v }),
 		"retain":          boolean(func(st *Stack, v bool) { st.Retain = &v }),
 		"preload":         boolean(func(st *Stack, v bool) { st.Preload = &v }),
 		"wait":            boolean(func(st *Stack, v bool) { st.Wait = &v }),
@@ -244,6 +258,7 @@ func fields() map[string]field {
 		"registryMirrors": decodeRegistryMirrors,
 		"insecureMirrors": decodeInsecureMirrors,
 		"images":          decodeImages,
+		"apps":            decodeApps,
 	}
 }
 

@@ -27,6 +27,7 @@ nodeImage: kindest/node:v1.34.11
 listenAddress: 0.0.0.0
 httpPort: 8080
 httpsPort: 8443
+workers: 2
 timeout: 20m
 example: false
 retain: true
@@ -49,7 +50,7 @@ insecureMirrors: [http://10.0.0.5:5000]
 	off := false
 	assert.Equal(t, Settings{
 		Name: "workshop", NodeImage: "kindest/node:v1.34.11", ListenAddress: "0.0.0.0",
-		HTTPPort: 8080, HTTPSPort: 8443, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Retain: true,
+		HTTPPort: 8080, HTTPSPort: 8443, Workers: 2, Timeout: 20 * time.Minute, StatusTimeout: 30 * time.Second, Retain: true,
 		Images:  map[string]string{"registry.k8s.io/ingress-nginx/controller:v1.15.1": "mirror.local/controller:v1.15.1"},
 		Choices: map[string]string{"ingress": "traefik"},
 		Components: map[string]ComponentSettings{
@@ -159,6 +160,11 @@ func TestDecodeStrictErrorsNameFieldAndLine(t *testing.T) {
 			name: "quoted number is still a string",
 			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nhttpsPort: \"443\"\n",
 			want: []string{`line 3: field "httpsPort": want an integer, got the string "443"`},
+		},
+		{
+			name: "worker count in words",
+			yaml: "apiVersion: kindstack.dev/v1alpha1\nkind: Stack\nworkers: two\n",
+			want: []string{`line 3: field "workers": want an integer, got the string "two"`},
 		},
 		{
 			name: "bad duration",

@@ -55,9 +55,36 @@ func (r Registries) HostsTOML(registry string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// LocalHeader starts the hosts.toml of a local registry (see Header).
+const LocalHeader = "# Written by kindstack (registry). The next kindstack up replaces or removes this file.\n"
+
+// LocalHostsTOML is the containerd hosts.toml of a local registry: its one plain-HTTP endpoint
+// may pull and resolve. No `server`: containerd's default for the name (https://localhost:5001
+// from inside the node) is never reached, because the host answers first.
+func (r Registries) LocalHostsTOML(registry string) ([]byte, error) {
+	endpoint, ok := r.Local[registry]
+	if !ok {
+		return nil, fmt.Errorf("hosts.toml for %s: not a local registry", registry)
+	}
+	var b bytes.Buffer
+	b.WriteString(LocalHeader)
+	fmt.Fprintf(&b, "\n[%s]\n", toml.Key{"host", Normal(endpoint)})
+	if err := toml.NewEncoder(&b).Encode(hostConfig{Capabilities: []string{"pull", "resolve"}}); err != nil {
+		return nil, fmt.Errorf("hosts.toml for %s: %w", registry, err)
+	}
+	return b.Bytes(), nil
+}
+
 // HostsFiles is every hosts.toml the node should hold, keyed by its path.
 func (r Registries) HostsFiles() (map[string]string, error) {
 	files := map[string]string{}
+	for _, registry := range sortedKeys(r.Local) {
+		data, err := r.LocalHostsTOML(registry)
+		if err != nil {
+			return nil, err
+		}
+		files[HostsPath(registry)] = string(data)
+	}
 	for _, registry := range r.Registries() {
 		data, err := r.HostsTOML(registry)
 		if err != nil {

@@ -24,6 +24,10 @@ type Registries struct {
 	Mirrors map[string][]string
 	// Insecure lists mirror URLs whose TLS certificate is not verified (self-signed).
 	Insecure []string
+	// Local maps a registry name that only exists for the cluster (localhost:5001) to the one
+	// plain-HTTP endpoint every node pulls it from (http://kindstack-registry:5000): a registry
+	// kindstack runs beside the nodes. There is no upstream to fall back to.
+	Local map[string]string
 }
 
 // Empty reports that no mirror is configured.
@@ -93,6 +97,17 @@ func CheckMirrorURL(raw string) error {
 // Check says what is wrong with every registry and mirror at once, or nil.
 func (r Registries) Check() error {
 	var errs []error
+	for _, registry := range sortedKeys(r.Local) {
+		if err := CheckRegistry(registry); err != nil {
+			errs = append(errs, err)
+		}
+		if err := CheckMirrorURL(r.Local[registry]); err != nil {
+			errs = append(errs, fmt.Errorf("local registry %s: %w", registry, err))
+		}
+		if _, mirrored := r.Mirrors[registry]; mirrored {
+			errs = append(errs, fmt.Errorf("registry %s has mirrors and is kindstack's local registry too; drop its registryMirrors entry", registry))
+		}
+	}
 	for _, registry := range r.Registries() {
 		if err := CheckRegistry(registry); err != nil {
 			errs = append(errs, err)
@@ -114,6 +129,15 @@ func (r Registries) Check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Registries lists the mirrored registries, sorted.

@@ -56,7 +56,9 @@ func (p *Pipeline) SaveImages(parent context.Context, r *steps.Runner, opts Save
 	seen := map[string]bool{}
 	for _, img := range images {
 		node := img.Component == "node"
-		if (node && !opts.NodeImage) || seen[img.Image] {
+		// A bundle carries what goes into the node, and the node image; an image beside the
+		// nodes (the local registry's) reaches the host's engine through its mirrors or registry.
+		if (node && !opts.NodeImage) || img.Beside || seen[img.Image] {
 			continue
 		}
 		seen[img.Image] = true

@@ -23,6 +23,7 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 	ctx, cancel := context.WithTimeout(parent, s.StatusTimeout)
 	defer cancel()
 	var registries []string
+	mirrorsOf := map[string][]string{}
 	var settingsErr error
 	if sets, err := p.Sets(ctx, s); err != nil {
 		settingsErr = err
@@ -39,6 +40,9 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 				if host := ref.APIHost(); !seen[host] {
 					seen[host] = true
 					registries = append(registries, host)
+					if list := s.Registries.MirrorsOf(ref.Registry); len(list) > 0 {
+						mirrorsOf[host] = list
+					}
 				}
 			}
 		}
@@ -48,6 +52,9 @@ func (p *Pipeline) Doctor(parent context.Context, s config.Settings) (DoctorRepo
 		Spec:       p.specOf(s),
 		Kubeconfig: cluster.KubeconfigMergePath(s.Kubeconfig, p.Cluster.Getenv),
 		Registries: registries,
+		Containers: p.besideOf(s),
+		Mirrors:    mirrorsOf,
+		Bundle:     s.Bundle != "",
 	})
 	if settingsErr != nil {
 		checks = append([]cluster.Check{{Name: "settings", Verdict: cluster.Fail, Detail: settingsErr.Error(), Fix: "fix the config file or the flags"}}, checks...)

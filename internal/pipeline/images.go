@@ -19,6 +19,8 @@ type ImageInfo struct {
 	Digest bool `json:"digest"`
 	// Mirrors are the references the image is pulled through first, in order (registryMirrors).
 	Mirrors []string `json:"mirrors"`
+	// Beside: the image runs on the host's engine beside the nodes (a local registry), not in them.
+	Beside bool `json:"beside,omitempty"`
 }
 
 // Images is `kindstack images list`: every image `up` runs for these settings, the node image
@@ -38,6 +40,17 @@ func (p *Pipeline) Images(ctx context.Context, s config.Settings) ([]ImageInfo, 
 		return ImageInfo{Image: image, Component: component, Digest: err == nil && ref.Pinned(), Mirrors: mirrors}
 	}
 	list := []ImageInfo{info(s.NodeImage, "node")}
+	// Containers beside the nodes run on the host's engine, which pulls them (through the mirrors).
+	for _, c := range p.Catalogue {
+		if !p.wanted(c, s) {
+			continue
+		}
+		for _, b := range p.containersOf(c, s) {
+			bi := info(b.Image, c.Name)
+			bi.Beside = true
+			list = append(list, bi)
+		}
+	}
 	for _, set := range sets {
 		images, err := transform.ContainerImages(set.Objects)
 		if err != nil {

@@ -42,6 +42,7 @@ const logsBudget = 3 * time.Minute
 //	pods/<ns>_<pod>_<c>.log  current and previous logs of the pods of what is not ready
 //	events/<namespace>.txt   every event of the namespaces kindstack installs into
 //	nodes/                   kind's export: journal, kubelet, containerd, /var/log, images, inspect
+//	beside/<container>.log   what the containers beside the nodes logged (the local registry)
 //
 // Secrets' values never go in: objects are described, never dumped. It returns where it wrote.
 func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error) {
@@ -88,6 +89,22 @@ func (p *Pipeline) Logs(parent context.Context, opts LogsOptions) (string, error
 	}
 	if rep.Cluster.Kubeconfig != nil {
 		problems = append(problems, p.clusterLogs(ctx, rep.Cluster.Kubeconfig, s, t, write)...)
+	}
+	if len(rep.Beside) > 0 {
+		if rt, err := p.Cluster.Engine(ctx); err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			for _, b := range rep.Beside {
+				if !b.Exists {
+					continue
+				}
+				out, err := p.Cluster.ContainerLogs(ctx, rt, b.Name)
+				if err != nil {
+					problems = append(problems, err.Error())
+				}
+				write(filepath.Join("beside", b.Name+".log"), out)
+			}
+		}
 	}
 
 	var head strings.Builder

@@ -296,6 +296,14 @@ func newMachine(t *testing.T, nodes ...*corev1.Node) *machine {
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
+	// Registries as doctor's make run line probes them: only registry.k8s.io and one mirror answer.
+	mgr.ProbeRegistry = func(_ context.Context, base string) error {
+		if base == "https://registry.k8s.io" || base == "https://mirror.test" {
+			return nil
+		}
+		return errors.New("connection refused")
+	}
+	mgr.Geteuid = func() int { return 0 }
 	mgr.NewProvider = func(cluster.Runtime, log.Logger) cluster.Provider { return m.kind }
 	mgr.NewClient = func([]byte) (kubernetes.Interface, error) { return m.api, nil }
 	mgr.Nodes = func(context.Context, cluster.Runtime, string) ([]cluster.ImageNode, error) {
@@ -940,6 +948,25 @@ func TestDoctorChecksTheRegistriesTheStackPullsFrom(t *testing.T) {
 	require.NoError(t, err, "warnings alone do not fail doctor")
 	assert.Contains(t, text, "warn  registry registry-1.docker.io")
 	assert.Contains(t, text, "→ images from it can only come from a mirror")
+
+	// The make run line: Docker Hub does not answer, so make run would build the images, unless
+	// its mirror (from the flags, through the settings) answers.
+	cache := t.TempDir()
+	getenv := m.pipeline.Cluster.Getenv
+	m.pipeline.Cluster.Getenv = func(k string) string {
+		if k == "KINDSTACK_TESTBED_DIR" {
+			return cache
+		}
+		return getenv(k)
+	}
+	_, text, err = runCLI(t, m, "doctor", "--http-port", "18080", "--https-port", "18443")
+	require.NoError(t, err)
+	assert.Contains(t, text, "warn  make run")
+	assert.Contains(t, text, "engine: yours (docker 28.2.2); images: built from source, as no registry or mirror answers for registry-1.docker.io; not built yet")
+	_, text, err = runCLI(t, m, "doctor", "--http-port", "18080", "--https-port", "18443", "--registry-mirror", "docker.io=https://mirror.test")
+	require.NoError(t, err)
+	assert.Contains(t, text, "ok    make run")
+	assert.Contains(t, text, "images: pulled (registry-1.docker.io, registry.k8s.io answer)")
 }
 
 func TestImagesListNamesEveryImageUpRunsAndItsMirrors(t *testing.T) {

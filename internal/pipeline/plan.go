@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kindstack/kindstack/internal/apps"
 	"github.com/kindstack/kindstack/internal/component"
 	"github.com/kindstack/kindstack/internal/config"
 	"github.com/kindstack/kindstack/internal/kube"
@@ -24,6 +25,8 @@ func (p *Pipeline) wanted(c component.Component, s config.Settings) bool {
 		return p.choice(s, c.Alternative.Capability) == c.Alternative.Value
 	case c.Optional:
 		return s.Enabled(c.Name)
+	case c.OptIn:
+		return s.OptedIn(c.Name)
 	}
 	return true
 }
@@ -160,6 +163,9 @@ func (p *Pipeline) howToInstall(c component.Component) string {
 	if a := c.Alternative; a != nil {
 		return fmt.Sprintf(" (--%s %s)", a.Capability, a.Value)
 	}
+	if c.OptIn {
+		return fmt.Sprintf(" (--%s)", c.Name)
+	}
 	return ""
 }
 
@@ -181,7 +187,11 @@ func (p *Pipeline) newPlan(ctx context.Context, s config.Settings, t target.Targ
 	if err := images.Validate(); err != nil {
 		return plan{}, fmt.Errorf("images: %w", err)
 	}
-	upstream, err := p.upstreamImages()
+	if err := apps.Check(s.Apps, p.Catalogue); err != nil {
+		return plan{}, err
+	}
+	comps := p.components(s)
+	upstream, err := upstreamImages(comps)
 	if err != nil {
 		return plan{}, err
 	}
@@ -190,7 +200,7 @@ func (p *Pipeline) newPlan(ctx context.Context, s config.Settings, t target.Targ
 			strings.Join(unused, ", "), strings.Join(upstream, ", "))
 	}
 	pl := plan{sets: map[string]kube.Set{}, given: t.Provides()}
-	for _, c := range p.Catalogue {
+	for _, c := range comps {
 		if !p.wanted(c, s) || givenAll(c.Provides, pl.given) {
 			continue // what it would provide, the target has: used, not duplicated
 		}
@@ -201,6 +211,9 @@ func (p *Pipeline) newPlan(ctx context.Context, s config.Settings, t target.Targ
 		c.Needs = neededBy(c, set)
 		pl.components = append(pl.components, c)
 		pl.sets[c.Name] = set
+	}
+	if err := apps.CheckObjects(s.Apps, pl.sets); err != nil {
+		return plan{}, err
 	}
 	if err := component.Check(pl.components, pl.given...); err != nil {
 		return plan{}, fmt.Errorf("components: %w%s", err, p.providersHint(pl))
@@ -239,18 +252,30 @@ func (p *Pipeline) providersHint(pl plan) string {
 	return "; " + strings.Join(hints, ", ")
 }
 
-// upstreamImages lists every image of the catalogue before any override, sorted.
-func (p *Pipeline) upstreamImages() ([]string, error) {
+// upstreamImages lists every image of the components before any override, sorted. Every
+// component is built: an app that does not build is reported here, with every other one.
+func upstreamImages(comps []component.Component) ([]string, error) {
 	var all []string
-	for _, c := range p.Catalogue {
+	var errs []error
+	for _, c := range comps {
 		imgs, err := c.Images(component.Params{})
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		all = append(all, imgs...)
 	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	sort.Strings(all)
 	return all, nil
+}
+
+// components are the catalogue's components and the user's apps (package apps), which are
+// components too.
+func (p *Pipeline) components(s config.Settings) []component.Component {
+	return append(slices.Clone(p.Catalogue), apps.Components(s.Apps)...)
 }
 
 // Sets returns the objects `up` installs with these settings, one set per wanted component in
@@ -294,6 +319,12 @@ func (p *Pipeline) asRunning(s config.Settings, inv kube.Inventory) config.Setti
 		}
 	}
 	for _, c := range p.Catalogue {
+		if _, recorded := inv[c.Name]; recorded && c.OptIn && s.Components[c.Name].Enabled == nil && s.Components[c.Name].Options == nil {
+			on := true
+			s = s.WithComponent(c.Name, config.ComponentSettings{Enabled: &on})
+		}
+	}
+	for _, c := range p.Catalogue {
 		refs, recorded := inv[c.Name]
 		if !recorded || c.Options == nil || c.Options.FromCluster == nil || s.Components[c.Name].Options != nil || !p.wanted(c, s) {
 			continue
@@ -318,7 +349,7 @@ func providerOf(pl plan, capability component.Capability) string {
 // clusterNeeds merges what the wanted components ask of a cluster kindstack creates.
 func (p *Pipeline) clusterNeeds(s config.Settings) component.ClusterNeeds {
 	var out component.ClusterNeeds
-	for _, c := range p.Catalogue {
+	for _, c := range p.components(s) {
 		if !p.wanted(c, s) {
 			continue
 		}

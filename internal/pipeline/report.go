@@ -47,7 +47,9 @@ type StatusReport struct {
 	// Leftovers are objects an earlier run installed that these settings no longer want;
 	// the next `up` prunes them.
 	Leftovers []string `json:"leftovers,omitempty"`
-	Problem   string   `json:"problem,omitempty"` // why status could not look (e.g. no runtime)
+	// Beside are the containers beside the nodes (a local registry): running or why not.
+	Beside  []BesideStatus `json:"beside,omitempty"`
+	Problem string         `json:"problem,omitempty"` // why status could not look (e.g. no runtime)
 }
 
 // ComponentStatus is one component in `status`.

@@ -39,12 +39,23 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 	if !st.Exists {
 		return rep, errors.New(st.Problem) // it names the cluster and says what to run
 	}
+	running := s
 	if st.Kubeconfig != nil {
-		rep.Components, rep.Leftovers, rep.Ingress, rep.Capabilities = p.componentStatus(ctx, st.Kubeconfig, s, t)
+		rep.Components, rep.Leftovers, rep.Ingress, rep.Capabilities, running = p.componentStatus(ctx, st.Kubeconfig, s, t)
+	}
+	if _, kind := t.(*target.Kind); kind {
+		beside, err := p.besideStatus(ctx, running)
+		if err != nil {
+			rep.Components = append(rep.Components, ComponentStatus{Name: "beside the nodes", Reason: err.Error()})
+		}
+		rep.Beside = beside
 	}
 	rep.Ready = st.Ready
 	for _, c := range rep.Components {
 		rep.Ready = rep.Ready && c.Ready
+	}
+	for _, b := range rep.Beside {
+		rep.Ready = rep.Ready && b.Ready
 	}
 	switch {
 	case !rep.Ready && st.Problem != "":
@@ -59,11 +70,12 @@ func (p *Pipeline) status(ctx context.Context, s config.Settings, t target.Targe
 const componentsAtOnce = 4
 
 // componentStatus evaluates every component the settings want, or the cluster runs where the
-// user did not choose (asRunning); it returns them, the leftovers and the ingress controller.
-func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string, map[string]string) {
+// user did not choose (asRunning); it returns them, the leftovers, the ingress controller, the
+// capabilities and the settings that describe the cluster as it runs.
+func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s config.Settings, t target.Target) ([]ComponentStatus, []string, string, map[string]string, config.Settings) {
 	engine, err := p.Connect(kubeconfig)
 	if err != nil {
-		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, "", nil
+		return []ComponentStatus{{Name: "api", Reason: err.Error()}}, nil, "", nil, s
 	}
 	inv, invErr := engine.ReadInventory(ctx)
 	if invErr == nil {
@@ -71,7 +83,7 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	}
 	pl, err := p.newPlan(ctx, s, t)
 	if err != nil {
-		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, "", nil
+		return []ComponentStatus{{Name: "settings", Reason: err.Error()}}, nil, "", nil, s
 	}
 	// The components are evaluated at once, a few at a time (each reads up to 16 objects at once
 	// too): a catalogue with many apps must not open hundreds of requests together.
@@ -101,5 +113,5 @@ func (p *Pipeline) componentStatus(ctx context.Context, kubeconfig []byte, s con
 	for _, r := range inv.Unwanted(pl.refs()) {
 		leftovers = append(leftovers, r.String())
 	}
-	return out, leftovers, providerOf(pl, component.Ingress), capabilities(pl, t)
+	return out, leftovers, providerOf(pl, component.Ingress), capabilities(pl, t), s
 }

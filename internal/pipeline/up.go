@@ -143,13 +143,13 @@ func (p *Pipeline) Up(parent context.Context, r *steps.Runner, opts UpOptions) (
 }
 
 func (p *Pipeline) specOf(s config.Settings) cluster.Spec {
-	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort,
+	return cluster.Spec{Name: s.Name, NodeImage: s.NodeImage, ListenAddress: s.ListenAddress, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, Workers: s.Workers,
 		ControllerManagerArgs: p.clusterNeeds(s).ControllerManagerArgs}
 }
 
 // smokes reports whether a wanted component has smoke requests.
 func (p *Pipeline) smokes(s config.Settings) bool {
-	for _, c := range p.Catalogue {
+	for _, c := range p.components(s) {
 		if len(c.Smoke) > 0 && p.wanted(c, s) {
 			return true
 		}
@@ -161,7 +161,7 @@ func (p *Pipeline) smokes(s config.Settings) bool {
 func (p *Pipeline) urlsOf(t target.Target, s config.Settings) []string {
 	base := t.IngressURL()
 	var out []string
-	for _, c := range p.Catalogue {
+	for _, c := range p.components(s) {
 		if !p.wanted(c, s) {
 			continue
 		}
@@ -188,7 +188,7 @@ func (p *Pipeline) targetOf(s config.Settings) target.Target {
 func (p *Pipeline) kindOf(s config.Settings) *target.Kind {
 	return target.NewKind(p.Cluster, target.KindOptions{
 		Spec: p.specOf(s), Kubeconfig: s.Kubeconfig, Retain: s.Retain, Restart: s.Restart, KeepContext: s.KeepContext,
-		Force: s.Force, Preload: s.Preload, Registries: s.Registries,
+		Force: s.Force, Preload: s.Preload, Registries: s.Registries, Containers: p.besideOf(s),
 	})
 }
 
@@ -218,6 +218,13 @@ func (p *Pipeline) preflightStep(run *upRun, configErr error, replacing bool) st
 						continue
 					}
 					st.Warnf("%s", w)
+				}
+			}
+			if run.kind == nil && settingsErr == nil {
+				for _, c := range run.plan.components {
+					if len(p.containersOf(c, run.settings)) > 0 {
+						settingsErr = errors.Join(settingsErr, fmt.Errorf("%s runs a container beside the nodes of a kind cluster that kindstack manages; %s takes none", c.Name, run.target.Describe()))
+					}
 				}
 			}
 			if run.settings.Bundle != "" && run.kind == nil {

@@ -25,7 +25,7 @@ import (
 type Options struct {
 	// BaseURL is where the ingress answers on this machine, e.g. http://127.0.0.1:80.
 	BaseURL string
-	// Requests are sent in order, each wanting 200 and a body its Check accepts.
+	// Requests are sent in order, each wanting its status (200 unless it says) and a body its Check accepts.
 	Requests []component.Request
 	// Client sends the requests. Nil means a client with a 30s timeout per request.
 	Client *http.Client
@@ -81,7 +81,7 @@ type round struct {
 
 func (r round) once(ctx context.Context) error {
 	for _, req := range r.requests {
-		body, status, err := r.get(ctx, req.Path)
+		body, status, err := r.get(ctx, req.Path, req.Status)
 		if err != nil {
 			return err
 		}
@@ -95,8 +95,11 @@ func (r round) once(ctx context.Context) error {
 	return nil
 }
 
-// get sends one GET and wants 200; it returns the body and the status line.
-func (r round) get(ctx context.Context, path string) ([]byte, string, error) {
+// get sends one GET and wants the status (0 = 200); it returns the body and the status line.
+func (r round) get(ctx context.Context, path string, want int) ([]byte, string, error) {
+	if want == 0 {
+		want = http.StatusOK
+	}
 	fail := func(problem string, body []byte) error {
 		return &requestError{method: http.MethodGet, path: path, problem: problem, body: body}
 	}
@@ -117,8 +120,8 @@ func (r round) get(ctx context.Context, path string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fail(fmt.Sprintf("%s, reading the body: %v", resp.Status, err), nil)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fail(fmt.Sprintf("got %s, want 200", resp.Status), body)
+	if resp.StatusCode != want {
+		return nil, "", fail(fmt.Sprintf("got %s, want %d", resp.Status, want), body)
 	}
 	return body, resp.Status, nil
 }

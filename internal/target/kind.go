@@ -30,6 +30,8 @@ type KindOptions struct {
 	Preload bool
 	// Registries are the node's registry mirrors.
 	Registries mirrors.Registries
+	// Containers run beside the nodes, on kind's network (a local registry); they outlive the cluster.
+	Containers []cluster.Container
 	// Baked are the stack's images: a new cluster is created from the node image baked with
 	// exactly these when the engine holds one (cluster.Bake). nil looks for none.
 	Baked []string
@@ -70,7 +72,8 @@ func (k *Kind) Lock(ctx context.Context, opts LockOptions) (func(), error) {
 // Preflight checks the engine, the name, the listen address and host ports, and warns about
 // mirrors this machine cannot reach.
 func (k *Kind) Preflight(ctx context.Context, opts PreflightOptions) (Preflight, error) {
-	rep, err := k.Manager.Preflight(ctx, cluster.PreflightOptions{Spec: k.Options.Spec, ConfigErr: opts.SettingsErr, Replacing: opts.Replacing})
+	rep, err := k.Manager.Preflight(ctx, cluster.PreflightOptions{Spec: k.Options.Spec, ConfigErr: opts.SettingsErr, Replacing: opts.Replacing,
+		Containers: k.Options.Containers, Registries: k.Options.Registries})
 	out := Preflight{Warnings: rep.Warnings}
 	if err != nil {
 		return out, err
@@ -95,6 +98,7 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 		Restart:     k.Options.Restart,
 		KeepContext: k.Options.KeepContext,
 		Registries:  k.Options.Registries,
+		Containers:  k.Options.Containers,
 		Configured:  opts.AcceptsImages,
 		Baked:       k.Options.Baked,
 		Logf:        opts.Logf,
@@ -103,12 +107,15 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 	if err != nil {
 		return Connection{}, err
 	}
-	note := res.Mirrors.String()
+	notes := append([]string{}, res.Beside...)
+	if m := res.Mirrors.String(); m != "" {
+		notes = append(notes, m)
+	}
 	if res.Baked != "" {
-		note = strings.TrimPrefix(note+" · from baked node image "+res.Baked, " · ")
+		notes = append(notes, "from baked node image "+res.Baked)
 	}
 	return Connection{Created: res.Created, Context: res.Context, KubeconfigPath: res.KubeconfigPath,
-		Kubeconfig: res.Kubeconfig, Note: note}, nil
+		Kubeconfig: res.Kubeconfig, Note: strings.Join(notes, ", ")}, nil
 }
 
 // Status reads the cluster's nodes and stored spec.

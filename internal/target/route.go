@@ -77,17 +77,9 @@ func (c *Context) Route(ctx context.Context, svc component.Service, probe Probe,
 		}
 		return true
 	}
-	if err := c.Discover(ctx); err != nil {
+	kc, restCfg, err := c.routeClient(ctx)
+	if err != nil {
 		return Route{}, err
-	}
-	restCfg, err := clientcmd.RESTConfigFromKubeConfig(c.kubeconfig)
-	if err != nil {
-		return Route{}, fmt.Errorf("route to the ingress: %w", err)
-	}
-	restCfg.Timeout = 30 * time.Second
-	kc, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return Route{}, fmt.Errorf("route to the ingress: %w", err)
 	}
 	services := kc.CoreV1().Services(svc.Namespace)
 	live, err := services.Get(ctx, svc.Name, metav1.GetOptions{})
@@ -315,17 +307,9 @@ func containerPort(pod *corev1.Pod, tp intstr.IntOrString) int {
 // controller writes into the Ingress's status, waited for up to LoadBalancerWithin, that this
 // machine can connect to on port 80.
 func (c *Context) RouteIngress(ctx context.Context, namespace, name string, probe Probe, logf func(format string, args ...any)) (Route, error) {
-	if err := c.Discover(ctx); err != nil {
+	kc, _, err := c.routeClient(ctx)
+	if err != nil {
 		return Route{}, err
-	}
-	restCfg, err := clientcmd.RESTConfigFromKubeConfig(c.kubeconfig)
-	if err != nil {
-		return Route{}, fmt.Errorf("route to the ingress: %w", err)
-	}
-	restCfg.Timeout = 30 * time.Second
-	kc, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return Route{}, fmt.Errorf("route to the ingress: %w", err)
 	}
 	logf("waiting up to %s for IngressClass %s's controller to give Ingress %s/%s an address", c.Options.LoadBalancerWithin, c.Options.IngressClass, namespace, name)
 	var seen []string
@@ -365,4 +349,22 @@ func (c *Context) RouteIngress(ctx context.Context, namespace, name string, prob
 		return Route{}, fmt.Errorf("IngressClass %s's controller gave Ingress %s/%s no address within %s, so this machine cannot reach it", c.Options.IngressClass, namespace, name, c.Options.LoadBalancerWithin)
 	}
 	return Route{}, fmt.Errorf("Ingress %s/%s's addresses (%s) do not serve it to this machine on port 80", namespace, name, strings.Join(seen, ", "))
+}
+
+// routeClient is a client of the context's cluster for finding the route to its ingress.
+// The REST config is for a port-forward.
+func (c *Context) routeClient(ctx context.Context) (kubernetes.Interface, *rest.Config, error) {
+	if err := c.Discover(ctx); err != nil {
+		return nil, nil, err
+	}
+	restCfg, err := clientcmd.RESTConfigFromKubeConfig(c.kubeconfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("route to the ingress: %w", err)
+	}
+	restCfg.Timeout = 30 * time.Second
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("route to the ingress: %w", err)
+	}
+	return kc, restCfg, nil
 }
