@@ -14,9 +14,10 @@ import (
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 )
 
-// create runs kind's create and checks what kind's own wait does not. A create interrupted by
+// create runs kind's create and checks what kind's own wait does not; res.Baked says which baked
+// node image it created the cluster from. A create interrupted by
 // ctx deletes what kind made so far, unless Retain.
-func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOptions) ([]byte, error) {
+func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOptions, res *EnsureResult) ([]byte, error) {
 	name := opts.Spec.Name
 	wait := opts.ReadyWait
 	if wait <= 0 {
@@ -39,6 +40,12 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	if err != nil {
 		_ = m.forget(name)
 		return nil, fmt.Errorf("create cluster %q: %w", name, err)
+	}
+	if opts.Baked != nil {
+		if b, ok := m.BakedFor(ctx, opts.Runtime, opts.Spec.NodeImage, nodeImage, opts.Baked); ok {
+			orNop(opts.Logf)("node image %s: using %s, baked with the stack's %d images", opts.Spec.NodeImage, b.Ref, len(b.Images))
+			nodeImage, res.Baked = b.Ref, b.Ref
+		}
 	}
 
 	// creating ends when kind's create returns (or ctx does): the watch for a configured node

@@ -11,11 +11,13 @@ import (
 // configuredPoll is how often a cluster being created is asked whether its nodes are configured.
 const configuredPoll = 250 * time.Millisecond
 
-// configuredScript succeeds once kubeadm init has written the cluster's CA. kind's config action,
-// which rewrites containerd's config and restarts it, runs before kubeadm init: from then on the
-// node's containerd keeps running with its final configuration, and images can be imported while
-// the control plane comes up.
-const configuredScript = "test -e /etc/kubernetes/pki/ca.crt"
+// configuredScript succeeds once kubeadm init has written the cluster's CA and containerd's CRI
+// answers. kind's config action, which rewrites containerd's config and restarts it, runs before
+// kubeadm init: from then on the node's containerd keeps running with its final configuration,
+// and images can be imported while the control plane comes up. The CA alone is not enough: on
+// the test bed, a node from a baked node image (bake.go) had the CA for 3 s while containerd's
+// socket was not there yet, and every image asked for then counted as missing.
+const configuredScript = "test -e /etc/kubernetes/pki/ca.crt && crictl info >/dev/null 2>&1"
 
 // whenConfigured waits until every node of the cluster kind is creating runs containerd with its
 // final configuration, and reports true; false when ctx ends first (create ends it when kind's

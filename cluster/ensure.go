@@ -31,8 +31,11 @@ type EnsureOptions struct {
 	// the control plane up: images imported from then on are kept. It is not called for a reused
 	// cluster, nor when kind's create returns first. Ensure returns only once it has returned.
 	Configured func()
-	Logf       Logf
-	Warnf      Logf
+	// Baked are the stack's images: a new cluster is created from the node image baked from
+	// Spec.NodeImage with exactly these (Bake) when the engine holds one. nil looks for none.
+	Baked []string
+	Logf  Logf
+	Warnf Logf
 }
 
 // EnsureResult is the cluster `up` can use from here on.
@@ -42,6 +45,7 @@ type EnsureResult struct {
 	KubeconfigPath string // the file holding the context
 	Kubeconfig     []byte // the cluster's kubeconfig (host address), for the steps that follow
 	Mirrors        MirrorChange
+	Baked          string // the baked node image a new cluster was created from, if any
 	// Beside says what was done to the containers beside the nodes, e.g. "registry kindstack-registry created".
 	Beside []string
 }
@@ -84,7 +88,7 @@ func (m *Manager) Ensure(ctx context.Context, opts EnsureOptions) (EnsureResult,
 		res.Kubeconfig = kc
 		logf("cluster %q exists and matches; reusing it", name)
 	} else {
-		kc, err := m.create(ctx, provider, opts)
+		kc, err := m.create(ctx, provider, opts, &res)
 		if err != nil {
 			return res, err
 		}

@@ -65,7 +65,6 @@ func (r PreloadResult) String() string {
 // kubelet resolves such a reference by.
 func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResult, error) {
 	var res PreloadResult
-	logf := orNop(opts.Logf)
 	nodeList, err := m.Nodes(ctx, opts.Runtime, opts.Cluster)
 	if err != nil {
 		return res, fmt.Errorf("list nodes of %s: %w", opts.Cluster, err)
@@ -73,7 +72,14 @@ func (m *Manager) Preload(ctx context.Context, opts PreloadOptions) (PreloadResu
 	if len(nodeList) == 0 {
 		return res, fmt.Errorf("cluster %s has no nodes", opts.Cluster)
 	}
+	return m.preloadInto(ctx, opts, nodeList)
+}
 
+// preloadInto is Preload into the nodes given: a cluster's, or the container a node image is
+// baked in (bake.go).
+func (m *Manager) preloadInto(ctx context.Context, opts PreloadOptions, nodeList []ImageNode) (PreloadResult, error) {
+	var res PreloadResult
+	logf := orNop(opts.Logf)
 	// Each image's checks (the engine's and every node's copy) are a few runtime commands; they
 	// run for planWorkers images at a time, then the answers are taken in order.
 	images := dedupe(opts.Images)

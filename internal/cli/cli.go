@@ -126,8 +126,8 @@ func New(opts Options) *ucli.App {
 					&ucli.StringFlag{Name: flagArchive, Usage: "also write them as this .tar.gz", TakesFile: true},
 					contextFlags()[0],
 				}, Action: a.logs}),
-			{Name: "images", Usage: "the images up runs: list them, save them into one bundle for offline use, load a bundle",
-				Subcommands: []*ucli.Command{
+			{Name: "images", Usage: "the images up runs: list them, save them into one bundle for offline use, load a bundle, bake them into the node image",
+				Subcommands: append([]*ucli.Command{
 					cmd(&ucli.Command{Name: "list", Usage: "print every image up runs with these settings (node image first, after the images map) and the mirrors each is pulled through",
 						Flags: a.upFlags(), Action: a.imagesList}),
 					cmd(&ucli.Command{Name: "save", Usage: "pull every image up runs (through the mirrors) into ONE bundle FILE for offline use, registry digests kept",
@@ -136,7 +136,7 @@ func New(opts Options) *ucli.App {
 							&ucli.StringFlag{Name: flagPlatform, Usage: "os/arch of the node (default " + pipeline.DefaultPlatform() + ")"})}),
 					cmd(&ucli.Command{Name: "load", Usage: "load a bundle FILE: its node image into the host's engine, the rest into the cluster's node (or use up --bundle FILE)",
 						ArgsUsage: "FILE", Action: a.imagesLoad}),
-				}},
+				}, a.bakeCommands(cmd)...)},
 			cmd(&ucli.Command{Name: "load", Usage: "put images you built into every node of the cluster, under the names you gave, so pods run them without a registry",
 				ArgsUsage: "IMAGE...", Action: a.load, Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: flagArchive, Usage: "load the images of this `docker save` (or OCI layout) tarball instead", TakesFile: true},

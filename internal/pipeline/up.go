@@ -275,6 +275,9 @@ func (p *Pipeline) clusterStep(run *upRun) steps.Step {
 					st.Infof("node image %s loaded from %s", loaded, run.settings.Bundle)
 				}
 			}
+			if run.kind != nil {
+				run.kind.Options.Baked = run.plan.images() // a node image baked with them is used (bake.go)
+			}
 			defer run.early.close()
 			res, err := run.target.Ensure(ctx, target.EnsureOptions{
 				AcceptsImages: func() { run.early.start(ctx, p, run, st) },

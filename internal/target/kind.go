@@ -32,6 +32,9 @@ type KindOptions struct {
 	Registries mirrors.Registries
 	// Containers run beside the nodes, on kind's network (a local registry); they outlive the cluster.
 	Containers []cluster.Container
+	// Baked are the stack's images: a new cluster is created from the node image baked with
+	// exactly these when the engine holds one (cluster.Bake). nil looks for none.
+	Baked []string
 }
 
 // Kind is a kind cluster kindstack creates and manages, through kind's library in-process: one
@@ -97,6 +100,7 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 		Registries:  k.Options.Registries,
 		Containers:  k.Options.Containers,
 		Configured:  opts.AcceptsImages,
+		Baked:       k.Options.Baked,
 		Logf:        opts.Logf,
 		Warnf:       opts.Warnf,
 	})
@@ -106,6 +110,9 @@ func (k *Kind) Ensure(ctx context.Context, opts EnsureOptions) (Connection, erro
 	notes := append([]string{}, res.Beside...)
 	if m := res.Mirrors.String(); m != "" {
 		notes = append(notes, m)
+	}
+	if res.Baked != "" {
+		notes = append(notes, "from baked node image "+res.Baked)
 	}
 	return Connection{Created: res.Created, Context: res.Context, KubeconfigPath: res.KubeconfigPath,
 		Kubeconfig: res.Kubeconfig, Note: strings.Join(notes, ", ")}, nil
