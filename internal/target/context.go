@@ -199,7 +199,7 @@ func (c *Context) findCapabilities(ctx context.Context, client *kube.Client) err
 		return fmt.Errorf("context %q: look for a metrics API: %w", c.Options.Context, err)
 	}
 	if kube.Owned(live) {
-		return nil // kindstack's own metrics-server: the component reports it
+		return nil // kindstack's own: the component that provides metrics reports it
 	}
 	return c.ownMetrics(live)
 }
