@@ -79,7 +79,7 @@ func New(opts Options) *ucli.App {
 		if comp.Beside == nil {
 			continue
 		}
-		commands = append(commands, &ucli.Command{Name: comp.Name, Usage: "the containers " + comp.Name + " runs beside the nodes (its storage outlives every cluster)",
+		commands = append(commands, &ucli.Command{Name: comp.Name, Usage: comp.Summary + " (its storage outlives every cluster; `" + comp.Name + " rm` removes it)",
 			Subcommands: []*ucli.Command{cmd(&ucli.Command{Name: "rm",
 				Usage:  "remove " + comp.Summary + ": its container and its storage (what was pushed to it); no cluster is touched",
 				Flags:  []ucli.Flag{&ucli.BoolFlag{Name: flagKeepStorage, Usage: "keep the storage (a volume), so the next up with it finds what was pushed"}},
