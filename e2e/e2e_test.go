@@ -246,7 +246,12 @@ func (w *world) command(ctx context.Context, args []string) *exec.Cmd {
 // run executes the built binary with the world's HOME and KUBECONFIG. cmdArgs start with the command.
 func (w *world) run(tb testing.TB, timeout time.Duration, config string, cmdArgs ...string) result {
 	tb.Helper()
-	args := w.args(config, cmdArgs...)
+	return w.exec(tb, timeout, w.args(config, cmdArgs...))
+}
+
+// exec executes the built binary in the world with exactly args.
+func (w *world) exec(tb testing.TB, timeout time.Duration, args []string) result {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := w.command(ctx, args)

@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"slices"
@@ -28,22 +26,7 @@ type bakedImage struct {
 // cluster name.
 func (w *world) plain(t *testing.T, timeout time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := w.command(ctx, args)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{args: args, stdout: stdout.String(), stderr: stderr.String(), duration: time.Since(start)}
-	if err != nil {
-		r.code = -1
-		if ps := cmd.ProcessState; ps != nil {
-			r.code = ps.ExitCode()
-		}
-	}
-	t.Logf("kindstack %s: exit %d in %s", strings.Join(args, " "), r.code, r.duration.Round(time.Second))
-	return r
+	return w.exec(t, timeout, args)
 }
 
 // TestUpFromABakedNodeImage bakes the stack's images into the node image, creates a cluster of

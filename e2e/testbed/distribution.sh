@@ -31,12 +31,6 @@ storage:
 http:
   addr: :5000'
 
-need_docker() {
-  docker_env
-  docker version >/dev/null 2>&1 ||
-    { echo "distribution.sh: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
-}
-
 do_build() {
   if [ ! -x "$DISTRIBUTION_BIN" ]; then
     local start tmp

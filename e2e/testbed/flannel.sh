@@ -35,12 +35,6 @@ tree_hash() {
 SRC_HASH=$(tree_hash "$FLANNEL_MOD_DIR")
 FLANNEL_BIN_DIR=$BIN_DIR/flannel-$FLANNEL_VERSION-$SRC_HASH
 
-need_docker() {
-  docker_env
-  docker version >/dev/null 2>&1 ||
-    { echo "flannel.sh: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
-}
-
 do_binary() {
   if [ -x "$FLANNEL_BIN_DIR/flanneld" ] && [ -x "$FLANNEL_BIN_DIR/loopback" ]; then
     RESULT="cached $FLANNEL_BIN_DIR"

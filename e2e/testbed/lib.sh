@@ -65,6 +65,13 @@ BASE_ROOTFS_TARBALL=$TESTBED_DIR/rootfs/debian-$DEBIAN_SUITE-$(printf %s "$BASE_
 # at KINDSTACK_BUILD_DOCKER_HOST when internal/makerun/run.sh builds the offline images into the user's own
 # Docker engine (the test tier never sets it).
 docker_env() { export DOCKER_HOST=${KINDSTACK_BUILD_DOCKER_HOST:-unix://$DOCKER_SOCK}; }
+# need_docker: the engine the build scripts use answers, or one line says what to run (named for
+# the calling script).
+need_docker() {
+  docker_env
+  docker version >/dev/null 2>&1 ||
+    { echo "$(basename "$0"): private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
+}
 
 # base_rootfs_tarball prints the path of the debootstrapped Debian rootfs (tar.zst; run
 # `setup.sh rootfs` first). Unpack with: zstd -dc "$(base_rootfs_tarball)" | tar -x -C DIR

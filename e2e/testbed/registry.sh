@@ -36,12 +36,6 @@ REGISTRY_IMAGES=(
   "docker.io/library/traefik:$TRAEFIK_VERSION=$TRAEFIK_IMAGE"
 )
 
-need_docker() {
-  docker_env
-  docker version >/dev/null 2>&1 ||
-    { echo "registry.sh: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
-}
-
 do_build() {
   if [ ! -x "$CRANE_BIN" ]; then
     local start

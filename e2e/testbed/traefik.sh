@@ -70,12 +70,6 @@ file_sha() {
   printf '%s\n' "$sum"
 }
 
-need_docker() {
-  docker_env
-  docker version >/dev/null 2>&1 ||
-    { echo "traefik.sh: private dockerd not answering at $DOCKER_SOCK (run e2e/testbed/setup.sh docker)" >&2; return 1; }
-}
-
 # save_archive OUT IMAGE...: `docker save` IMAGE... to OUT unless OUT already holds exactly these
 # images (names and IDs, recorded in OUT.hash).
 save_archive() {
