@@ -110,7 +110,9 @@ func Example() component.Component {
 		Needs: []component.Need{
 			{Capability: component.Ingress, Objects: ofKind("networking.k8s.io", "Ingress")},
 			{Capability: component.Gateway, Objects: ofKind("gateway.networking.k8s.io", "HTTPRoute")},
-			{Capability: component.Metrics, Objects: ofKind("autoscaling", "HorizontalPodAutoscaler")},
+			// Applied with the rest, the autoscalers are evaluated every sync from the start and
+			// report metrics one sync after metrics-server serves them, instead of being created then.
+			{Capability: component.Metrics, Objects: ofKind("autoscaling", "HorizontalPodAutoscaler"), AtOnce: true},
 		},
 		// Its autoscalers read metrics only once metrics-server scraped its new pods twice.
 		LoadFirst: true,

@@ -68,11 +68,16 @@ type Remote struct {
 	Dir string
 }
 
-// Need is a capability a component waits for before it applies some of its objects.
+// Need is a capability a component waits for before it applies some of its objects, or before
+// it is ready.
 type Need struct {
 	Capability Capability
-	// Objects selects the objects applied only once the capability is ready.
+	// Objects selects the objects that need the capability: applied only once it is ready.
 	Objects func(*unstructured.Unstructured) bool
+	// AtOnce applies those objects with the others: the API server accepts them without the
+	// capability, which they need only to work (an autoscaler reads metrics it cannot have yet).
+	// The component is still ready only once the capability is, and fails when its provider does.
+	AtOnce bool
 }
 
 // Component is one thing `up` installs and `status` reports.
@@ -384,7 +389,7 @@ func Gates(gates ...kube.Gate) func(Params) []kube.Gate {
 // Deferred reports whether obj waits for one of the component's needs, and for which.
 func (c Component) Deferred(obj *unstructured.Unstructured) (Capability, bool) {
 	for _, n := range c.Needs {
-		if n.Objects != nil && n.Objects(obj) {
+		if !n.AtOnce && n.Objects != nil && n.Objects(obj) {
 			return n.Capability, true
 		}
 	}

@@ -155,12 +155,47 @@ func (p *Pipeline) install(ctx context.Context, st *steps.Status, run *upRun, c 
 		return nil
 	}
 	endReady := st.Phase("ready")
-	err = run.engine.Wait(ctx, set)
+	err = waitReady(ctx, run.engine, c, set, ready)
 	endReady(err)
 	if err != nil {
 		return err
 	}
 	st.Result(loaded.String() + " · " + changes.String() + ", ready")
+	return nil
+}
+
+// waitReady waits until the component's objects are ready. Those applied before a capability they
+// need (component.Need.AtOnce) make it wait for that capability too: it is ready once that is,
+// and fails as soon as its provider does, instead of waiting out the budget for metrics that
+// will never come.
+func waitReady(parent context.Context, e Engine, c component.Component, set kube.Set, ready map[component.Capability]*readiness) error {
+	var needs sync.WaitGroup
+	defer needs.Wait()
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	for _, n := range c.Needs {
+		if !n.AtOnce {
+			continue
+		}
+		needs.Go(func() {
+			if err := ready[n.Capability].wait(ctx, n.Capability); err != nil && ctx.Err() == nil {
+				cancel(err)
+			}
+		})
+	}
+	if err := e.Wait(ctx, set); err != nil {
+		if parent.Err() == nil && ctx.Err() != nil {
+			return context.Cause(ctx) // a provider failed: that is why it is not ready
+		}
+		return err
+	}
+	for _, n := range c.Needs {
+		if n.AtOnce {
+			if err := ready[n.Capability].wait(parent, n.Capability); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -118,6 +118,7 @@ type fakeEngine struct {
 	pruned     []kube.Ref
 	pruneCalls [][]kube.Ref
 	waitErr    map[string]error             // set name -> Wait error
+	waitFor    map[string]chan struct{}     // set name -> Wait returns once it is closed (or ctx ends)
 	inUse      map[kube.Ref]bool            // CRDs Prune keeps because objects of the user's use them
 	secrets    map[string]map[string][]byte // namespace/name -> data, as applied
 	applied    map[kube.Ref]*unstructured.Unstructured
@@ -156,7 +157,15 @@ func (e *fakeEngine) Apply(_ context.Context, objs []*unstructured.Unstructured,
 	return cs, nil
 }
 
-func (e *fakeEngine) Wait(_ context.Context, set kube.Set) error {
+func (e *fakeEngine) Wait(ctx context.Context, set kube.Set) error {
+	if ch := e.waitFor[set.Name]; ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			e.log("wait %s stopped", set.Name)
+			return context.Cause(ctx)
+		}
+	}
 	e.log("ready %s", set.Name)
 	return e.waitErr[set.Name]
 }
@@ -382,14 +391,12 @@ func TestUpCreatesStoresMergesThenInstallsInTheOrderNeedsGive(t *testing.T) {
 	assert.Equal(t, "kind-kindstack", sum.Context)
 	assert.Equal(t, m.kubeconfig, sum.Kubeconfig)
 
-	// The example's Ingress goes in only after ingress-nginx is ready, its autoscalers only after
-	// metrics-server is; the rest of it does not wait.
+	// The example's Ingress goes in only after ingress-nginx is ready; the rest of it does not
+	// wait (its autoscalers: TestAutoscalersGoInAtOnceAndTheExampleIsReadyOnlyWithMetrics).
 	e := m.engine
-	ingressReady, metricsReady := e.index("ready ingress-nginx"), e.index("ready metrics-server")
+	ingressReady := e.index("ready ingress-nginx")
 	require.NotEqual(t, -1, ingressReady, e.events)
-	require.NotEqual(t, -1, metricsReady, e.events)
 	assert.Greater(t, e.index("apply Ingress/example/frontend-ingress"), ingressReady, e.events)
-	assert.Greater(t, e.index("apply HorizontalPodAutoscaler/example/backend"), metricsReady, e.events)
 	assert.NotEqual(t, -1, e.index("apply Deployment/example/backend"), e.events)
 
 	assert.ElementsMatch(t, []string{"ingress-nginx", "metrics-server", "example"}, keys(e.inventory), "every component's objects are recorded")
@@ -819,6 +826,48 @@ func TestListAndKubeconfig(t *testing.T) {
 	_, out, err = runCLI(t, m, "list")
 	require.NoError(t, err)
 	assert.Contains(t, out, "kindstack  missing (deleted outside kindstack)")
+}
+
+// The example's autoscalers are applied with its Deployments, so the HPA controller evaluates them
+// from the start; the example is still ready only once metrics-server is, and fails as soon as
+// metrics-server does, while its own wait still runs.
+func TestAutoscalersGoInAtOnceAndTheExampleIsReadyOnlyWithMetrics(t *testing.T) {
+	m := newMachine(t, readyNode())
+	metrics := make(chan struct{})
+	m.engine.waitFor = map[string]chan struct{}{"metrics-server": metrics}
+	applied := make(chan struct{})
+	go func() {
+		defer close(metrics)
+		defer close(applied)
+		for range 500 {
+			m.engine.mu.Lock()
+			i := m.engine.index("apply HorizontalPodAutoscaler/example/backend")
+			m.engine.mu.Unlock()
+			if i >= 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_, err := m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	<-applied
+	require.NoError(t, err)
+	e := m.engine
+	hpa, metricsReady := e.index("apply HorizontalPodAutoscaler/example/backend"), e.index("ready metrics-server")
+	require.NotEqual(t, -1, hpa, e.events)
+	assert.Less(t, hpa, metricsReady, "the autoscaler is applied while metrics-server is not ready yet: %v", e.events)
+
+	// metrics-server fails while the example still waits: the example fails at once, saying why.
+	m = newMachine(t, readyNode())
+	never := make(chan struct{})
+	m.engine.waitFor = map[string]chan struct{}{"example": never}
+	m.engine.waitErr = map[string]error{"metrics-server": errors.New("APIService/v1beta1.metrics.k8s.io not ready")}
+	start := time.Now()
+	_, err = m.pipeline.Up(context.Background(), quiet(), pipeline.UpOptions{Settings: settings()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "install example: not installed: it needs metrics, and metrics-server failed")
+	assert.Less(t, time.Since(start), 30*time.Second, "it does not wait out the budget")
+	assert.Contains(t, m.engine.events, "wait example stopped")
 }
 
 func TestInGitHubActionsUpWritesTheJobSummaryAndAnnotatesWhatIsNotReady(t *testing.T) {
