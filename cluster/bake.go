@@ -34,6 +34,7 @@ const (
 	labelBakeBase   = "io.kindstack.bake.base"
 	labelBakeBaseID = "io.kindstack.bake.base-id"
 	labelBakeImages = "io.kindstack.bake.images"
+	labelBakeIDs    = "io.kindstack.bake.ids"
 )
 
 // BakeOptions are the inputs of Bake.
@@ -62,6 +63,7 @@ type BakedImage struct {
 	// Built is false when a matching baked image was there already.
 	Built bool `json:"built"`
 	key   string
+	ids   map[string]string // image → the ID it was baked with; nil for an image baked before it was recorded
 }
 
 // BakeKey is what a baked image is found by: the base image's ID and the exact list of images,
@@ -101,21 +103,44 @@ func bakeList(images []string) []string {
 // resolved is what the engine holds it as) with exactly images, when the engine holds one whose
 // labels say so. A base that changed, or another list, is another key: a stale image is never
 // returned.
+//
+// A baked image loaded from a bundle (`images save --node-image`) comes to an engine that may
+// hold neither its base nor its images: it is used when its labels name this base and exactly
+// this list, and the base and each image the engine does hold are the ones it was baked with.
 func (m *Manager) BakedFor(ctx context.Context, rt Runtime, base, resolved string, images []string) (BakedImage, bool) {
-	baseID, err := m.hostImageID(ctx, rt, resolved)
+	baseID, baseErr := m.hostImageID(ctx, rt, resolved)
+	ids, missing := m.engineIDs(ctx, rt, images)
+	if baseErr == nil && len(missing) == 0 {
+		key := BakeKey(baseID, ids)
+		b, err := m.inspectBaked(ctx, rt, BakedRef(base, key))
+		if err != nil || b.key != key || b.BaseID != baseID || !slices.Equal(b.Images, bakeList(images)) {
+			return BakedImage{}, false
+		}
+		return b, true
+	}
+	list, err := m.BakedImages(ctx, rt)
 	if err != nil {
 		return BakedImage{}, false
 	}
-	ids, missing := m.engineIDs(ctx, rt, images)
-	if len(missing) > 0 {
-		return BakedImage{}, false
+	for _, b := range list {
+		loaded, fromBundle := m.rememberedNodeImage(ctx, rt, b.Ref)
+		switch {
+		case !fromBundle || loaded != b.ID, b.Base != base, !slices.Equal(b.Images, bakeList(images)), b.ids == nil:
+			continue
+		case baseErr == nil && baseID != b.BaseID:
+			continue // the base tag names other content now
+		case BakeKey(b.BaseID, b.ids) != b.key:
+			continue // labels that do not agree with each other
+		}
+		current := true
+		for image, id := range ids {
+			current = current && b.ids[image] == id // built again since
+		}
+		if current {
+			return b, true
+		}
 	}
-	key := BakeKey(baseID, ids)
-	b, err := m.inspectBaked(ctx, rt, BakedRef(base, key))
-	if err != nil || b.key != key || b.BaseID != baseID || !slices.Equal(b.Images, bakeList(images)) {
-		return BakedImage{}, false
-	}
-	return b, true
+	return BakedImage{}, false
 }
 
 // Bake builds the baked node image for these options unless the engine holds it already. Every
@@ -149,7 +174,7 @@ func (m *Manager) Bake(ctx context.Context, opts BakeOptions) (BakedImage, error
 	}
 	key := BakeKey(baseID, ids)
 	ref := BakedRef(opts.NodeImage, key)
-	if err := m.bake(ctx, rt, base, baseID, opts.NodeImage, key, ref, images, logf); err != nil {
+	if err := m.bake(ctx, rt, base, baseID, opts.NodeImage, key, ref, ids, logf); err != nil {
 		return BakedImage{}, fmt.Errorf("bake %s: %w", ref, err)
 	}
 	b, err := m.inspectBaked(ctx, rt, ref)
@@ -189,7 +214,8 @@ func (m *Manager) engineIDs(ctx context.Context, rt Runtime, images []string) (i
 const bakeWait = time.Minute
 
 // bake runs the build container, imports the images into its containerd and commits it as ref.
-func (m *Manager) bake(ctx context.Context, rt Runtime, base, baseID, baseRef, key, ref string, images []string, logf Logf) error {
+func (m *Manager) bake(ctx context.Context, rt Runtime, base, baseID, baseRef, key, ref string, ids map[string]string, logf Logf) error {
+	images := bakeList(slices.Collect(maps.Keys(ids)))
 	var cfg struct{ Entrypoint, Cmd []string }
 	out, err := m.Run(ctx, rt.Binary, "image", "inspect", "-f", "{{json .Config}}", base)
 	if err != nil {
@@ -202,6 +228,10 @@ func (m *Manager) bake(ctx context.Context, rt Runtime, base, baseID, baseRef, k
 	if err != nil {
 		return err
 	}
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
 	container := "kindstack-bake-" + key
 	_, _ = m.Run(ctx, rt.Binary, "rm", "-f", container) // what an interrupted bake left
 	logf("starting build container %s from %s", container, base)
@@ -211,6 +241,7 @@ func (m *Manager) bake(ctx context.Context, rt Runtime, base, baseID, baseRef, k
 		"--security-opt", "seccomp=unconfined",
 		"--label", labelBakeKey+"="+key, "--label", labelBakeBase+"="+baseRef,
 		"--label", labelBakeBaseID+"="+baseID, "--label", labelBakeImages+"="+string(listJSON),
+		"--label", labelBakeIDs+"="+string(idsJSON),
 		base, "infinity"); err != nil {
 		return fmt.Errorf("start build container: %s: %w", lastLine(out), err)
 	}
@@ -302,6 +333,11 @@ func (m *Manager) inspectBaked(ctx context.Context, rt Runtime, ref string) (Bak
 	b := BakedImage{ID: img.ID, Base: l[labelBakeBase], BaseID: l[labelBakeBaseID], Size: img.Size, Added: img.Size, key: l[labelBakeKey]}
 	if err := json.Unmarshal([]byte(l[labelBakeImages]), &b.Images); err != nil {
 		return BakedImage{}, fmt.Errorf("%s: label %s: %w", ref, labelBakeImages, err)
+	}
+	if v := l[labelBakeIDs]; v != "" {
+		if err := json.Unmarshal([]byte(v), &b.ids); err != nil {
+			return BakedImage{}, fmt.Errorf("%s: label %s: %w", ref, labelBakeIDs, err)
+		}
 	}
 	b.Ref = BakedRef(b.Base, b.key)
 	if !slices.Contains(img.RepoTags, b.Ref) && len(img.RepoTags) > 0 {

@@ -35,6 +35,15 @@ func bakeEngine(images map[string]engineImage) (*Manager, *[]string) {
 		return engineImage{}, false
 	}
 	m := &Manager{Run: func(_ context.Context, name string, args ...string) ([]byte, error) {
+		if strings.Join(args, " ") == "images --filter label="+labelBakeKey+" --format {{.ID}}" {
+			var ids []string
+			for _, img := range images {
+				if img.labels[labelBakeKey] != "" {
+					ids = append(ids, img.id)
+				}
+			}
+			return []byte(strings.Join(ids, "\n")), nil
+		}
 		if len(args) == 5 && args[0] == "image" && args[1] == "inspect" {
 			img, ok := find(args[4])
 			if !ok {
@@ -69,8 +78,9 @@ func bakedBy(base, baseID string, images map[string]string, size int64) (string,
 		names = append(names, image)
 	}
 	list, _ := json.Marshal(bakeList(names))
+	ids, _ := json.Marshal(images)
 	return BakedRef(base, key), engineImage{id: "sha256:baked-" + key, size: size, labels: map[string]string{
-		labelBakeKey: key, labelBakeBase: base, labelBakeBaseID: baseID, labelBakeImages: string(list),
+		labelBakeKey: key, labelBakeBase: base, labelBakeBaseID: baseID, labelBakeImages: string(list), labelBakeIDs: string(ids),
 	}}
 }
 
@@ -167,6 +177,41 @@ func TestBakedForUsesOnlyAnImageOfTheCurrentBaseAndList(t *testing.T) {
 		_, ok := lookup(t, engine(map[string]engineImage{base: {id: "sha256:base1"}, ref: {id: "sha256:someone"}}), list)
 		assert.False(t, ok)
 	})
+}
+
+// A baked image loaded from a bundle (`images save --node-image`) reaches an engine that may hold
+// neither its base nor the stack's images: it is used for exactly its base and list, unless what
+// the engine does hold was built again since.
+func TestBakedForUsesABakedImageFromABundleWithoutItsBaseOrImages(t *testing.T) {
+	t.Parallel()
+	rt := Runtime{Name: "docker", Binary: "docker"}
+	const base = "kindest/node:v1.33.13"
+	list := []string{"app:v1", "db:v2"}
+	ref, baked := bakedBy(base, "sha256:base1", map[string]string{"app:v1": "sha256:app1", "db:v2": "sha256:db2"}, 1500)
+	// lookup asks for base and images on an engine holding e, where the image tagged loaded (if
+	// any) came from a bundle.
+	lookup := func(t *testing.T, e map[string]engineImage, loaded string, images []string) bool {
+		m, other := bakeEngine(e)
+		m.StateDir = t.TempDir()
+		if loaded != "" {
+			require.NoError(t, m.RememberNodeImage(loaded, e[loaded].id))
+		}
+		b, ok := m.BakedFor(context.Background(), rt, base, base, images)
+		assert.Empty(t, *other, "a lookup only lists and inspects")
+		if ok {
+			assert.Equal(t, ref, b.Ref)
+		}
+		return ok
+	}
+	assert.True(t, lookup(t, map[string]engineImage{ref: baked}, ref, list), "neither base nor images in the engine: the bundle's baked image is used")
+	assert.True(t, lookup(t, map[string]engineImage{ref: baked, base: {id: "sha256:base1"}, "app:v1": {id: "sha256:app1"}}, ref, list),
+		"what the engine holds is what it was baked with")
+	assert.False(t, lookup(t, map[string]engineImage{ref: baked}, "", list), "one baked here and then stripped of its images is not used")
+	assert.False(t, lookup(t, map[string]engineImage{ref: baked, "app:v1": {id: "sha256:app1-rebuilt"}}, ref, list), "app:v1 built again since: stale")
+	assert.False(t, lookup(t, map[string]engineImage{ref: baked, base: {id: "sha256:base2"}}, ref, list), "the base tag names other content: stale")
+	assert.False(t, lookup(t, map[string]engineImage{ref: baked}, ref, []string{"app:v1"}), "another list")
+	ref2, baked2 := bakedBy("kindest/node:v1.35.8", "sha256:base1", map[string]string{"app:v1": "sha256:app1", "db:v2": "sha256:db2"}, 1500)
+	assert.False(t, lookup(t, map[string]engineImage{ref2: baked2}, ref2, list), "baked from another base")
 }
 
 func TestBakeRefusesAListTheEngineDoesNotHoldBeforeBuildingAnything(t *testing.T) {

@@ -36,15 +36,26 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 	}
 	defer os.RemoveAll(tmp)
 	kindKubeconfig := filepath.Join(tmp, "config")
-	nodeImage, err := m.nodeImage(ctx, opts.Runtime, opts.Spec.NodeImage, opts.Registries, orNop(opts.Logf))
-	if err != nil {
-		_ = m.forget(name)
-		return nil, fmt.Errorf("create cluster %q: %w", name, err)
-	}
-	if opts.Baked != nil {
-		if b, ok := m.BakedFor(ctx, opts.Runtime, opts.Spec.NodeImage, nodeImage, opts.Baked); ok {
+	// A baked node image is looked for first under the base's own name, so a base the engine
+	// lacks is not pulled through a mirror for nothing; then as the engine holds the base.
+	nodeImage := ""
+	baked := func(resolved string) {
+		if b, ok := m.BakedFor(ctx, opts.Runtime, opts.Spec.NodeImage, resolved, opts.Baked); ok {
 			orNop(opts.Logf)("node image %s: using %s, baked with the stack's %d images", opts.Spec.NodeImage, b.Ref, len(b.Images))
 			nodeImage, res.Baked = b.Ref, b.Ref
+		}
+	}
+	if opts.Baked != nil {
+		baked(opts.Spec.NodeImage)
+	}
+	if nodeImage == "" {
+		resolved, err := m.nodeImage(ctx, opts.Runtime, opts.Spec.NodeImage, opts.Registries, orNop(opts.Logf))
+		if err != nil {
+			_ = m.forget(name)
+			return nil, fmt.Errorf("create cluster %q: %w", name, err)
+		}
+		if nodeImage = resolved; opts.Baked != nil && resolved != opts.Spec.NodeImage {
+			baked(resolved)
 		}
 	}
 

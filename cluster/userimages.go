@@ -181,6 +181,12 @@ func sameOnEvery(nodeList []ImageNode, image, id string) bool {
 	return len(nodeList) > 0
 }
 
+// SaveImage writes image, as the host's engine holds it, into file (`docker save`), for the node's
+// platform.
+func (m *Manager) SaveImage(ctx context.Context, rt Runtime, image, file string) error {
+	return m.saveForNode(ctx, rt, []string{image}, file)
+}
+
 // saveForNode writes the images, as the engine holds them, into file: only the node's platform
 // when the engine's `save` can choose one (Docker 28 and later; older ones keep a single
 // platform per image anyway).

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kindstack/kindstack/internal/bundle"
 )
 
 // bakedImage mirrors one entry of `images bake -o json` (cluster.BakedImage).
@@ -94,6 +97,28 @@ func TestUpFromABakedNodeImage(t *testing.T) {
 	if keep {
 		return
 	}
+	// One bundle carries it, for a workshop laptop or a CI cache: the baked node image in place of
+	// the node image and of every image it holds. Loaded into an engine without the baked image,
+	// `up --bundle` creates the node from it and imports nothing.
+	file := filepath.Join(t.TempDir(), "baked-bundle.tar")
+	r = w.plain(t, 15*time.Minute, append([]string{"images", "save", file, "--node-image"}, cfg...)...)
+	require.Equal(t, 0, r.code, "%s", r)
+	meta, err := bundle.ReadMeta(file)
+	require.NoError(t, err)
+	require.Len(t, meta.Images, 1, "one node image and nothing else: %+v", meta.Images)
+	assert.Equal(t, baked.Ref, meta.Images[0].Ref)
+	assert.Equal(t, nodeImage(t, w), meta.Images[0].BakedFrom)
+	r = w.run(t, 5*time.Minute, "", "down")
+	require.Equal(t, 0, r.code, "%s", r)
+	r = w.plain(t, time.Minute, "images", "unbake")
+	require.Equal(t, 0, r.code, "%s", r)
+	r = w.run(t, 15*time.Minute, w.config, "up", "--bundle", file)
+	require.Equal(t, 0, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "node image "+baked.Ref+" loaded from "+file)
+	assert.Contains(t, r.stderr, "from baked node image "+baked.Ref)
+	assert.NotRegexp(t, `images?: \d+ loaded`, r.stderr, "no image is imported into the node")
+	assert.Contains(t, r.stderr, "already on the node")
+
 	r = w.run(t, 5*time.Minute, "", "down")
 	require.Equal(t, 0, r.code, "%s", r)
 	r = w.plain(t, time.Minute, "images", "unbake")

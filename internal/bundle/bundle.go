@@ -34,6 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kindstack/kindstack/internal/imageref"
 	"github.com/kindstack/kindstack/internal/mirrors"
@@ -62,6 +63,9 @@ type Image struct {
 	Names []string `json:"names"`
 	// NodeImage marks the kind node image: it goes to the host's engine, not into the node.
 	NodeImage bool `json:"nodeImage,omitempty"`
+	// BakedFrom is the node image a baked node image was made from (`images bake`): it holds
+	// the stack's images, and stands for BakedFrom on the machine that loads it.
+	BakedFrom string `json:"bakedFrom,omitempty"`
 	// Manifest is the platform manifest's digest; ID the config's (the engine's image ID).
 	Manifest string `json:"manifest"`
 	ID       string `json:"id"`
@@ -131,6 +135,34 @@ func (w *Writer) Add(ctx context.Context, ref string, nodeImage bool) (Image, er
 			}
 		}
 	}
+	w.meta.Images = append(w.meta.Images, entry)
+	return entry, nil
+}
+
+// AddBakedNodeImage writes the baked node image ref, made from the node image bakedFrom, out of
+// archive: what the host's engine saved of it (`docker save`), since no registry has it.
+func (w *Writer) AddBakedNodeImage(ref, bakedFrom, archive string) (Image, error) {
+	parsed, err := imageref.Parse(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	tag, err := name.NewTag(parsed.String())
+	if err != nil {
+		return Image{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	img, err := tarball.ImageFromPath(archive, &tag)
+	if err != nil {
+		return Image{}, fmt.Errorf("read %s as saved by the engine: %w", ref, err)
+	}
+	entry, err := describe(ref, "the host's engine", img)
+	if err != nil {
+		return Image{}, err
+	}
+	if err := w.oci.WriteImage(img); err != nil {
+		return Image{}, fmt.Errorf("write %s: %w", ref, err)
+	}
+	entry.NodeImage, entry.BakedFrom, entry.Names = true, bakedFrom, []string{tagName(parsed)}
+	w.dockerManifest = append(w.dockerManifest, dockerEntryOf(entry))
 	w.meta.Images = append(w.meta.Images, entry)
 	return entry, nil
 }

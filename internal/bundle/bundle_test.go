@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -214,4 +215,51 @@ func TestContainerdNames(t *testing.T) {
 		assert.Equal(t, tt.names, containerdNames(r), "%s: the names the kubelet resolves it by", tt.ref)
 		assert.Equal(t, tt.tag, tagName(r), "%s: the engine's RepoTag for a node image", tt.ref)
 	}
+}
+
+// A baked node image exists only in the host's engine: the bundle takes it from what the engine
+// saved, as the node image, with the image ID the engine gave it, and says which node image it
+// stands for.
+func TestABakedNodeImageGoesInFromTheEnginesArchive(t *testing.T) {
+	img, err := random.Image(2048, 3)
+	require.NoError(t, err)
+	const ref = "kindstack.local/node:v1.33.13-0123456789ab"
+	tag, err := name.NewTag(ref)
+	require.NoError(t, err)
+	saved := filepath.Join(t.TempDir(), "saved.tar")
+	require.NoError(t, tarball.WriteToFile(saved, tag, img), "a docker-save archive, as `docker save` writes it")
+	id, err := img.ConfigName()
+	require.NoError(t, err)
+
+	file := filepath.Join(t.TempDir(), "bundle.tar")
+	w, err := Create(file, amd64, mirrors.Registries{})
+	require.NoError(t, err)
+	entry, err := w.AddBakedNodeImage(ref, "kindest/node:v1.33.13", saved)
+	require.NoError(t, err)
+	meta, err := w.Close()
+	require.NoError(t, err)
+	require.Len(t, meta.Images, 1)
+	assert.Equal(t, entry, meta.Images[0])
+	assert.True(t, entry.NodeImage)
+	assert.Equal(t, "kindest/node:v1.33.13", entry.BakedFrom)
+	assert.Equal(t, id.String(), entry.ID, "the engine's image ID: a later load is recognised by it")
+	got, ok := meta.NodeImage()
+	require.True(t, ok)
+	assert.Equal(t, ref, got.Ref)
+
+	// What the host's engine loads: a docker-save manifest naming the baked tag, with every blob.
+	var engineSide bytes.Buffer
+	require.NoError(t, Stream(file, meta, Engine, &engineSide))
+	files := entries(t, &engineSide)
+	var manifest []dockerEntry
+	require.NoError(t, json.Unmarshal(files["manifest.json"], &manifest))
+	require.Len(t, manifest, 1)
+	assert.Equal(t, []string{ref}, manifest[0].RepoTags)
+	assert.Contains(t, files, manifest[0].Config)
+	for _, l := range manifest[0].Layers {
+		assert.Contains(t, files, l)
+	}
+	var nodeSide bytes.Buffer
+	require.NoError(t, Stream(file, meta, Node, &nodeSide))
+	assert.NotContains(t, entries(t, &nodeSide), manifest[0].Config, "nothing of it goes into a node")
 }

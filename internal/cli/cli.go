@@ -132,7 +132,7 @@ func New(opts Options) *ucli.App {
 						Flags: a.upFlags(), Action: a.imagesList}),
 					cmd(&ucli.Command{Name: "save", Usage: "pull every image up runs (through the mirrors) into ONE bundle FILE for offline use, registry digests kept",
 						ArgsUsage: "FILE", Action: a.imagesSave, Flags: append(a.upFlags(),
-							&ucli.BoolFlag{Name: flagNodeImage, Usage: "put the kind node image in too (large; loaded into the host's engine)"},
+							&ucli.BoolFlag{Name: flagNodeImage, Usage: "put the kind node image in too (large; loaded into the host's engine); the baked one (`images bake`), when the engine holds it, in place of it and every image it holds"},
 							&ucli.StringFlag{Name: flagPlatform, Usage: "os/arch of the node (default " + pipeline.DefaultPlatform() + ")"})}),
 					cmd(&ucli.Command{Name: "load", Usage: "load a bundle FILE: its node image into the host's engine, the rest into the cluster's node (or use up --bundle FILE)",
 						ArgsUsage: "FILE", Action: a.imagesLoad}),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -53,6 +54,12 @@ func (p *Pipeline) SaveImages(parent context.Context, r *steps.Runner, opts Save
 		return bundle.Meta{}, err
 	}
 	var list []steps.Step
+	if opts.NodeImage {
+		if step, ok := p.saveBakedStep(ctx, w, opts.Settings, stackImages(images)); ok {
+			list = append(list, step) // it holds every other image: one node image, nothing to import
+			images = nil
+		}
+	}
 	seen := map[string]bool{}
 	for _, img := range images {
 		node := img.Component == "node"
@@ -99,6 +106,42 @@ func (p *Pipeline) SaveImages(parent context.Context, r *steps.Runner, opts Save
 		return meta, err
 	}
 	return meta, nil
+}
+
+// saveBakedStep is the step that puts the baked node image of these settings, when the host's
+// engine holds one (`images bake`), into the bundle in place of the node image and the stack's
+// images it already holds: a machine that loads the bundle creates its node from it and imports
+// nothing.
+func (p *Pipeline) saveBakedStep(ctx context.Context, w *bundle.Writer, s config.Settings, images []string) (steps.Step, bool) {
+	rt, err := p.Cluster.Engine(ctx)
+	if err != nil {
+		return steps.Step{}, false // no engine: no baked image; the node image is pulled
+	}
+	baked, ok := p.Cluster.BakedFor(ctx, rt, s.NodeImage, s.NodeImage, images)
+	if !ok {
+		return steps.Step{}, false
+	}
+	return steps.Step{
+		Name: "Save " + baked.Ref,
+		Run: func(ctx context.Context, st *steps.Status) error {
+			st.Infof("the node image %s baked with the stack's %d images (`images bake`), from %s", s.NodeImage, len(baked.Images), rt.Name)
+			dir, err := os.MkdirTemp("", "kindstack-baked-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			archive := filepath.Join(dir, "baked.tar")
+			if err := p.Cluster.SaveImage(ctx, rt, baked.Ref, archive); err != nil {
+				return err
+			}
+			entry, err := w.AddBakedNodeImage(baked.Ref, s.NodeImage, archive)
+			if err != nil {
+				return err
+			}
+			st.Result(fmt.Sprintf("%s · holds %d images", bundle.HumanBytes(entry.Size), len(baked.Images)))
+			return nil
+		},
+	}, true
 }
 
 // LoadResult says what LoadImages did.
@@ -169,7 +212,7 @@ func (p *Pipeline) LoadImages(parent context.Context, r *steps.Runner, s config.
 // what it loaded ("" for nothing).
 func (p *Pipeline) loadNodeImage(ctx context.Context, rt cluster.Runtime, file string, meta bundle.Meta, want string) (string, error) {
 	img, ok := meta.NodeImage()
-	if !ok || (want != "" && img.Ref != want) {
+	if !ok || (want != "" && img.Ref != want && img.BakedFrom != want) {
 		return "", nil
 	}
 	if id := p.Cluster.HostImageID(ctx, rt, img.ID); id == img.ID {
@@ -233,7 +276,7 @@ func checkBundle(s config.Settings) (bundle.Meta, []string, error) {
 	if meta.Platform != DefaultPlatform() {
 		warnings = append(warnings, fmt.Sprintf("bundle %s holds images for %s; this machine's node runs %s", s.Bundle, meta.Platform, DefaultPlatform()))
 	}
-	if img, ok := meta.NodeImage(); ok && img.Ref != s.NodeImage {
+	if img, ok := meta.NodeImage(); ok && img.Ref != s.NodeImage && img.BakedFrom != s.NodeImage {
 		warnings = append(warnings, fmt.Sprintf("bundle %s holds node image %s, but the node image is %s: it is not used", s.Bundle, img.Ref, s.NodeImage))
 	}
 	return meta, warnings, nil
