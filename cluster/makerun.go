@@ -25,7 +25,7 @@ const (
 	registryProbeWait = 3 * time.Second
 	// offlineColdBuild is the offline build from empty caches on 2 cores, from the stages measured
 	// in the test bed's timings.log (README: On a fresh machine).
-	offlineColdBuild = "about 36 min on 2 cores"
+	offlineColdBuild = "about 20 min on 2 cores"
 )
 
 // OfflineDir is the cache of the offline build and of kindstack's private engine: the test bed's

@@ -36,7 +36,7 @@ func TestMakeRunLineSaysWhichPathMakeRunTakes(t *testing.T) {
 			detail: "engine: yours (podman 5.0.0); images: from the bundle (--bundle)"},
 		{name: "a fresh CI machine as root: the private engine is started and the images built", verdict: Warn,
 			facts:  makeRunFacts{PrivateSocket: sock, CanStartPrivate: true, Root: true, Unreachable: []string{"registry.k8s.io"}, OfflineConfig: cfg},
-			detail: "engine: none answers, so kindstack's private engine is started (Debian's docker.io; /cache/docker/docker.sock); images: built from source, as no registry or mirror answers for registry.k8s.io; not built yet: the first make run builds them (about 36 min on 2 cores)",
+			detail: "engine: none answers, so kindstack's private engine is started (Debian's docker.io; /cache/docker/docker.sock); images: built from source, as no registry or mirror answers for registry.k8s.io; not built yet: the first make run builds them (about 20 min on 2 cores)",
 			fix:    "make offline-images builds them ahead; --registry-mirror or --bundle avoid the build"},
 		{name: "the second make run there", verdict: OK,
 			facts:  makeRunFacts{PrivateSocket: sock, PrivateAnswers: true, CanStartPrivate: true, Root: true, Unreachable: []string{"registry.k8s.io"}, OfflineConfig: cfg, OfflineCached: true},

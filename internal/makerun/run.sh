@@ -152,10 +152,10 @@ probe_registries() {
 # ---------------------------------------------------------------------------------------------
 # the offline build: the test bed's stages, each with its step, what it builds and an estimate
 
-# Cold durations measured on a 2-core machine (the test bed's timings.log and the cold `make check`
-# log of 2026-12-04). A longer build recorded in this machine's timings.log wins (a slower machine);
-# a shorter one may have found part of its work cached, so it does not lower the estimate.
-declare -A COLD_SECONDS=([docker]=11 [rootfs]=87 [binaries]=1293 [node-image]=46 [images]=2 [traefik-bin]=550 [traefik-img]=6 [example]=142)
+# Cold durations measured on a 2-core machine (the one-run cold `make run` of 2026-12-05, README).
+# A longer build recorded in this machine's timings.log wins (a slower machine); a shorter one may
+# have found part of its work cached, so it does not lower the estimate.
+declare -A COLD_SECONDS=([docker]=11 [rootfs]=46 [binaries]=629 [node-image]=32 [images]=2 [traefik-bin]=227 [traefik-img]=3 [example]=125)
 declare -A WHAT=(
   [docker]="kindstack's private engine"
   [rootfs]="Debian $DEBIAN_SUITE base rootfs (debootstrap from the Debian mirror)"
@@ -290,7 +290,7 @@ case $cmd in
         say "images: neither the registry nor a mirror answers within ${PROBE_TIMEOUT}s for ${#UNREACHABLE[@]} image(s) (not answering: ${DOWN_HOSTS[*]}); built from source (Traefik as the ingress; cached in $TESTBED_DIR)"
         if [ "$cmd" = path ]; then
           [ -f "$OFFLINE_CONFIG" ] && say "offline images: built before ($OFFLINE_CONFIG); make run checks them in seconds" ||
-            say "offline images: not built yet; the first make run builds them (cold about 36 min on 2 cores)"
+            say "offline images: not built yet; the first make run builds them (cold about 20 min on 2 cores)"
           exit 0
         fi
         offline_images "$@"
