@@ -182,14 +182,10 @@ func sameOnEvery(nodeList []ImageNode, image, id string) bool {
 }
 
 // saveForNode writes the images, as the engine holds them, into file: only the node's platform
-// when the engine's `save` can choose one (Docker 28 and later; older ones keep a single
-// platform per image anyway).
+// when the engine's `save` can choose one (platformSaveArgs).
 func (m *Manager) saveForNode(ctx context.Context, rt Runtime, images []string, file string) error {
-	args := []string{"save", "-o", file}
-	if help, err := m.Run(ctx, rt.Binary, "save", "--help"); err == nil && strings.Contains(string(help), "--platform") {
-		args = append(args, "--platform", NodePlatform())
-	}
-	args = append(args, images...)
+	help, err := m.Run(ctx, rt.Binary, "save", "--help")
+	args := append(append([]string{"save", "-o", file}, platformSaveArgs(help, err)...), images...)
 	var out strings.Builder
 	cmd := exec.CommandContext(ctx, rt.Binary, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -197,4 +193,15 @@ func (m *Manager) saveForNode(ctx context.Context, rt Runtime, images []string, 
 		return fmt.Errorf("%s save: %s: %w", rt.Name, strings.TrimSpace(out.String()), err)
 	}
 	return nil
+}
+
+// platformSaveArgs asks the engine's `save` for the node's platform alone when its help (or the
+// error asking for it) shows the flag: Docker 28 and later, whose containerd image store otherwise
+// writes a pulled image's whole index, platforms it does not hold included. Older engines keep a
+// single platform per image with the classic store.
+func platformSaveArgs(saveHelp []byte, err error) []string {
+	if err != nil || !strings.Contains(string(saveHelp), "--platform") {
+		return nil
+	}
+	return []string{"--platform", NodePlatform()}
 }
