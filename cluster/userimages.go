@@ -55,7 +55,7 @@ func ArchiveImages(file string) ([]string, error) {
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
-	var names []string
+	var tags, annotated []string
 	found := false
 	for {
 		h, err := tr.Next()
@@ -72,7 +72,7 @@ func ArchiveImages(file string) ([]string, error) {
 				return nil, fmt.Errorf("%s: manifest.json: %w", file, err)
 			}
 			for _, e := range entries {
-				names = append(names, e.RepoTags...)
+				tags = append(tags, e.RepoTags...)
 			}
 			found = true
 		case "index.json":
@@ -86,7 +86,7 @@ func ArchiveImages(file string) ([]string, error) {
 			}
 			for _, d := range index.Manifests {
 				if n := d.Annotations["io.containerd.image.name"]; n != "" {
-					names = append(names, n)
+					annotated = append(annotated, n)
 				}
 			}
 			found = true
@@ -95,7 +95,27 @@ func ArchiveImages(file string) ([]string, error) {
 	if !found {
 		return nil, fmt.Errorf("%s is not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)", file)
 	}
-	return dedupe(names), nil
+	return onePerImage(append(tags, annotated...)), nil
+}
+
+// onePerImage keeps the first spelling of each image: Docker's containerd image store writes one
+// image into both manifest.json ("app:v1", as the user named it) and index.json
+// ("docker.io/library/app:v1").
+func onePerImage(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, name := range names {
+		key := name
+		if ref, err := imageref.Parse(name); err == nil {
+			key = ref.Normalized()
+		}
+		if name == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, name)
+	}
+	return out
 }
 
 // Load imports the user's images into every node under the names given, like `kind load
@@ -122,7 +142,12 @@ func (m *Manager) Load(ctx context.Context, opts LoadOptions) (LoadResult, error
 	res.Nodes = len(nodeList)
 	names := dedupe(opts.Images)
 	file := opts.Archive
-	if file == "" {
+	if file != "" {
+		// What the archive names is what every node must hold afterwards, and what was loaded.
+		if names, err = ArchiveImages(file); err != nil {
+			return res, err
+		}
+	} else {
 		var toSave []string
 		for _, image := range names {
 			id, err := m.hostImageID(ctx, opts.Runtime, image)
