@@ -20,6 +20,7 @@ type ctrNode struct {
 	config     string
 	ctrFails   bool
 	ctrOut     string
+	list       string // what `ctr images ls` prints
 	commands   [][]string
 	stdin      []string
 }
@@ -48,6 +49,9 @@ func (c *ctrCmd) Run() error {
 	switch {
 	case c.is("containerd", "config", "dump"):
 		c.write(c.out, c.node.config)
+		return nil
+	case len(c.argv) > 3 && c.argv[0] == "ctr" && c.argv[2] == "images" && c.argv[3] == "ls":
+		c.write(c.out, c.node.list)
 		return nil
 	case len(c.argv) > 0 && c.argv[0] == "ctr":
 		b, err := io.ReadAll(c.in)

@@ -181,13 +181,13 @@ func (m *Manager) planImage(ctx context.Context, opts PreloadOptions, nodeList [
 		}
 		saveAs = tag
 	}
-	id, err := m.hostImageID(ctx, opts.Runtime, saveAs)
+	ids, err := m.contentIDs(ctx, opts.Runtime, saveAs)
 	if err != nil {
 		return remote()
 	}
 	var lacking []string
 	for _, n := range nodeList {
-		if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
+		if !holdsContent(n, image, ids) {
 			lacking = append(lacking, n.String())
 		}
 	}

@@ -150,11 +150,11 @@ func (m *Manager) Load(ctx context.Context, opts LoadOptions) (LoadResult, error
 	} else {
 		var toSave []string
 		for _, image := range names {
-			id, err := m.hostImageID(ctx, opts.Runtime, image)
+			ids, err := m.contentIDs(ctx, opts.Runtime, image)
 			if err != nil {
 				return res, fmt.Errorf("%s has no image %s", opts.Runtime.Name, image)
 			}
-			if sameOnEvery(nodeList, image, id) {
+			if sameOnEvery(nodeList, image, ids) {
 				res.Present = append(res.Present, image)
 				continue
 			}
@@ -196,10 +196,10 @@ func (m *Manager) Load(ctx context.Context, opts LoadOptions) (LoadResult, error
 	return res, nil
 }
 
-// sameOnEvery reports whether every node holds image with the engine's image ID.
-func sameOnEvery(nodeList []ImageNode, image, id string) bool {
+// sameOnEvery reports whether every node holds image with the engine's content (contentIDs).
+func sameOnEvery(nodeList []ImageNode, image string, ids []string) bool {
 	for _, n := range nodeList {
-		if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
+		if !holdsContent(n, image, ids) {
 			return false
 		}
 	}
