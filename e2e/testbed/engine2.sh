@@ -9,8 +9,11 @@
 #   start     its own containerd (Debian's binary) and dockerd under $ENGINE2_DIR, unless it answers
 #   stop      stop that dockerd and containerd (by their pidfiles; kind clusters in it stop too)
 #   remove    stop it and delete $ENGINE2_DIR (refused while kind clusters live in it, unless FORCE=1)
-#   images    load the test bed's node image, metrics-server, Traefik and build the stand-ins into it
-#   check     prove it: kindstack up (every gate) from those images, status, down
+#   images    load the test bed's node image, metrics-server, Traefik and build the stand-ins into it;
+#             make $MULTI_IMAGE: the frontend stand-in under an index that also lists a linux/arm64
+#             manifest the engine does not hold, which is what a pull leaves in this store
+#   check     prove it: kindstack up (every gate) from those images, load $MULTI_IMAGE twice (the
+#             second finds it on the node), status, down
 #   all       build start images
 #   env       print `export DOCKER_HOST=...` etc. for eval
 #
@@ -39,6 +42,8 @@ RUNC_BIN=$BIN_DIR/runc-$RUNC_VERSION/runc
 # The engine runs its copy of the wrapper, like setup.sh's: never a file of a removed checkout.
 ENGINE2_WRAPPER=$ENGINE2_DIR/runc-nosysresource
 # kindstack's check cluster, and its host ports (not the test bed's 18080/18443, not 80/443).
+# An image whose index lists a platform the engine does not hold (kind issue 3795).
+MULTI_IMAGE=kindstack.test/multiplatform:dev
 CHECK_NAME=ksengine2
 CHECK_HTTP_PORT=${KINDSTACK_ENGINE2_HTTP_PORT:-28080}
 CHECK_HTTPS_PORT=${KINDSTACK_ENGINE2_HTTPS_PORT:-28443}
@@ -208,7 +213,50 @@ do_images() {
   fi
   # The stand-ins are built into this engine by their own script (idempotent, source-hash labels).
   KINDSTACK_BUILD_DOCKER_HOST=unix://$ENGINE2_SOCK bash "$HERE/standins.sh" images
+  multi_image
   RESULT="$(engine2 images -q | sort -u | wc -l) images"
+}
+
+# multi_image makes $MULTI_IMAGE offline: the frontend stand-in's `docker save` (an OCI layout)
+# gets an index listing its manifest for linux/amd64 and one for linux/arm64 whose blobs are not
+# in the archive; `docker load` keeps the index with only what is present, as a pull would.
+multi_image() {
+  local src=kindstack.test/example-frontend:dev dir=$TESTBED_DIR/work/engine2-multi
+  if engine2 image inspect "$MULTI_IMAGE" >/dev/null 2>&1 &&
+    [ "$(engine2 image inspect --platform linux/amd64 -f '{{.Id}}' "$MULTI_IMAGE")" = \
+      "$(engine2 image inspect -f '{{.Id}}' "$src")" ]; then
+    return 0
+  fi
+  rm -rf "$dir" && mkdir -p "$dir/oci"
+  engine2 save -o "$dir/src.tar" "$src"
+  tar -xf "$dir/src.tar" -C "$dir/oci"
+  rm -f "$dir/oci/manifest.json" "$dir/oci/repositories"
+  local top blob amd64 arm64 fake index digest
+  top=$(jq -c '.manifests[0] | {mediaType, digest, size}' "$dir/oci/index.json")
+  blob=$dir/oci/blobs/sha256/$(jq -r '.digest | ltrimstr("sha256:")' <<<"$top")
+  if jq -e '.manifests' "$blob" >/dev/null; then
+    amd64=$(jq -c '[.manifests[] | select(.platform.architecture == "amd64")][0] | {mediaType, digest, size}' "$blob")
+  else
+    amd64=$top
+  fi
+  fake=$dir/arm64-manifest.json
+  printf '%s' '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","note":"not in this archive"}' >"$fake"
+  arm64=$(jq -cn --arg d "sha256:$(sha256sum "$fake" | cut -d' ' -f1)" --argjson n "$(stat -c %s "$fake")" \
+    '{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $n}')
+  index=$dir/index.blob
+  jq -cn --argjson a "$amd64" --argjson b "$arm64" '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [$a + {platform: {architecture: "amd64", os: "linux"}}, $b + {platform: {architecture: "arm64", os: "linux"}}]}' |
+    tr -d '\n' >"$index"
+  digest=$(sha256sum "$index" | cut -d' ' -f1)
+  mv "$index" "$dir/oci/blobs/sha256/$digest"
+  jq -cn --arg d "sha256:$digest" --argjson n "$(stat -c %s "$dir/oci/blobs/sha256/$digest")" --arg name "$MULTI_IMAGE" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{mediaType: "application/vnd.oci.image.index.v1+json",
+      digest: $d, size: $n, annotations: {"io.containerd.image.name": $name, "org.opencontainers.image.ref.name": ($name | split(":") | last)}}]}' \
+    >"$dir/oci/index.json"
+  tar -C "$dir/oci" -cf "$dir/multi.tar" .
+  engine2 load -q -i "$dir/multi.tar" >/dev/null
+  rm -rf "$dir"
+  log "made $MULTI_IMAGE (index: linux/amd64 present, linux/arm64 absent)"
 }
 
 do_check() {
@@ -221,13 +269,26 @@ do_check() {
   export DOCKER_HOST=unix://$ENGINE2_SOCK
   "$bin" up "${args[@]}" --config "$HERE/../testdata/airgap.yaml" \
     --http-port "$CHECK_HTTP_PORT" --https-port "$CHECK_HTTPS_PORT" || { "$bin" down "${args[@]}" || true; return 1; }
+  local out
+  if ! out=$("$bin" load "${args[@]}" "$MULTI_IMAGE" 2>&1) || [[ $out != *"1 loaded into 1 node(s)"* ]]; then
+    echo "$out" >&2
+    echo "engine2: kindstack load $MULTI_IMAGE did not load it" >&2
+    "$bin" down "${args[@]}" || true
+    return 1
+  fi
+  if ! out=$("$bin" load "${args[@]}" "$MULTI_IMAGE" 2>&1) || [[ $out != *"1 already on every node"* ]]; then
+    echo "$out" >&2
+    echo "engine2: a second kindstack load of $MULTI_IMAGE did not find it on the node" >&2
+    "$bin" down "${args[@]}" || true
+    return 1
+  fi
   "$bin" status "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" down "${args[@]}"
   if [ -n "$(engine2 ps -aq --filter "label=io.x-k8s.kind.cluster=$CHECK_NAME")" ]; then
     echo "engine2: kindstack down left containers of $CHECK_NAME" >&2
     return 1
   fi
-  RESULT="kindstack up (every gate), status ready, down clean on dockerd $MOBY_VERSION with the containerd image store"
+  RESULT="kindstack up (every gate), load of a partly held multi-platform image (twice), status ready, down clean on dockerd $MOBY_VERSION with the containerd image store"
 }
 
 do_env() {
