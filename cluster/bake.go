@@ -300,16 +300,7 @@ func execForm(argv []string) string {
 // starts, as it does for kind's own images (kind's build imports them with --no-unpack too).
 type bakeNode struct{ kindNode }
 
-func (n bakeNode) Import(archive io.Reader) error {
-	var out strings.Builder
-	cmd := n.Node.Command("ctr", "--namespace=k8s.io", "images", "import", "--all-platforms", "--no-unpack", "--digests", "-").SetStdin(archive)
-	cmd.SetStdout(&out)
-	cmd.SetStderr(&out)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ctr images import: %s: %w", strings.TrimSpace(out.String()), err)
-	}
-	return nil
-}
+func (n bakeNode) Import(archive io.Reader) error { return ctrImport(n.Node, archive, "--no-unpack") }
 
 // inspectBaked reads a baked image's labels; an image without them is no baked image.
 func (m *Manager) inspectBaked(ctx context.Context, rt Runtime, ref string) (BakedImage, error) {

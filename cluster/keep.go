@@ -98,8 +98,7 @@ func (m *Manager) ImportForPlatform(ctx context.Context, rt Runtime, cluster, fi
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, rt.Binary, "exec", "-i", n.Name, "ctr", "--namespace=k8s.io", "images", "import",
-			"--platform", NodePlatform(), "--digests", "--snapshotter="+snapshotter, "-")
+		cmd := exec.CommandContext(ctx, rt.Binary, append([]string{"exec", "-i", n.Name, "ctr"}, ctrImportArgs("--snapshotter="+snapshotter)...)...)
 		var out strings.Builder
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = in, &out, &out
 		runErr := cmd.Run()

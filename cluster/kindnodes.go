@@ -55,7 +55,45 @@ func (n boundNode) Command(command string, args ...string) kindexec.Cmd {
 type kindNode struct{ nodes.Node }
 
 func (n kindNode) ImageID(image string) (string, error) { return nodeutils.ImageID(n.Node, image) }
-func (n kindNode) Import(archive io.Reader) error       { return nodeutils.LoadImageArchive(n.Node, archive) }
+
+// Import reads the archive into the node's containerd, unpacked by its CRI snapshotter, like kind's
+// LoadImageArchive, but for the node's platform only: kind's import asks for every platform, and
+// fails on an index whose other platforms are absent, which is how Docker's containerd image store
+// (and Podman) keep a pulled multi-platform image and how its `docker save` writes it (kind issue 3795).
+func (n kindNode) Import(archive io.Reader) error {
+	var dump strings.Builder
+	cmd := n.Node.Command("containerd", "config", "dump")
+	cmd.SetStdout(&dump)
+	cmd.SetStderr(&dump)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("read containerd's config: %s: %w", lastLine([]byte(dump.String())), err)
+	}
+	snapshotter, err := snapshotterOf([]byte(dump.String()))
+	if err != nil {
+		return err
+	}
+	return ctrImport(n.Node, archive, "--snapshotter="+snapshotter)
+}
+
+// ctrImportArgs is the node's import of an image archive for the node's platform alone (with the
+// registries' digests the archive records), extra flags before the archive on stdin.
+func ctrImportArgs(extra ...string) []string {
+	args := []string{"--namespace=k8s.io", "images", "import", "--platform", NodePlatform(), "--digests"}
+	return append(append(args, extra...), "-")
+}
+
+// ctrImport runs ctrImportArgs(extra...) in the node with the archive on stdin; its error carries
+// what ctr said.
+func ctrImport(node kindexec.Cmder, archive io.Reader, extra ...string) error {
+	var out strings.Builder
+	cmd := node.Command("ctr", ctrImportArgs(extra...)...).SetStdin(archive)
+	cmd.SetStdout(&out)
+	cmd.SetStderr(&out)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ctr images import: %s: %w", strings.TrimSpace(out.String()), err)
+	}
+	return nil
+}
 func (n kindNode) Tag(src, dst string) error {
 	var out strings.Builder
 	cmd := n.Node.Command("ctr", "--namespace=k8s.io", "images", "tag", "--force", src, dst)

@@ -181,13 +181,13 @@ func (m *Manager) planImage(ctx context.Context, opts PreloadOptions, nodeList [
 		}
 		saveAs = tag
 	}
-	id, err := m.hostImageID(ctx, opts.Runtime, saveAs)
+	ids, err := m.contentIDs(ctx, opts.Runtime, saveAs)
 	if err != nil {
 		return remote()
 	}
 	var lacking []string
 	for _, n := range nodeList {
-		if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
+		if !holdsContent(n, image, ids) {
 			lacking = append(lacking, n.String())
 		}
 	}
@@ -274,9 +274,11 @@ func (m *Manager) hostImageID(ctx context.Context, rt Runtime, image string) (st
 	return strings.TrimSpace(string(out)), nil
 }
 
-// SaveWithRuntime is the real SaveFunc: the runtime's CLI writes the archive to a pipe.
+// SaveWithRuntime is the real SaveFunc: the runtime's CLI writes the archive to a pipe, for the
+// node's platform alone when its save can choose one (platformSaveArgs).
 func SaveWithRuntime(ctx context.Context, rt Runtime, images []string) (io.ReadCloser, func() error, error) {
-	save := exec.CommandContext(ctx, rt.Binary, append([]string{"save"}, images...)...)
+	help, err := exec.CommandContext(ctx, rt.Binary, "save", "--help").Output()
+	save := exec.CommandContext(ctx, rt.Binary, append(append([]string{"save"}, platformSaveArgs(help, err)...), images...)...)
 	var stderr strings.Builder
 	save.Stderr = &stderr
 	out, err := save.StdoutPipe()

@@ -55,7 +55,7 @@ func ArchiveImages(file string) ([]string, error) {
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
-	var names []string
+	var tags, annotated []string
 	found := false
 	for {
 		h, err := tr.Next()
@@ -72,7 +72,7 @@ func ArchiveImages(file string) ([]string, error) {
 				return nil, fmt.Errorf("%s: manifest.json: %w", file, err)
 			}
 			for _, e := range entries {
-				names = append(names, e.RepoTags...)
+				tags = append(tags, e.RepoTags...)
 			}
 			found = true
 		case "index.json":
@@ -86,7 +86,7 @@ func ArchiveImages(file string) ([]string, error) {
 			}
 			for _, d := range index.Manifests {
 				if n := d.Annotations["io.containerd.image.name"]; n != "" {
-					names = append(names, n)
+					annotated = append(annotated, n)
 				}
 			}
 			found = true
@@ -95,7 +95,27 @@ func ArchiveImages(file string) ([]string, error) {
 	if !found {
 		return nil, fmt.Errorf("%s is not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)", file)
 	}
-	return dedupe(names), nil
+	return onePerImage(append(tags, annotated...)), nil
+}
+
+// onePerImage keeps the first spelling of each image: Docker's containerd image store writes one
+// image into both manifest.json ("app:v1", as the user named it) and index.json
+// ("docker.io/library/app:v1").
+func onePerImage(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, name := range names {
+		key := name
+		if ref, err := imageref.Parse(name); err == nil {
+			key = ref.Normalized()
+		}
+		if name == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, name)
+	}
+	return out
 }
 
 // Load imports the user's images into every node under the names given, like `kind load
@@ -122,14 +142,19 @@ func (m *Manager) Load(ctx context.Context, opts LoadOptions) (LoadResult, error
 	res.Nodes = len(nodeList)
 	names := dedupe(opts.Images)
 	file := opts.Archive
-	if file == "" {
+	if file != "" {
+		// What the archive names is what every node must hold afterwards, and what was loaded.
+		if names, err = ArchiveImages(file); err != nil {
+			return res, err
+		}
+	} else {
 		var toSave []string
 		for _, image := range names {
-			id, err := m.hostImageID(ctx, opts.Runtime, image)
+			ids, err := m.contentIDs(ctx, opts.Runtime, image)
 			if err != nil {
 				return res, fmt.Errorf("%s has no image %s", opts.Runtime.Name, image)
 			}
-			if sameOnEvery(nodeList, image, id) {
+			if sameOnEvery(nodeList, image, ids) {
 				res.Present = append(res.Present, image)
 				continue
 			}
@@ -171,10 +196,10 @@ func (m *Manager) Load(ctx context.Context, opts LoadOptions) (LoadResult, error
 	return res, nil
 }
 
-// sameOnEvery reports whether every node holds image with the engine's image ID.
-func sameOnEvery(nodeList []ImageNode, image, id string) bool {
+// sameOnEvery reports whether every node holds image with the engine's content (contentIDs).
+func sameOnEvery(nodeList []ImageNode, image string, ids []string) bool {
 	for _, n := range nodeList {
-		if nodeID, err := n.ImageID(image); err != nil || nodeID != id {
+		if !holdsContent(n, image, ids) {
 			return false
 		}
 	}
@@ -188,14 +213,10 @@ func (m *Manager) SaveImage(ctx context.Context, rt Runtime, image, file string)
 }
 
 // saveForNode writes the images, as the engine holds them, into file: only the node's platform
-// when the engine's `save` can choose one (Docker 28 and later; older ones keep a single
-// platform per image anyway).
+// when the engine's `save` can choose one (platformSaveArgs).
 func (m *Manager) saveForNode(ctx context.Context, rt Runtime, images []string, file string) error {
-	args := []string{"save", "-o", file}
-	if help, err := m.Run(ctx, rt.Binary, "save", "--help"); err == nil && strings.Contains(string(help), "--platform") {
-		args = append(args, "--platform", NodePlatform())
-	}
-	args = append(args, images...)
+	help, err := m.Run(ctx, rt.Binary, "save", "--help")
+	args := append(append([]string{"save", "-o", file}, platformSaveArgs(help, err)...), images...)
 	var out strings.Builder
 	cmd := exec.CommandContext(ctx, rt.Binary, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -203,4 +224,15 @@ func (m *Manager) saveForNode(ctx context.Context, rt Runtime, images []string, 
 		return fmt.Errorf("%s save: %s: %w", rt.Name, strings.TrimSpace(out.String()), err)
 	}
 	return nil
+}
+
+// platformSaveArgs asks the engine's `save` for the node's platform alone when its help (or the
+// error asking for it) shows the flag: Docker 28 and later, whose containerd image store otherwise
+// writes a pulled image's whole index, platforms it does not hold included. Older engines keep a
+// single platform per image with the classic store.
+func platformSaveArgs(saveHelp []byte, err error) []string {
+	if err != nil || !strings.Contains(string(saveHelp), "--platform") {
+		return nil
+	}
+	return []string{"--platform", NodePlatform()}
 }

@@ -43,6 +43,16 @@ func TestArchiveImagesNamesWhatTheArchiveHolds(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"docker.io/library/app:dev"}, names)
 
+	// Docker's containerd image store names one image in both files: it is one image.
+	both := writeTar(t, map[string]string{
+		"oci-layout":    `{"imageLayoutVersion":"1.0.0"}`,
+		"index.json":    `{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/app:v1"}},{"annotations":{"io.containerd.image.name":"docker.io/library/other:v2"}}]}`,
+		"manifest.json": `[{"Config":"blobs/sha256/c","RepoTags":["app:v1"],"Layers":[]}]`,
+	})
+	names, err = ArchiveImages(both)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"app:v1", "docker.io/library/other:v2"}, names)
+
 	_, err = ArchiveImages(writeTar(t, map[string]string{"README": "hello"}))
 	assert.ErrorContains(t, err, "is not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)")
 	_, err = ArchiveImages(filepath.Join(t.TempDir(), "missing.tar"))
