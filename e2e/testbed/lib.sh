@@ -50,6 +50,9 @@ DEBIAN_SUITE=bookworm
 # Bump NODE_IMAGE_REV whenever the node image recipe in setup.sh changes: it keys the cached archive.
 NODE_IMAGE_REV=1
 NODE_IMAGE=${KINDSTACK_NODE_IMAGE:-kindstack.test/kind-node:$K8S_VERSION}
+# The node image's kube-proxy, kept in the engine and archived: the multi-node build starts from it.
+KUBE_PROXY_IMAGE=registry.k8s.io/kube-proxy:$K8S_VERSION
+KUBE_PROXY_ARCHIVE=$TESTBED_DIR/images/kube-proxy-$K8S_VERSION-r$NODE_IMAGE_REV.tar
 METRICS_SERVER_IMAGE=kindstack.test/metrics-server:$METRICS_SERVER_VERSION
 # Private Docker engine of the test bed (never the system one).
 DOCKER_DIR=$TESTBED_DIR/docker

@@ -258,16 +258,57 @@ kube_proxy_rootfs() { # SRC DST
   cp -a "$src"/etc/{protocols,services,ethertypes,nsswitch.conf} "$dst/etc/" 2>/dev/null || true
 }
 
+# build_kube_proxy_image ROOTFS DIR: registry.k8s.io/kube-proxy from the built binary and the tools
+# it needs from the base rootfs ROOTFS, built in DIR, then saved to $KUBE_PROXY_ARCHIVE.
+build_kube_proxy_image() {
+  local R=$1 dir=$2
+  kube_proxy_rootfs "$R" "$dir/rootfs"
+  cp "$BIN_DIR/kubernetes-$K8S_VERSION/kube-proxy" "$dir/rootfs/usr/local/bin/"
+  build_scratch_image "$KUBE_PROXY_IMAGE" "$dir" 'FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ENTRYPOINT ["/usr/local/bin/kube-proxy"]'
+  mkdir -p "$(dirname "$KUBE_PROXY_ARCHIVE")"
+  docker save -o "$KUBE_PROXY_ARCHIVE.tmp" "$KUBE_PROXY_IMAGE" && mv "$KUBE_PROXY_ARCHIVE.tmp" "$KUBE_PROXY_ARCHIVE"
+}
+
+# kube_proxy_image: the kube-proxy image in the engine, as the node image holds it. The
+# multi-node build (flannel.sh) starts from it. The node image comes from its archive when the engine has
+# lost its data (engine-remove, a new engine on the same cache), and this image goes with it: from
+# its own archive, or built again from the cached binary and rootfs.
+kube_proxy_image() {
+  if docker image inspect "$KUBE_PROXY_IMAGE" >/dev/null 2>&1 && [ -f "$KUBE_PROXY_ARCHIVE" ]; then
+    echo "kube-proxy image present"
+    return 0
+  fi
+  if [ -f "$KUBE_PROXY_ARCHIVE" ]; then
+    docker load -q -i "$KUBE_PROXY_ARCHIVE" >/dev/null
+    echo "kube-proxy image loaded from $KUBE_PROXY_ARCHIVE"
+    return 0
+  fi
+  [ -f "$BASE_ROOTFS_TARBALL" ] && [ -x "$BIN_DIR/kubernetes-$K8S_VERSION/kube-proxy" ] ||
+    { echo "testbed: no kube-proxy image to rebuild (run setup.sh rootfs binaries)" >&2; return 1; }
+  local work=$TESTBED_DIR/work/kube-proxy-image
+  rm -rf "$work" && mkdir -p "$work/rootfs"
+  zstd -dc "$BASE_ROOTFS_TARBALL" | tar -C "$work/rootfs" --numeric-owner -xf -
+  build_kube_proxy_image "$work/rootfs" "$work/img"
+  rm -rf "$work"
+  echo "kube-proxy image built again, cached $KUBE_PROXY_ARCHIVE"
+}
+
 do_node_image() {
   need_packages zstd:zstd jq:jq
   docker_env
+  local kp
   if docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 && [ -f "$NODE_ARCHIVE" ]; then
-    RESULT="present in private dockerd: $NODE_IMAGE"
+    kp=$(kube_proxy_image) || return 1
+    RESULT="present in private dockerd: $NODE_IMAGE; $kp"
     return 0
   fi
   if [ -f "$NODE_ARCHIVE" ]; then
     zstd -dc "$NODE_ARCHIVE" | docker load -q >/dev/null
-    RESULT="loaded $NODE_IMAGE from $NODE_ARCHIVE"
+    kp=$(kube_proxy_image) || return 1
+    RESULT="loaded $NODE_IMAGE from $NODE_ARCHIVE; $kp"
     return 0
   fi
   [ -f "$BASE_ROOTFS_TARBALL" ] || { echo "testbed: run setup.sh rootfs first" >&2; return 1; }
@@ -307,12 +348,7 @@ ENTRYPOINT ["/coredns"]'
 COPY pause /pause
 USER 65535:65535
 ENTRYPOINT ["/pause"]'
-  kube_proxy_rootfs "$R" "$work/img/kube-proxy/rootfs"
-  cp "$kb/kube-proxy" "$work/img/kube-proxy/rootfs/usr/local/bin/"
-  build_scratch_image "registry.k8s.io/kube-proxy:$v" "$work/img/kube-proxy" 'FROM scratch
-COPY rootfs/ /
-ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-ENTRYPOINT ["/usr/local/bin/kube-proxy"]'
+  build_kube_proxy_image "$R" "$work/img/kube-proxy"
   # shellcheck disable=SC2046
   docker save -o "$work/components.tar" $(component_images)
 
