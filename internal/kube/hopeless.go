@@ -21,6 +21,10 @@ const (
 	// graceHopeless is how long a state that usually means "never" must last before the wait gives
 	// up: a Secret applied a moment later, a registry's answer that changes on the next try.
 	graceHopeless = 20 * time.Second
+	// graceUnreachable is how long the node may fail to reach a registry at all (no DNS answer, no
+	// connection) before the wait gives up: the kubelet has tried about four times by then (its
+	// back-off is 10 s, 20 s, 40 s), and a network that is only slow answers something in that time.
+	graceUnreachable = time.Minute
 	// logLines is how many of a failing container's last log lines an error quotes.
 	logLines = 10
 )
@@ -33,6 +37,10 @@ var lateWaiting = map[string]bool{"CreateContainerConfigError": true, "CreateCon
 
 // unpullable are parts of a registry's answer that mean the image cannot be pulled as named.
 var unpullable = []string{"not found", "manifest unknown", "unauthorized", "denied", "no such host", "invalid reference format", "does not exist"}
+
+// unreachable are parts of a pull error that mean the node got no answer from the registry at all.
+var unreachable = []string{"i/o timeout", "connection refused", "no route to host", "network is unreachable",
+	"tls handshake timeout", "connection reset by peer", "server misbehaving"}
 
 // hopelessness remembers since when each troubled container has looked hopeless, across polls.
 type hopelessness struct {
@@ -79,12 +87,12 @@ func (h *hopelessness) probeVerdict(ctx context.Context, cs corev1.ContainerStat
 	return fmt.Sprintf("%s (image %s): %s; %s", msg, cs.Image, a.verdict, pullHint), true
 }
 
-// containerVerdict says whether one container will never become ready, and why. late reports a
-// state that counts only once it has lasted graceHopeless.
-func containerVerdict(cs corev1.ContainerStatus) (reason string, late bool, hopeless bool) {
+// containerVerdict says whether one container will never become ready, and why. grace is how
+// long the state must last before it counts (0: at once).
+func containerVerdict(cs corev1.ContainerStatus) (reason string, grace time.Duration, hopeless bool) {
 	w := cs.State.Waiting
 	if w == nil {
-		return "", false, false
+		return "", 0, false
 	}
 	msg := w.Reason
 	if w.Message != "" {
@@ -92,20 +100,26 @@ func containerVerdict(cs corev1.ContainerStatus) (reason string, late bool, hope
 	}
 	switch {
 	case neverWaiting[w.Reason]:
-		return msg, false, true
+		return msg, 0, true
 	case lateWaiting[w.Reason]:
-		return msg, true, true
+		return msg, graceHopeless, true
 	case w.Reason == "CrashLoopBackOff" && cs.RestartCount >= crashLoopRestarts:
-		return fmt.Sprintf("%s (restarted %d times)", msg, cs.RestartCount), false, true
+		return fmt.Sprintf("%s (restarted %d times)", msg, cs.RestartCount), 0, true
 	case w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff":
 		lower := strings.ToLower(w.Message)
 		for _, p := range unpullable {
 			if strings.Contains(lower, p) {
-				return fmt.Sprintf("%s (image %s); %s", msg, cs.Image, pullHint), true, true
+				return fmt.Sprintf("%s (image %s); %s", msg, cs.Image, pullHint), graceHopeless, true
+			}
+		}
+		for _, p := range unreachable {
+			if strings.Contains(lower, p) {
+				return fmt.Sprintf("%s (image %s): no answer from its registry for %s; %s", msg, cs.Image, graceUnreachable, pullHint),
+					graceUnreachable, true
 			}
 		}
 	}
-	return "", false, false
+	return "", 0, false
 }
 
 // check looks at a workload's pods and returns an error when one of them will never become
@@ -131,10 +145,12 @@ func (h *hopelessness) check(ctx context.Context, c *Client, live *unstructured.
 		statuses := containerStatuses(&p)
 		for _, cs := range statuses {
 			key := p.Namespace + "/" + p.Name + "/" + cs.Name
-			reason, late, hopeless := containerVerdict(cs)
-			if !hopeless {
+			reason, grace, hopeless := containerVerdict(cs)
+			if !hopeless || grace > 0 {
 				// The probe's answer is already certain: no grace.
-				reason, hopeless = h.probeVerdict(ctx, cs)
+				if r, ok := h.probeVerdict(ctx, cs); ok {
+					reason, grace, hopeless = r, 0, true
+				}
 			}
 			if !hopeless {
 				delete(h.since, key)
@@ -144,7 +160,7 @@ func (h *hopelessness) check(ctx context.Context, c *Client, live *unstructured.
 			if !seen {
 				h.since[key], first = now, now
 			}
-			if late && now.Sub(first) < graceHopeless {
+			if now.Sub(first) < grace {
 				continue
 			}
 			e := &NotReadyError{

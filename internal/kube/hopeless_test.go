@@ -24,25 +24,28 @@ func TestContainerVerdictSaysNeverOnlyWhenWaitingCannotHelp(t *testing.T) {
 		name     string
 		cs       corev1.ContainerStatus
 		hopeless bool
-		late     bool
+		grace    time.Duration
 		want     string
 	}{
-		{"creating", waiting("ContainerCreating", "", 0), false, false, ""},
-		{"slow pull", corev1.ContainerStatus{Name: "app"}, false, false, ""},
-		{"invalid image name", waiting("InvalidImageName", `Failed to apply default image tag "Bad:Tag"`, 0), true, false, "InvalidImageName"},
-		{"crash loop, early", waiting("CrashLoopBackOff", "back-off 20s", 2), false, false, ""},
-		{"crash loop, a minute in", waiting("CrashLoopBackOff", "back-off 40s", 3), true, false, "CrashLoopBackOff: back-off 40s (restarted 3 times)"},
-		{"image not found", waiting("ErrImagePull", `rpc error: failed to resolve reference "registry.example/app:v1": registry.example/app:v1: not found`, 0), true, true, "(image registry.example/app:v1)"},
-		{"no such host", waiting("ImagePullBackOff", `dial tcp: lookup registry.example: no such host`, 0), true, true, "no such host"},
-		{"a timeout may pass", waiting("ImagePullBackOff", `dial tcp 10.0.0.1:443: i/o timeout`, 0), false, false, ""},
-		{"missing secret", waiting("CreateContainerConfigError", `secret "pg-credentials" not found`, 0), true, true, "CreateContainerConfigError"},
+		{"creating", waiting("ContainerCreating", "", 0), false, 0, ""},
+		{"slow pull", corev1.ContainerStatus{Name: "app"}, false, 0, ""},
+		{"invalid image name", waiting("InvalidImageName", `Failed to apply default image tag "Bad:Tag"`, 0), true, 0, "InvalidImageName"},
+		{"crash loop, early", waiting("CrashLoopBackOff", "back-off 20s", 2), false, 0, ""},
+		{"crash loop, a minute in", waiting("CrashLoopBackOff", "back-off 40s", 3), true, 0, "CrashLoopBackOff: back-off 40s (restarted 3 times)"},
+		{"image not found", waiting("ErrImagePull", `rpc error: failed to resolve reference "registry.example/app:v1": registry.example/app:v1: not found`, 0), true, graceHopeless, "(image registry.example/app:v1)"},
+		{"no such host", waiting("ImagePullBackOff", `dial tcp: lookup registry.example: no such host`, 0), true, graceHopeless, "no such host"},
+		{"no answer from the registry, for a minute", waiting("ImagePullBackOff", `dial tcp 10.0.0.1:443: i/o timeout`, 0), true, graceUnreachable, "no answer from its registry for 1m0s; next: "},
+		{"no answer from DNS, for a minute", waiting("ErrImagePull", `dial tcp: lookup kindstack.test on 172.28.0.1:53: read udp 172.28.0.2:41613->172.28.0.1:53: i/o timeout`, 0), true, graceUnreachable, "(image registry.example/app:v1): no answer"},
+		{"refused", waiting("ErrImagePull", `dial tcp 127.0.0.1:5000: connect: connection refused`, 0), true, graceUnreachable, "connection refused"},
+		{"a registry's other error may pass", waiting("ErrImagePull", `unexpected status from HEAD request: 503 Service Unavailable`, 0), false, 0, ""},
+		{"missing secret", waiting("CreateContainerConfigError", `secret "pg-credentials" not found`, 0), true, graceHopeless, "CreateContainerConfigError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			reason, late, hopeless := containerVerdict(tt.cs)
+			reason, grace, hopeless := containerVerdict(tt.cs)
 			assert.Equal(t, tt.hopeless, hopeless)
-			assert.Equal(t, tt.late, late)
+			assert.Equal(t, tt.grace, grace)
 			assert.Contains(t, reason, tt.want)
 		})
 	}
@@ -94,6 +97,22 @@ func TestHopelessWaitsOutTheGraceOfAStateThatMayChange(t *testing.T) {
 	require.Error(t, err, "past the grace it is hopeless")
 	assert.Contains(t, err.Error(), "ErrImagePull: manifest unknown (image registry.example/app:v1)")
 	assert.NotContains(t, err.Error(), "log lines", "a container that never ran has no logs to show")
+}
+
+func TestHopelessGivesAnUnreachableRegistryAMinute(t *testing.T) {
+	t.Parallel()
+	c := &Client{kube: fake.NewClientset(podWith(waiting("ImagePullBackOff", `dial tcp: lookup registry.example on 10.96.0.10:53: i/o timeout`, 0)))}
+	now := time.Unix(1000, 0)
+	h := newHopelessness()
+	h.now = func() time.Time { return now }
+	require.NoError(t, h.check(context.Background(), c, deployment(t)), "first failed pull: a network may come back")
+	now = now.Add(graceUnreachable - time.Second)
+	require.NoError(t, h.check(context.Background(), c, deployment(t)), "still within the minute")
+	now = now.Add(2 * time.Second)
+	err := h.check(context.Background(), c, deployment(t))
+	require.Error(t, err, "a minute without an answer: the wait stops")
+	assert.Contains(t, err.Error(), "Deployment/app/web not ready: will not become ready: pod web-7d4b9-x2x9z container app: ImagePullBackOff")
+	assert.Contains(t, err.Error(), "no answer from its registry for 1m0s; next: a --registry-mirror")
 }
 
 func TestHopelessLeavesProgressingPodsAlone(t *testing.T) {
