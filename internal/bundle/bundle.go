@@ -150,7 +150,11 @@ func (w *Writer) AddBakedNodeImage(ref, bakedFrom, archive string) (Image, error
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", ref, err)
 	}
-	img, err := tarball.ImageFromPath(archive, &tag)
+	saved, err := tarball.ImageFromPath(archive, &tag)
+	if err != nil {
+		return Image{}, fmt.Errorf("read %s as saved by the engine: %w", ref, err)
+	}
+	img, err := compressOnce(saved, filepath.Join(string(w.oci), "blobs", "sha256"))
 	if err != nil {
 		return Image{}, fmt.Errorf("read %s as saved by the engine: %w", ref, err)
 	}

@@ -3,7 +3,10 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -259,7 +262,26 @@ func TestABakedNodeImageGoesInFromTheEnginesArchive(t *testing.T) {
 	for _, l := range manifest[0].Layers {
 		assert.Contains(t, files, l)
 	}
+	// Each layer, compressed once on the way in, unpacks to what the engine saved: the diff IDs
+	// the config lists, so the engine that loads it takes it as the same image.
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	require.Len(t, manifest[0].Layers, len(cfg.RootFS.DiffIDs))
+	assert.Equal(t, id.Hex, strings.TrimPrefix(manifest[0].Config, "blobs/sha256/"))
+	for i, l := range manifest[0].Layers {
+		assert.Equal(t, strings.TrimPrefix(l, "blobs/sha256/"), sha256Hex(files[l]), "a blob is named by its digest")
+		zr, err := gzip.NewReader(bytes.NewReader(files[l]))
+		require.NoError(t, err, "layer %d is gzip", i)
+		content, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		assert.Equal(t, cfg.RootFS.DiffIDs[i].Hex, sha256Hex(content), "layer %d unpacks to the saved content", i)
+	}
 	var nodeSide bytes.Buffer
 	require.NoError(t, Stream(file, meta, Node, &nodeSide))
 	assert.NotContains(t, entries(t, &nodeSide), manifest[0].Config, "nothing of it goes into a node")
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
