@@ -110,24 +110,38 @@ func TestBakeNodeImportKeepsImagesPackedForTheNodesPlatform(t *testing.T) {
 		"--no-unpack", "-"}, node.commands[0])
 }
 
-func TestPlatformSaveArgs(t *testing.T) {
+func TestSaveArgs(t *testing.T) {
 	t.Parallel()
 	docker28 := "Usage:  docker save [OPTIONS] IMAGE [IMAGE...]\n\nOptions:\n  -o, --output string     Write to a file, instead of STDOUT\n" +
 		"      --platform string   Save only the given platform variant\n"
 	docker20 := "Usage:  docker save [OPTIONS] IMAGE [IMAGE...]\n\nOptions:\n  -o, --output string   Write to a file, instead of STDOUT\n"
+	podman43 := "Save image(s) to an archive\n\nOptions:\n      --format string         Save image to oci-archive, oci-dir, docker-archive, docker-dir (default \"docker-archive\")\n" +
+		"  -m, --multi-image-archive   Interpret additional arguments as images not tags and create a multi-image-archive (only for docker-archive)\n" +
+		"  -o, --output string         Write to a specified file (default: stdout, which must be redirected)\n"
 	for _, tc := range []struct {
-		name string
-		help string
-		err  error
-		want []string
+		name   string
+		help   string
+		err    error
+		images int
+		want   []string
 	}{
-		{"engine with the flag saves the node's platform", docker28, nil, []string{"--platform", NodePlatform()}},
-		{"engine without the flag saves as before", docker20, nil, nil},
-		{"help that failed adds nothing", docker28, errors.New("exit status 1"), nil},
+		{"engine with the flag saves the node's platform", docker28, nil, 3, []string{"--platform", NodePlatform()}},
+		{"engine without the flag saves as before", docker20, nil, 3, nil},
+		{"help that failed adds nothing", docker28, errors.New("exit status 1"), 3, nil},
+		{"podman saves several images as images, not as tags of the first", podman43, nil, 2, []string{"--multi-image-archive"}},
+		{"podman saves one image as it is", podman43, nil, 1, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tc.want, platformSaveArgs([]byte(tc.help), tc.err))
+			assert.Equal(t, tc.want, saveArgs([]byte(tc.help), tc.err, tc.images))
 		})
 	}
+}
+
+func TestHostImageIDsAreDigests(t *testing.T) {
+	t.Parallel()
+	const hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	assert.Equal(t, "sha256:"+hex, asDigest(hex), "Podman's bare hex ID becomes the digest the node reports")
+	assert.Equal(t, "sha256:"+hex, asDigest("sha256:"+hex), "Docker's ID stays")
+	assert.Equal(t, "abc", asDigest("abc"), "anything else stays as it was")
 }

@@ -266,19 +266,29 @@ func (m *Manager) stream(ctx context.Context, rt Runtime, images []string, n Ima
 }
 
 // hostImageID returns the image ID the host's runtime has for image, or an error if it has none.
+// It is a digest: Podman prints the config digest's hex alone, which gets its "sha256:" back so it
+// compares with what a node's containerd reports.
 func (m *Manager) hostImageID(ctx context.Context, rt Runtime, image string) (string, error) {
 	out, err := m.Run(ctx, rt.Binary, "image", "inspect", "-f", "{{ .Id }}", image)
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(out)), nil
+	return asDigest(strings.TrimSpace(string(out))), nil
+}
+
+// asDigest puts "sha256:" before a bare 64-digit hex ID.
+func asDigest(id string) string {
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return id
+	}
+	return "sha256:" + id
 }
 
 // SaveWithRuntime is the real SaveFunc: the runtime's CLI writes the archive to a pipe, for the
-// node's platform alone when its save can choose one (platformSaveArgs).
+// node's platform alone when its save can choose one (saveArgs).
 func SaveWithRuntime(ctx context.Context, rt Runtime, images []string) (io.ReadCloser, func() error, error) {
 	help, err := exec.CommandContext(ctx, rt.Binary, "save", "--help").Output()
-	save := exec.CommandContext(ctx, rt.Binary, append(append([]string{"save"}, platformSaveArgs(help, err)...), images...)...)
+	save := exec.CommandContext(ctx, rt.Binary, append(append([]string{"save"}, saveArgs(help, err, len(images))...), images...)...)
 	var stderr strings.Builder
 	save.Stderr = &stderr
 	out, err := save.StdoutPipe()

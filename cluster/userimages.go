@@ -213,10 +213,10 @@ func (m *Manager) SaveImage(ctx context.Context, rt Runtime, image, file string)
 }
 
 // saveForNode writes the images, as the engine holds them, into file: only the node's platform
-// when the engine's `save` can choose one (platformSaveArgs).
+// when the engine's `save` can choose one (saveArgs).
 func (m *Manager) saveForNode(ctx context.Context, rt Runtime, images []string, file string) error {
 	help, err := m.Run(ctx, rt.Binary, "save", "--help")
-	args := append(append([]string{"save", "-o", file}, platformSaveArgs(help, err)...), images...)
+	args := append(append([]string{"save", "-o", file}, saveArgs(help, err, len(images))...), images...)
 	var out strings.Builder
 	cmd := exec.CommandContext(ctx, rt.Binary, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -226,13 +226,23 @@ func (m *Manager) saveForNode(ctx context.Context, rt Runtime, images []string, 
 	return nil
 }
 
-// platformSaveArgs asks the engine's `save` for the node's platform alone when its help (or the
-// error asking for it) shows the flag: Docker 28 and later, whose containerd image store otherwise
-// writes a pulled image's whole index, platforms it does not hold included. Older engines keep a
-// single platform per image with the classic store.
-func platformSaveArgs(saveHelp []byte, err error) []string {
-	if err != nil || !strings.Contains(string(saveHelp), "--platform") {
+// saveArgs are the flags the engine's `save` needs, as its help (or the error asking for it)
+// shows them, to write images into one archive for the node:
+//   - --platform: the node's platform alone. Docker 28 and later have it; their containerd image
+//     store otherwise writes a pulled image's whole index, platforms it does not hold included.
+//     Older engines keep a single platform per image with the classic store.
+//   - --multi-image-archive, for more than one image: Podman's save takes the further names as
+//     tags of the first image without it.
+func saveArgs(saveHelp []byte, err error, images int) []string {
+	if err != nil {
 		return nil
 	}
-	return []string{"--platform", NodePlatform()}
+	var args []string
+	if strings.Contains(string(saveHelp), "--platform") {
+		args = append(args, "--platform", NodePlatform())
+	}
+	if images > 1 && strings.Contains(string(saveHelp), "--multi-image-archive") {
+		args = append(args, "--multi-image-archive")
+	}
+	return args
 }
