@@ -34,7 +34,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kindstack/kindstack/internal/imageref"
 	"github.com/kindstack/kindstack/internal/mirrors"
@@ -146,15 +145,7 @@ func (w *Writer) AddBakedNodeImage(ref, bakedFrom, archive string) (Image, error
 	if err != nil {
 		return Image{}, err
 	}
-	tag, err := name.NewTag(parsed.String())
-	if err != nil {
-		return Image{}, fmt.Errorf("image %s: %w", ref, err)
-	}
-	saved, err := tarball.ImageFromPath(archive, &tag)
-	if err != nil {
-		return Image{}, fmt.Errorf("read %s as saved by the engine: %w", ref, err)
-	}
-	img, err := compressOnce(saved, filepath.Join(string(w.oci), "blobs", "sha256"))
+	img, err := compressOnce(archive, filepath.Join(string(w.oci), "blobs", "sha256"))
 	if err != nil {
 		return Image{}, fmt.Errorf("read %s as saved by the engine: %w", ref, err)
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -222,15 +221,29 @@ func TestContainerdNames(t *testing.T) {
 
 // A baked node image exists only in the host's engine: the bundle takes it from what the engine
 // saved, as the node image, with the image ID the engine gave it, and says which node image it
-// stands for.
+// stands for. Engines write each layer their own way, and differently within one image.
 func TestABakedNodeImageGoesInFromTheEnginesArchive(t *testing.T) {
-	img, err := random.Image(2048, 3)
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		gzipped []bool
+	}{
+		{"classic store: every layer a tar", []bool{false, false, false}},
+		{"containerd store: the loaded base a tar, the committed layers gzip", []bool{false, true, true}},
+		{"a gzip layer first, tars after", []bool{true, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testBakedNodeImage(t, tc.gzipped)
+		})
+	}
+}
+
+func testBakedNodeImage(t *testing.T, gzipped []bool) {
+	img, err := random.Image(2048, int64(len(gzipped)))
 	require.NoError(t, err)
 	const ref = "kindstack.local/node:v1.33.13-0123456789ab"
-	tag, err := name.NewTag(ref)
-	require.NoError(t, err)
-	saved := filepath.Join(t.TempDir(), "saved.tar")
-	require.NoError(t, tarball.WriteToFile(saved, tag, img), "a docker-save archive, as `docker save` writes it")
+	saved := savedArchive(t, ref, img, gzipped)
 	id, err := img.ConfigName()
 	require.NoError(t, err)
 
@@ -259,26 +272,62 @@ func TestABakedNodeImageGoesInFromTheEnginesArchive(t *testing.T) {
 	require.Len(t, manifest, 1)
 	assert.Equal(t, []string{ref}, manifest[0].RepoTags)
 	assert.Contains(t, files, manifest[0].Config)
-	for _, l := range manifest[0].Layers {
-		assert.Contains(t, files, l)
-	}
-	// Each layer, compressed once on the way in, unpacks to what the engine saved: the diff IDs
-	// the config lists, so the engine that loads it takes it as the same image.
+	// Each layer is gzip once and unpacks to what the engine saved: the diff IDs the config
+	// lists, so the engine that loads it unpacks it and takes it as the same image.
 	cfg, err := img.ConfigFile()
 	require.NoError(t, err)
 	require.Len(t, manifest[0].Layers, len(cfg.RootFS.DiffIDs))
 	assert.Equal(t, id.Hex, strings.TrimPrefix(manifest[0].Config, "blobs/sha256/"))
 	for i, l := range manifest[0].Layers {
+		require.Contains(t, files, l)
 		assert.Equal(t, strings.TrimPrefix(l, "blobs/sha256/"), sha256Hex(files[l]), "a blob is named by its digest")
 		zr, err := gzip.NewReader(bytes.NewReader(files[l]))
 		require.NoError(t, err, "layer %d is gzip", i)
 		content, err := io.ReadAll(zr)
 		require.NoError(t, err)
-		assert.Equal(t, cfg.RootFS.DiffIDs[i].Hex, sha256Hex(content), "layer %d unpacks to the saved content", i)
+		assert.Equal(t, cfg.RootFS.DiffIDs[i].Hex, sha256Hex(content), "layer %d unpacks to the saved content, not to another gzip", i)
 	}
 	var nodeSide bytes.Buffer
 	require.NoError(t, Stream(file, meta, Node, &nodeSide))
 	assert.NotContains(t, entries(t, &nodeSide), manifest[0].Config, "nothing of it goes into a node")
+}
+
+// savedArchive writes img as an engine's `docker save` does, each layer a tar or, where gzipped
+// says so, gzip, and returns the archive's path.
+func savedArchive(t *testing.T, ref string, img v1.Image, gzipped []bool) string {
+	t.Helper()
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	config, err := img.RawConfigFile()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "saved.tar")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	tw := tar.NewWriter(f)
+	add := func(name string, b []byte) string {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(b)
+		require.NoError(t, err)
+		return name
+	}
+	entry := dockerEntry{Config: add("blobs/sha256/"+sha256Hex(config), config), RepoTags: []string{ref}}
+	for i, l := range layers {
+		open := l.Uncompressed
+		if gzipped[i] {
+			open = l.Compressed
+		}
+		rc, err := open()
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		entry.Layers = append(entry.Layers, add("blobs/sha256/"+sha256Hex(b), b))
+	}
+	m, err := json.Marshal([]dockerEntry{entry})
+	require.NoError(t, err)
+	add("manifest.json", m)
+	require.NoError(t, tw.Close())
+	require.NoError(t, f.Close())
+	return path
 }
 
 func sha256Hex(b []byte) string {
