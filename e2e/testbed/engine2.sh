@@ -10,10 +10,11 @@
 #   stop      stop that dockerd and containerd (by their pidfiles; kind clusters in it stop too)
 #   remove    stop it and delete $ENGINE2_DIR (refused while kind clusters live in it, unless FORCE=1)
 #   images    load the test bed's node image, metrics-server, Traefik and build the stand-ins into it;
-#             make $MULTI_IMAGE: the frontend stand-in under an index that also lists a linux/arm64
-#             manifest the engine does not hold, which is what a pull leaves in this store
+#             make $MULTI_IMAGE (the frontend stand-in) and $MULTI_NODE_IMAGE under an index that also
+#             lists a linux/arm64 manifest the engine does not hold, which is what a pull leaves here
 #   check     prove it: kindstack up (every gate) from those images, load $MULTI_IMAGE twice (the
-#             second finds it on the node), status, down
+#             second finds it on the node), status, down; then images bake on $MULTI_NODE_IMAGE,
+#             images save --node-image, unbake and up --bundle from the bundle's baked image
 #   all       build start images
 #   env       print `export DOCKER_HOST=...` etc. for eval
 #
@@ -44,6 +45,8 @@ ENGINE2_WRAPPER=$ENGINE2_DIR/runc-nosysresource
 # kindstack's check cluster, and its host ports (not the test bed's 18080/18443, not 80/443).
 # An image whose index lists a platform the engine does not hold (kind issue 3795).
 MULTI_IMAGE=kindstack.test/multiplatform:dev
+# The node image the same way: what `images save --node-image` saves and `up --bundle` loads back.
+MULTI_NODE_IMAGE=$NODE_IMAGE-multiplatform
 CHECK_NAME=ksengine2
 CHECK_HTTP_PORT=${KINDSTACK_ENGINE2_HTTP_PORT:-28080}
 CHECK_HTTPS_PORT=${KINDSTACK_ENGINE2_HTTPS_PORT:-28443}
@@ -213,17 +216,18 @@ do_images() {
   fi
   # The stand-ins are built into this engine by their own script (idempotent, source-hash labels).
   KINDSTACK_BUILD_DOCKER_HOST=unix://$ENGINE2_SOCK bash "$HERE/standins.sh" images
-  multi_image
+  multi_image kindstack.test/example-frontend:dev "$MULTI_IMAGE"
+  multi_image "$NODE_IMAGE" "$MULTI_NODE_IMAGE"
   RESULT="$(engine2 images -q | sort -u | wc -l) images"
 }
 
-# multi_image makes $MULTI_IMAGE offline: the frontend stand-in's `docker save` (an OCI layout)
-# gets an index listing its manifest for linux/amd64 and one for linux/arm64 whose blobs are not
-# in the archive; `docker load` keeps the index with only what is present, as a pull would.
+# multi_image SRC DST makes DST offline: SRC's `docker save` (an OCI layout) gets an index listing
+# its manifest for linux/amd64 and one for linux/arm64 whose blobs are not in the archive;
+# `docker load` keeps the index with only what is present, as a pull would.
 multi_image() {
-  local src=kindstack.test/example-frontend:dev dir=$TESTBED_DIR/work/engine2-multi
-  if engine2 image inspect "$MULTI_IMAGE" >/dev/null 2>&1 &&
-    [ "$(engine2 image inspect --platform linux/amd64 -f '{{.Id}}' "$MULTI_IMAGE")" = \
+  local src=$1 dst=$2 dir=$TESTBED_DIR/work/engine2-multi
+  if engine2 image inspect "$dst" >/dev/null 2>&1 &&
+    [ "$(engine2 image inspect --platform linux/amd64 -f '{{.Id}}' "$dst")" = \
       "$(engine2 image inspect -f '{{.Id}}' "$src")" ]; then
     return 0
   fi
@@ -249,14 +253,14 @@ multi_image() {
     tr -d '\n' >"$index"
   digest=$(sha256sum "$index" | cut -d' ' -f1)
   mv "$index" "$dir/oci/blobs/sha256/$digest"
-  jq -cn --arg d "sha256:$digest" --argjson n "$(stat -c %s "$dir/oci/blobs/sha256/$digest")" --arg name "$MULTI_IMAGE" \
+  jq -cn --arg d "sha256:$digest" --argjson n "$(stat -c %s "$dir/oci/blobs/sha256/$digest")" --arg name "$dst" \
     '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{mediaType: "application/vnd.oci.image.index.v1+json",
       digest: $d, size: $n, annotations: {"io.containerd.image.name": $name, "org.opencontainers.image.ref.name": ($name | split(":") | last)}}]}' \
     >"$dir/oci/index.json"
   tar -C "$dir/oci" -cf "$dir/multi.tar" .
   engine2 load -q -i "$dir/multi.tar" >/dev/null
   rm -rf "$dir"
-  log "made $MULTI_IMAGE (index: linux/amd64 present, linux/arm64 absent)"
+  log "made $dst (index: linux/amd64 present, linux/arm64 absent)"
 }
 
 do_check() {
@@ -284,11 +288,42 @@ do_check() {
   fi
   "$bin" status "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" down "${args[@]}"
+  check_bundle "$bin" "$work" || { "$bin" down "${args[@]}" || true; return 1; }
   if [ -n "$(engine2 ps -aq --filter "label=io.x-k8s.kind.cluster=$CHECK_NAME")" ]; then
     echo "engine2: kindstack down left containers of $CHECK_NAME" >&2
     return 1
   fi
-  RESULT="kindstack up (every gate), load of a partly held multi-platform image (twice), status ready, down clean on dockerd $MOBY_VERSION with the containerd image store"
+  RESULT="kindstack up (every gate), load of a partly held multi-platform image (twice), status ready, down clean; images bake of a partly held multi-platform node image, images save --node-image, unbake, then up --bundle from the node from the bundle's baked image: ready; on dockerd $MOBY_VERSION with the containerd image store"
+}
+
+# check_bundle BIN WORK: the workshop path on this store, which takes the node image from the
+# engine and gives it back: `images bake` on $MULTI_NODE_IMAGE (an index listing a platform the
+# engine does not hold, kind issue 3795), `images save --node-image` (the baked image, saved by the
+# engine), `images unbake`, then `up --bundle` must load the baked image into the engine, create
+# the node from it and import nothing.
+check_bundle() {
+  local bin=$1 work=$2 out
+  local args=(--name "$CHECK_NAME" --kubeconfig "$work/kubeconfig")
+  sed "s|^nodeImage: .*|nodeImage: $MULTI_NODE_IMAGE|" "$HERE/../testdata/airgap.yaml" >"$work/multi.yaml"
+  grep -q "^nodeImage: $MULTI_NODE_IMAGE\$" "$work/multi.yaml" || { echo "engine2: airgap.yaml has no nodeImage line" >&2; return 1; }
+  "$bin" images unbake >/dev/null 2>&1 || true
+  "$bin" images bake --config "$work/multi.yaml" >/dev/null || return 1
+  if ! out=$("$bin" images save --config "$work/multi.yaml" --node-image -o json "$work/bundle.tar" 2>&1) ||
+    ! grep -Fq "\"bakedFrom\":\"$MULTI_NODE_IMAGE\"" <<<"${out//\": \"/\":\"}"; then
+    echo "$out" >&2
+    echo "engine2: kindstack images save --node-image did not save the image baked from $MULTI_NODE_IMAGE" >&2
+    return 1
+  fi
+  "$bin" images unbake >/dev/null || return 1
+  if ! out=$("$bin" up "${args[@]}" --config "$work/multi.yaml" --bundle "$work/bundle.tar" \
+    --http-port "$CHECK_HTTP_PORT" --https-port "$CHECK_HTTPS_PORT" 2>&1) ||
+    [[ $out != *"from baked node image"* ]] || [[ $out =~ images?:\ [0-9]+\ loaded ]]; then
+    echo "$out" >&2
+    echo "engine2: kindstack up --bundle did not create the node from the baked image in the bundle alone" >&2
+    return 1
+  fi
+  grep -E '✓ (Import|Cluster|Install)|is ready' <<<"$out" >&2
+  "$bin" down "${args[@]}" >/dev/null && "$bin" images unbake >/dev/null
 }
 
 do_env() {
