@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -280,12 +278,12 @@ func testBakedNodeImage(t *testing.T, gzipped []bool) {
 	assert.Equal(t, id.Hex, strings.TrimPrefix(manifest[0].Config, "blobs/sha256/"))
 	for i, l := range manifest[0].Layers {
 		require.Contains(t, files, l)
-		assert.Equal(t, strings.TrimPrefix(l, "blobs/sha256/"), sha256Hex(files[l]), "a blob is named by its digest")
+		assert.Equal(t, strings.TrimPrefix(l, "blobs/sha256/"), digestOf(files[l]).Hex, "a blob is named by its digest")
 		zr, err := gzip.NewReader(bytes.NewReader(files[l]))
 		require.NoError(t, err, "layer %d is gzip", i)
 		content, err := io.ReadAll(zr)
 		require.NoError(t, err)
-		assert.Equal(t, cfg.RootFS.DiffIDs[i].Hex, sha256Hex(content), "layer %d unpacks to the saved content, not to another gzip", i)
+		assert.Equal(t, cfg.RootFS.DiffIDs[i].Hex, digestOf(content).Hex, "layer %d unpacks to the saved content, not to another gzip", i)
 	}
 	var nodeSide bytes.Buffer
 	require.NoError(t, Stream(file, meta, Node, &nodeSide))
@@ -310,7 +308,7 @@ func savedArchive(t *testing.T, ref string, img v1.Image, gzipped []bool) string
 		require.NoError(t, err)
 		return name
 	}
-	entry := dockerEntry{Config: add("blobs/sha256/"+sha256Hex(config), config), RepoTags: []string{ref}}
+	entry := dockerEntry{Config: add("blobs/sha256/"+digestOf(config).Hex, config), RepoTags: []string{ref}}
 	for i, l := range layers {
 		open := l.Uncompressed
 		if gzipped[i] {
@@ -320,7 +318,7 @@ func savedArchive(t *testing.T, ref string, img v1.Image, gzipped []bool) string
 		require.NoError(t, err)
 		b, err := io.ReadAll(rc)
 		require.NoError(t, err)
-		entry.Layers = append(entry.Layers, add("blobs/sha256/"+sha256Hex(b), b))
+		entry.Layers = append(entry.Layers, add("blobs/sha256/"+digestOf(b).Hex, b))
 	}
 	m, err := json.Marshal([]dockerEntry{entry})
 	require.NoError(t, err)
@@ -328,9 +326,4 @@ func savedArchive(t *testing.T, ref string, img v1.Image, gzipped []bool) string
 	require.NoError(t, tw.Close())
 	require.NoError(t, f.Close())
 	return path
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
