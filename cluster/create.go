@@ -108,7 +108,7 @@ func (m *Manager) create(ctx context.Context, provider Provider, opts EnsureOpti
 		if names, err := provider.List(); !opts.Retain && err == nil && !slices.Contains(names, name) {
 			_ = m.forget(name) // kind deleted what it made; whatever is left keeps its marker
 		}
-		return nil, fmt.Errorf("create cluster %q: %w%s", name, createErr, commandOutput(createErr, opts.Retain))
+		return nil, fmt.Errorf("create cluster %q: %w%s", name, createErr, commandOutput(createErr, opts.Retain, opts.Runtime))
 	}
 
 	kc, err := m.afterCreate(ctx, provider, opts.Runtime, opts.Spec, nodes, wait)
@@ -174,8 +174,9 @@ func (m *Manager) afterCreate(ctx context.Context, provider Provider, rt Runtime
 }
 
 // commandOutput returns the tail of a failed node command's output (kind keeps it in a
-// RunError and prints only "exit status 1"), and how to keep the node for a look.
-func commandOutput(err error, retained bool) string {
+// RunError and prints only "exit status 1"), and how to keep the node for a look with the engine
+// in use.
+func commandOutput(err error, retained bool, rt Runtime) string {
 	runErr := kindexec.RunErrorForError(err)
 	if runErr == nil || len(runErr.Output) == 0 {
 		return ""
@@ -185,7 +186,11 @@ func commandOutput(err error, retained bool) string {
 	if len(lines) > keep {
 		lines = lines[len(lines)-keep:]
 	}
-	hint := "run `kindstack up --retain` to keep the failed node for a look (docker exec into it)"
+	cli := rt.Binary
+	if cli == "" {
+		cli = "docker"
+	}
+	hint := "run `kindstack up --retain` to keep the failed node for a look (" + cli + " exec into it)"
 	if retained {
 		hint = "the failed node is kept (--retain)"
 	}

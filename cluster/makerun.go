@@ -191,7 +191,7 @@ func makeRunCheck(f makeRunFacts) Check {
 		engine, privateEngine = "none answers, so kindstack's private engine is started (Debian's docker.io; "+f.PrivateSocket+")", true
 	default:
 		engine, c.Verdict = "none answers, and only root can start kindstack's own: make run stops", Fail
-		fixes = append(fixes, "start Docker or Podman (or install Debian's docker.io and run make run as root)")
+		fixes = append(fixes, "start Docker (or install Debian's docker.io and run make run as root)")
 	}
 	switch {
 	case f.Bundle:

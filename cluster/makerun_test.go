@@ -48,7 +48,7 @@ func TestMakeRunLineSaysWhichPathMakeRunTakes(t *testing.T) {
 		{name: "a user without an engine", verdict: Fail,
 			facts:  makeRunFacts{PrivateSocket: sock, Reachable: []string{"registry.k8s.io"}},
 			detail: "engine: none answers, and only root can start kindstack's own: make run stops; images: pulled (registry.k8s.io answer)",
-			fix:    "start Docker or Podman (or install Debian's docker.io and run make run as root)"},
+			fix:    "start Docker (or install Debian's docker.io and run make run as root)"},
 		{name: "a user with Docker but no registry cannot build", verdict: Fail,
 			facts:  makeRunFacts{Engine: "docker", EngineVersion: "28.2.2", Unreachable: []string{"registry-1.docker.io"}, OfflineConfig: cfg},
 			detail: "engine: yours (docker 28.2.2); images: built from source, as no registry or mirror answers for registry-1.docker.io; but the build needs root and a Docker engine",

@@ -78,7 +78,7 @@ pick_engine() {
       ENGINE_NOTE="kindstack's private engine (started; $DOCKER_SOCK)"
     fi
   else
-    die "no container engine answers (docker, podman, nerdctl) and only root can start kindstack's own: start Docker or Podman (or install Debian's docker.io and run make run as root)"
+    die "no container engine answers (docker, podman, nerdctl) and only root can start kindstack's own: start Docker (or install Debian's docker.io and run make run as root)"
   fi
   export DOCKER_HOST=unix://$DOCKER_SOCK
 }
