@@ -46,7 +46,15 @@ func apiServiceResult(u *unstructured.Unstructured) Result {
 		if c["status"] == "True" {
 			return Result{Ready: true}
 		}
-		return Result{Reason: fmt.Sprintf("Available=%v (%v): %v", c["status"], c["reason"], c["message"])}
+		res := Result{Reason: fmt.Sprintf("Available=%v (%v): %v", c["status"], c["reason"], c["message"])}
+		// The aggregator reached the API's server, which answered its discovery request with an
+		// error status (kube-aggregator's "bad status from URL: CODE"): a server that is Ready and
+		// still does not serve the API it registered will not start to by waiting.
+		if msg, _ := c["message"].(string); c["reason"] == "FailedDiscoveryCheck" && strings.Contains(msg, "bad status from") {
+			res.Reason += "; the server behind it answers, but not for this API"
+			res.hopelessAfter = graceAnswered
+		}
+		return res
 	}
 	return Result{Reason: "Available condition not reported yet"}
 }

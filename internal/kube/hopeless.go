@@ -25,6 +25,10 @@ const (
 	// connection) before the wait gives up: the kubelet has tried about four times by then (its
 	// back-off is 10 s, 20 s, 40 s), and a network that is only slow answers something in that time.
 	graceUnreachable = time.Minute
+	// graceAnswered is how long an aggregated API's server, its pods Ready, may answer the
+	// aggregator's discovery check with an error status before the wait gives up: the aggregator
+	// checks again at least every 30 s (its resync), so it has asked twice more by then.
+	graceAnswered = time.Minute
 	// logLines is how many of a failing container's last log lines an error quotes.
 	logLines = 10
 )
@@ -42,10 +46,13 @@ var unpullable = []string{"not found", "manifest unknown", "unauthorized", "deni
 var unreachable = []string{"i/o timeout", "connection refused", "no route to host", "network is unreachable",
 	"tls handshake timeout", "connection reset by peer", "server misbehaving"}
 
-// hopelessness remembers since when each troubled container has looked hopeless, across polls.
+// hopelessness remembers since when each troubled container or gate has looked hopeless, across
+// polls.
 type hopelessness struct {
 	since map[string]time.Time
-	now   func() time.Time
+	// gateSince is the same for gates, which are only looked at while every object is ready.
+	gateSince map[string]time.Time
+	now       func() time.Time
 	// probe is the set's ImageProbe; probed caches its answers for probeEvery.
 	probe  func(ctx context.Context, image string) string
 	probed map[string]probeAnswer
@@ -63,7 +70,7 @@ const probeEvery = 10 * time.Second
 const pullHint = "next: a --registry-mirror REGISTRY=URL that has it, an `images:` entry that maps it to one that exists, or --bundle FILE from `kindstack images save`"
 
 func newHopelessness() *hopelessness {
-	return &hopelessness{since: map[string]time.Time{}, now: time.Now, probed: map[string]probeAnswer{}}
+	return &hopelessness{since: map[string]time.Time{}, gateSince: map[string]time.Time{}, now: time.Now, probed: map[string]probeAnswer{}}
 }
 
 // probeVerdict asks the probe about a container whose pull fails for a reason that may pass.
@@ -204,4 +211,30 @@ func (c *Client) logTail(ctx context.Context, p *corev1.Pod, container string, l
 // containerStatuses lists a pod's init containers, then its containers.
 func containerStatuses(p *corev1.Pod) []corev1.ContainerStatus {
 	return append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+}
+
+// gates returns an error for the first gate whose hopeless state has outlasted its grace. Gates
+// are only checked while every object is ready; when they were not, the clocks start again.
+func (h *hopelessness) gates(ev evaluation) error {
+	if !ev.gatesChecked {
+		clear(h.gateSince)
+		return nil
+	}
+	now := h.now()
+	for i, g := range ev.gates {
+		grace := ev.gateGrace[i]
+		if g.Ready || grace == 0 {
+			delete(h.gateSince, g.Name)
+			continue
+		}
+		since, ok := h.gateSince[g.Name]
+		if !ok {
+			h.gateSince[g.Name] = now
+			continue
+		}
+		if now.Sub(since) >= grace {
+			return &NotReadyError{Name: g.Name, Reason: fmt.Sprintf("%s (for %s, while everything it needs was ready)", g.Reason, grace)}
+		}
+	}
+	return nil
 }

@@ -115,6 +115,35 @@ func TestHopelessGivesAnUnreachableRegistryAMinute(t *testing.T) {
 	assert.Contains(t, err.Error(), "no answer from its registry for 1m0s; next: a --registry-mirror")
 }
 
+func TestHopelessGivesAGateThatAnswersWrongItsGraceWhileEverythingElseIsReady(t *testing.T) {
+	t.Parallel()
+	const name = "APIService/v1beta1.metrics.k8s.io"
+	checked := func(ready bool, grace time.Duration) evaluation {
+		return evaluation{gatesChecked: true, gates: []ObjectStatus{{Name: name, Ready: ready, Reason: "Available=False (FailedDiscoveryCheck): bad status from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: 404"}},
+			gateGrace: []time.Duration{grace}}
+	}
+	now := time.Unix(1000, 0)
+	h := newHopelessness()
+	h.now = func() time.Time { return now }
+	require.NoError(t, h.gates(checked(false, graceAnswered)), "first sight")
+	now = now.Add(graceAnswered - time.Second)
+	require.NoError(t, h.gates(checked(false, graceAnswered)), "still within the grace")
+
+	require.NoError(t, h.gates(evaluation{}), "an object not ready again: the gate was not looked at and its clock starts again")
+	require.NoError(t, h.gates(checked(false, graceAnswered)))
+	now = now.Add(graceAnswered - time.Second)
+	require.NoError(t, h.gates(checked(false, graceAnswered)), "the grace counts from the new first sight")
+	require.NoError(t, h.gates(checked(false, 0)), "a state that may pass any time stops the clock")
+	require.NoError(t, h.gates(checked(false, graceAnswered)))
+	now = now.Add(graceAnswered)
+	require.NoError(t, h.gates(checked(true, 0)), "ready: the clock stops")
+	require.NoError(t, h.gates(checked(false, graceAnswered)))
+	now = now.Add(graceAnswered)
+	err := h.gates(checked(false, graceAnswered))
+	require.Error(t, err, "a minute of the same wrong answer: the wait stops")
+	assert.Equal(t, name+" not ready: Available=False (FailedDiscoveryCheck): bad status from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: 404 (for 1m0s, while everything it needs was ready)", err.Error())
+}
+
 func TestHopelessLeavesProgressingPodsAlone(t *testing.T) {
 	t.Parallel()
 	c := &Client{kube: fake.NewClientset(podWith(waiting("ContainerCreating", "", 0)))}

@@ -110,6 +110,20 @@ func TestWaitSaysAtOnceWhatWillNeverBeReady(t *testing.T) {
 	}
 }
 
+func TestWaitStopsWhenAGateAnswersWrongForItsGrace(t *testing.T) {
+	t.Parallel()
+	c := fakeClient(t, configMap("settings"))
+	wrong := Gate{Name: "APIService/v1beta1.metrics.k8s.io", Check: func(context.Context, *Client) (Result, error) {
+		return Result{Reason: "bad status: 404", hopelessAfter: 1500 * time.Millisecond}, nil
+	}}
+	start := time.Now()
+	err := c.Wait(context.Background(), Set{Name: "metrics-server", Objects: []*unstructured.Unstructured{configMap("settings")}, Gates: []Gate{wrong}})
+	require.Error(t, err)
+	assert.Equal(t, "wait for metrics-server: APIService/v1beta1.metrics.k8s.io not ready: bad status: 404 (for 1.5s, while everything it needs was ready)", err.Error())
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "a verdict, not a timeout")
+	assert.Less(t, time.Since(start), 5*time.Second, "it did not wait for a deadline")
+}
+
 func TestWaitReturnsOnceEverythingIsReady(t *testing.T) {
 	t.Parallel()
 	c := fakeClient(t, configMap("settings"))

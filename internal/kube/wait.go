@@ -57,6 +57,8 @@ type objectState struct {
 type evaluation struct {
 	objects []objectState
 	gates   []ObjectStatus
+	// gateGrace is each gate's Result.hopelessAfter.
+	gateGrace []time.Duration
 	// gatesChecked is false when gates were not checked because objects were not all ready.
 	gatesChecked bool
 	// fatal is a gate that could not be checked at all (retrying will not help).
@@ -123,6 +125,7 @@ func (c *Client) evaluate(ctx context.Context, set Set, alwaysGates bool) evalua
 	}
 	ev.gatesChecked = true
 	ev.gates = make([]ObjectStatus, len(set.Gates))
+	ev.gateGrace = make([]time.Duration, len(set.Gates))
 	errs := make([]error, len(set.Gates))
 	inParallel(len(set.Gates), func(i int) {
 		g := set.Gates[i]
@@ -132,6 +135,7 @@ func (c *Client) evaluate(ctx context.Context, set Set, alwaysGates bool) evalua
 			errs[i] = err
 		}
 		ev.gates[i] = ObjectStatus{Name: g.Name, Ready: res.Ready, Reason: res.Reason}
+		ev.gateGrace[i] = res.hopelessAfter
 	})
 	for i, err := range errs {
 		if err != nil && ev.fatal == nil && ctx.Err() == nil {
@@ -204,8 +208,9 @@ func kstatusResult(live *unstructured.Unstructured) Result {
 //
 // It does not wait for what can already tell it will never be ready: an object kstatus calls
 // Failed, a container in CrashLoopBackOff after a few restarts, an image that cannot be pulled as
-// named, a container that cannot be created. Then it returns at once, naming the object, the pod,
-// the container, the reason and the container's last log lines.
+// named, a container that cannot be created, an aggregated API whose Ready server keeps answering
+// the aggregator's discovery with an error status. Then it returns at once, naming the object (the
+// pod, the container, the reason and the container's last log lines) or the gate.
 func (c *Client) Wait(ctx context.Context, set Set) error {
 	start := time.Now()
 	hope := newHopelessness()
@@ -257,7 +262,7 @@ func (c *Client) hopeless(ctx context.Context, ev evaluation, hope *hopelessness
 			return err
 		}
 	}
-	return nil
+	return hope.gates(ev)
 }
 
 // waitError takes a last look at the set, with a fresh short deadline since ctx has ended, and
