@@ -233,6 +233,8 @@ func TestNodeMetricsServed(t *testing.T) {
 		body       string
 		wantReady  bool
 		wantReason string
+		// wantHopeless: the state ends the wait once it lasts kube.GraceAnswered.
+		wantHopeless bool
 	}{
 		{
 			name:      "every node listed",
@@ -257,6 +259,15 @@ func TestNodeMetricsServed(t *testing.T) {
 			status:     http.StatusServiceUnavailable,
 			body:       `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503}`,
 			wantReason: "GET /apis/metrics.k8s.io/v1beta1/nodes: the server is currently unable to handle the request",
+		},
+		{
+			// Podman on the test bed: the APIService Available, metrics-server serving, and the
+			// apiserver's answer for the metrics API a 404.
+			name:         "the metrics API not found",
+			status:       http.StatusNotFound,
+			body:         `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","code":404}`,
+			wantReason:   "GET /apis/metrics.k8s.io/v1beta1/nodes: the server could not find the requested resource (404): the apiserver does not reach the metrics API",
+			wantHopeless: true,
 		},
 		{
 			name:       "garbage answer",
@@ -290,6 +301,11 @@ func TestNodeMetricsServed(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantReady, res.Ready)
 			assert.Contains(t, res.Reason, tt.wantReason)
+			if tt.wantHopeless {
+				assert.Equal(t, kube.GraceAnswered, res.HopelessAfter)
+			} else {
+				assert.Zero(t, res.HopelessAfter, "it may pass any time")
+			}
 		})
 	}
 }

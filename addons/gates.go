@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -42,6 +43,14 @@ func NodeMetricsServed() kube.Gate {
 
 func nodeMetrics(ctx context.Context, rc rest.Interface, nodes []string) kube.Result {
 	body, err := rc.Get().AbsPath(nodeMetricsPath).DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		// Before the APIService is Available the aggregator answers 503; a 404 while every object
+		// is ready (the APIService too) means nothing routes the group to metrics-server, and
+		// waiting does not change that.
+		return kube.Result{Reason: fmt.Sprintf("GET %s: %v (404): the apiserver does not reach the metrics API "+
+			"(see kubectl get apiservice v1beta1.metrics.k8s.io and kubectl -n kube-system logs deploy/metrics-server)", nodeMetricsPath, err),
+			HopelessAfter: kube.GraceAnswered}
+	}
 	if err != nil {
 		return kube.Result{Reason: fmt.Sprintf("GET %s: %v", nodeMetricsPath, err)}
 	}

@@ -52,7 +52,7 @@ func apiServiceResult(u *unstructured.Unstructured) Result {
 		// still does not serve the API it registered will not start to by waiting.
 		if msg, _ := c["message"].(string); c["reason"] == "FailedDiscoveryCheck" && strings.Contains(msg, "bad status from") {
 			res.Reason += "; the server behind it answers, but not for this API"
-			res.hopelessAfter = graceAnswered
+			res.HopelessAfter = GraceAnswered
 		}
 		return res
 	}

@@ -23,7 +23,7 @@ func TestAPIServiceResult(t *testing.T) {
 	assert.Equal(t, Result{Reason: "Available condition not reported yet"}, apiServiceResult(withCond()))
 	// Podman on the test bed: metrics-server Ready, and the aggregator's discovery answered 404.
 	assert.Equal(t, Result{Reason: "Available=False (FailedDiscoveryCheck): failing or missing response from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: " +
-		"bad status from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: 404; the server behind it answers, but not for this API", hopelessAfter: graceAnswered},
+		"bad status from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: 404; the server behind it answers, but not for this API", HopelessAfter: GraceAnswered},
 		apiServiceResult(withCond(map[string]any{"type": "Available", "status": "False", "reason": "FailedDiscoveryCheck",
 			"message": "failing or missing response from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: bad status from https://10.96.0.5:443/apis/metrics.k8s.io/v1beta1: 404"})))
 	assert.Equal(t, Result{Reason: "Available=False (MissingEndpoints): endpoints for service/metrics-server have no addresses"},

@@ -13,6 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
+// GraceAnswered is how long a server whose pods are Ready may keep giving a wrong answer (an
+// aggregated API's server answering the aggregator's discovery with an error status, an API that
+// is 404) before a gate's wait gives up: the aggregator checks again at least every 30 s (its
+// resync), so it has asked twice more by then.
+const GraceAnswered = time.Minute
+
 // Waiting out the budget is for things that are still progressing. These say "never" early.
 const (
 	// crashLoopRestarts is how many restarts make a CrashLoopBackOff hopeless (about a minute of
@@ -25,10 +31,6 @@ const (
 	// connection) before the wait gives up: the kubelet has tried about four times by then (its
 	// back-off is 10 s, 20 s, 40 s), and a network that is only slow answers something in that time.
 	graceUnreachable = time.Minute
-	// graceAnswered is how long an aggregated API's server, its pods Ready, may answer the
-	// aggregator's discovery check with an error status before the wait gives up: the aggregator
-	// checks again at least every 30 s (its resync), so it has asked twice more by then.
-	graceAnswered = time.Minute
 	// logLines is how many of a failing container's last log lines an error quotes.
 	logLines = 10
 )

@@ -114,7 +114,7 @@ func TestWaitStopsWhenAGateAnswersWrongForItsGrace(t *testing.T) {
 	t.Parallel()
 	c := fakeClient(t, configMap("settings"))
 	wrong := Gate{Name: "APIService/v1beta1.metrics.k8s.io", Check: func(context.Context, *Client) (Result, error) {
-		return Result{Reason: "bad status: 404", hopelessAfter: 1500 * time.Millisecond}, nil
+		return Result{Reason: "bad status: 404", HopelessAfter: 1500 * time.Millisecond}, nil
 	}}
 	start := time.Now()
 	err := c.Wait(context.Background(), Set{Name: "metrics-server", Objects: []*unstructured.Unstructured{configMap("settings")}, Gates: []Gate{wrong}})

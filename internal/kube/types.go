@@ -89,9 +89,9 @@ type Result struct {
 	// failed: kstatus says the object Failed (a Job out of retries, a Deployment past its
 	// progress deadline); waiting longer will not help.
 	failed bool
-	// hopelessAfter, for a gate: this state means "never" once it has lasted this long while every
+	// HopelessAfter, for a gate: this state means "never" once it has lasted this long while every
 	// object of the set is ready (0: it may pass any time).
-	hopelessAfter time.Duration
+	HopelessAfter time.Duration
 }
 
 // Gate is a readiness check beyond kstatus, e.g. "the admission webhook is serving".

@@ -57,7 +57,7 @@ type objectState struct {
 type evaluation struct {
 	objects []objectState
 	gates   []ObjectStatus
-	// gateGrace is each gate's Result.hopelessAfter.
+	// gateGrace is each gate's Result.HopelessAfter.
 	gateGrace []time.Duration
 	// gatesChecked is false when gates were not checked because objects were not all ready.
 	gatesChecked bool
@@ -135,7 +135,7 @@ func (c *Client) evaluate(ctx context.Context, set Set, alwaysGates bool) evalua
 			errs[i] = err
 		}
 		ev.gates[i] = ObjectStatus{Name: g.Name, Ready: res.Ready, Reason: res.Reason}
-		ev.gateGrace[i] = res.hopelessAfter
+		ev.gateGrace[i] = res.HopelessAfter
 	})
 	for i, err := range errs {
 		if err != nil && ev.fatal == nil && ctx.Err() == nil {
