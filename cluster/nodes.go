@@ -29,10 +29,20 @@ func (m *Manager) nodeContainers(ctx context.Context, rt Runtime, cluster string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		name, state, ok := strings.Cut(strings.TrimSpace(line), "\t")
 		if ok && name != "" {
-			list = append(list, NodeContainer{Name: name, State: strings.ToLower(strings.TrimSpace(state))})
+			list = append(list, NodeContainer{Name: name, State: containerState(state)})
 		}
 	}
 	return list, nil
+}
+
+// containerState turns what `ps --format {{.State}}` says into one word: Docker says "running",
+// Podman 4 says "Up 47 seconds ago" (and "Exited (137) 3 seconds ago", "Paused").
+func containerState(s string) string {
+	word, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(s)), " ")
+	if word == "up" {
+		return "running"
+	}
+	return word
 }
 
 // someNodes is nodeContainers for work that needs a node: no node at all is an error too.
