@@ -58,6 +58,21 @@ runroot = "$PODMAN_DIR/run"
 EOF
 }
 
+# air_gap_network: kind's network for the nodes, made before kind makes it, without masquerading:
+# like the test bed's engine (ip-masq off), a node has no way out of this machine. With Podman's
+# default (ipMasq true) a connection to a ClusterIP that kube-proxy has not programmed yet leaves
+# the node, and this VM's transparent egress proxy answers any port 443: the API server's
+# aggregator kept such a connection to metrics-server's ClusterIP and got 404 for the metrics API
+# from the proxy for as long as the cluster lived. kind uses a "kind" network that exists as it is.
+air_gap_network() {
+  local conf=$PODMAN_DIR/networks/kind.conflist
+  podman network exists kind || podman network create -d=bridge kind >/dev/null
+  [ -f "$conf" ] || { echo "podman.sh: $conf missing after podman network create" >&2; return 1; }
+  if jq -e '.plugins[] | select(.type == "bridge") | .ipMasq' "$conf" >/dev/null; then
+    jq '(.plugins[] | select(.type == "bridge") | .ipMasq) = false' "$conf" >"$conf.tmp" && mv "$conf.tmp" "$conf"
+  fi
+}
+
 do_start() {
   [ "$(id -u)" -eq 0 ] || { echo "podman.sh: rootful Podman needs root" >&2; return 1; }
   need_packages podman:podman jq:jq zstd:zstd
@@ -66,7 +81,8 @@ do_start() {
   podman_env
   local v
   v=$(podman info --format '{{.Version.Version}}') || { echo "podman.sh: podman info failed" >&2; return 1; }
-  RESULT="podman $v, storage $PODMAN_DIR/storage, runtime $RUNC_BIN (through the wrapper)"
+  air_gap_network
+  RESULT="podman $v, storage $PODMAN_DIR/storage, runtime $RUNC_BIN (through the wrapper), network kind without masquerading"
 }
 
 # load IMAGE: from the test bed's engine into Podman's storage, unless Podman has it.
@@ -94,6 +110,7 @@ do_images() {
 
 do_check() {
   podman_env
+  air_gap_network
   local work=$TESTBED_DIR/work/podman-check bin
   rm -rf "$work" && mkdir -p "$work"
   bin=${KINDSTACK_BIN:-$work/kindstack}
