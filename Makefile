@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/kindstack/kindstack/internal/cli.Version=$(VERSIO
 BIN := bin/kindstack
 GO_TEST_FLAGS ?=
 
-.PHONY: help build run offline-images engine-env engine-stop engine-remove test fuzz integration e2e bench-e2e testbed standins-test check lint fmt tidy verify clean
+.PHONY: help build run offline-images engine-env engine-stop engine-remove test fuzz integration e2e bench-e2e testbed standins-test check engines lint fmt tidy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ bench-e2e: testbed ## benchmark: bare kind vs up, up again, status, recreate, an
 	  go test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 90m ./e2e/
 
 check: verify test integration e2e ## everything CI runs
+
+# Not in check (CI's 90 minutes): each engine builds or installs its own, then runs its own check.
+engines: testbed ## the other engines the README claims, each proven on the test bed: Docker's containerd image store, then Podman
+	bash e2e/testbed/engine2.sh all check stop
+	bash e2e/testbed/podman.sh all check
 
 lint: ## gofmt check, go vet (every build tag; linux, darwin, windows)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
