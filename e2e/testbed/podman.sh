@@ -6,7 +6,8 @@
 # Usage: e2e/testbed/podman.sh [subcommand ...]     (default: all)
 #   start    install Debian's podman when missing; write its configuration; check it answers
 #   images   load the test bed's node image and the images airgap.yaml maps to into its storage
-#   check    prove it: kindstack up (every gate) from those images, status, down, nothing left
+#   check    prove it: kindstack up (every gate) from those images, load of an image only Podman
+#            holds (twice: the second finds it on the node), status, down, nothing left
 #   remove   delete $PODMAN_DIR (refused while kind clusters live in it, unless FORCE=1)
 #   all      start images
 #   env      print the exports that point podman (and kind) at it, for eval
@@ -22,6 +23,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PODMAN_DIR=${KINDSTACK_PODMAN_DIR:-$TESTBED_DIR/podman}
 RUNC_BIN=$BIN_DIR/runc-v1.5.3/runc
 CHECK_NAME=kspodman
+LOAD_IMAGE=kindstack.test/podman-load:check
 CHECK_HTTP_PORT=${KINDSTACK_PODMAN_HTTP_PORT:-38080}
 CHECK_HTTPS_PORT=${KINDSTACK_PODMAN_HTTPS_PORT:-38443}
 
@@ -122,13 +124,29 @@ do_check() {
     --http-port "$CHECK_HTTP_PORT" --https-port "$CHECK_HTTPS_PORT" || { "$bin" down "${args[@]}" || true; return 1; }
   curl -fsS "http://localhost:$CHECK_HTTP_PORT/api/healthy" >/dev/null ||
     { echo "podman.sh: the example does not answer on port $CHECK_HTTP_PORT" >&2; "$bin" down "${args[@]}" || true; return 1; }
+  # load: an image only Podman holds (a new name for one it has), then again (found on the node).
+  local out
+  podman tag kindstack.test/example-backend:dev "$LOAD_IMAGE"
+  if ! out=$("$bin" load "${args[@]}" "$LOAD_IMAGE" 2>&1) || [[ $out != *"1 loaded into 1 node(s)"* ]]; then
+    echo "$out" >&2
+    echo "podman.sh: kindstack load $LOAD_IMAGE did not load it" >&2
+    "$bin" down "${args[@]}" || true
+    return 1
+  fi
+  if ! out=$("$bin" load "${args[@]}" "$LOAD_IMAGE" 2>&1) || [[ $out != *"1 already on every node"* ]]; then
+    echo "$out" >&2
+    echo "podman.sh: a second kindstack load of $LOAD_IMAGE did not find it on the node" >&2
+    "$bin" down "${args[@]}" || true
+    return 1
+  fi
   "$bin" status "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" down "${args[@]}"
   if [ -n "$(podman ps -aq --filter "label=io.x-k8s.kind.cluster=$CHECK_NAME")" ]; then
     echo "podman.sh: kindstack down left containers of $CHECK_NAME" >&2
     return 1
   fi
-  RESULT="kindstack up (every gate) and /api/healthy through the ingress, status ready, down clean on $(podman --version)"
+  podman rmi "$LOAD_IMAGE" >/dev/null
+  RESULT="kindstack up (every gate) and /api/healthy through the ingress, load (twice), status ready, down clean on $(podman --version)"
 }
 
 do_remove() {
