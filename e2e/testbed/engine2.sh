@@ -273,19 +273,7 @@ do_check() {
   export DOCKER_HOST=unix://$ENGINE2_SOCK
   "$bin" up "${args[@]}" --config "$HERE/../testdata/airgap.yaml" \
     --http-port "$CHECK_HTTP_PORT" --https-port "$CHECK_HTTPS_PORT" || { "$bin" down "${args[@]}" || true; return 1; }
-  local out
-  if ! out=$("$bin" load "${args[@]}" "$MULTI_IMAGE" 2>&1) || [[ $out != *"1 loaded into 1 node(s)"* ]]; then
-    echo "$out" >&2
-    echo "engine2: kindstack load $MULTI_IMAGE did not load it" >&2
-    "$bin" down "${args[@]}" || true
-    return 1
-  fi
-  if ! out=$("$bin" load "${args[@]}" "$MULTI_IMAGE" 2>&1) || [[ $out != *"1 already on every node"* ]]; then
-    echo "$out" >&2
-    echo "engine2: a second kindstack load of $MULTI_IMAGE did not find it on the node" >&2
-    "$bin" down "${args[@]}" || true
-    return 1
-  fi
+  load_twice "$bin" "$MULTI_IMAGE" "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" status "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" down "${args[@]}"
   check_bundle "$bin" "$work" || { "$bin" down "${args[@]}" || true; return 1; }

@@ -134,3 +134,19 @@ scratch_image() {
 prune_ours() {
   docker images -q --filter dangling=true --filter "label=$HASH_LABEL" | xargs -r docker rmi >/dev/null 2>&1 || true
 }
+
+# load_twice BIN IMAGE ARGS...: an engine check's `kindstack load` (ARGS name the cluster): the
+# first imports IMAGE into the one node, the second finds it there. Otherwise kindstack's output
+# and what went wrong go to stderr, and it returns 1.
+load_twice() {
+  local bin=$1 image=$2 out
+  shift 2
+  if ! out=$("$bin" load "$@" "$image" 2>&1) || [[ $out != *"1 loaded into 1 node(s)"* ]]; then
+    printf '%s\nkindstack load %s did not load it\n' "$out" "$image" >&2
+    return 1
+  fi
+  if ! out=$("$bin" load "$@" "$image" 2>&1) || [[ $out != *"1 already on every node"* ]]; then
+    printf '%s\na second kindstack load of %s did not find it on the node\n' "$out" "$image" >&2
+    return 1
+  fi
+}

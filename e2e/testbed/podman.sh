@@ -125,20 +125,8 @@ do_check() {
   curl -fsS "http://localhost:$CHECK_HTTP_PORT/api/healthy" >/dev/null ||
     { echo "podman.sh: the example does not answer on port $CHECK_HTTP_PORT" >&2; "$bin" down "${args[@]}" || true; return 1; }
   # load: an image only Podman holds (a new name for one it has), then again (found on the node).
-  local out
   podman tag kindstack.test/example-backend:dev "$LOAD_IMAGE"
-  if ! out=$("$bin" load "${args[@]}" "$LOAD_IMAGE" 2>&1) || [[ $out != *"1 loaded into 1 node(s)"* ]]; then
-    echo "$out" >&2
-    echo "podman.sh: kindstack load $LOAD_IMAGE did not load it" >&2
-    "$bin" down "${args[@]}" || true
-    return 1
-  fi
-  if ! out=$("$bin" load "${args[@]}" "$LOAD_IMAGE" 2>&1) || [[ $out != *"1 already on every node"* ]]; then
-    echo "$out" >&2
-    echo "podman.sh: a second kindstack load of $LOAD_IMAGE did not find it on the node" >&2
-    "$bin" down "${args[@]}" || true
-    return 1
-  fi
+  load_twice "$bin" "$LOAD_IMAGE" "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" status "${args[@]}" || { "$bin" down "${args[@]}" || true; return 1; }
   "$bin" down "${args[@]}"
   if [ -n "$(podman ps -aq --filter "label=io.x-k8s.kind.cluster=$CHECK_NAME")" ]; then
