@@ -208,9 +208,10 @@ func kstatusResult(live *unstructured.Unstructured) Result {
 //
 // It does not wait for what can already tell it will never be ready: an object kstatus calls
 // Failed, a container in CrashLoopBackOff after a few restarts, an image that cannot be pulled as
-// named, a container that cannot be created, an aggregated API whose Ready server keeps answering
-// the aggregator's discovery with an error status. Then it returns at once, naming the object (the
-// pod, the container, the reason and the container's last log lines) or the gate.
+// named, a container that cannot be created, a gate whose answer has lasted its Result.HopelessAfter
+// while every object was ready (an aggregated API's server answering the aggregator with an error
+// status, a metrics API that is 404). Then it returns at once, naming the object (the pod, the
+// container, the reason and the container's last log lines) or the gate.
 func (c *Client) Wait(ctx context.Context, set Set) error {
 	start := time.Now()
 	hope := newHopelessness()
